@@ -1,0 +1,107 @@
+import path from 'node:path';
+import { WeftError } from './errors.js';
+
+/**
+ * Runtime configuration, read once from the environment. Every variable is listed in
+ * docs/configuration.md; keep the two in step.
+ */
+export interface WeftConfig {
+  /** `WEFT_DATABASE_URL`: a `postgres://` URL, or a SQLite file path. Default `<dataDir>/weft.db`. */
+  databaseUrl: string;
+  /** `WEFT_DATA_DIR`: folder for the SQLite file and the bootstrap admin key. Default `./data`. */
+  dataDir: string;
+  /** `WEFT_PORT`: HTTP port. Default 8080. */
+  port: number;
+  /** `WEFT_HOST`: interface to bind. Default `0.0.0.0` (all interfaces). */
+  host: string;
+  /** `WEFT_ADMIN_KEY`: the admin key to ensure at start instead of generating one. */
+  adminKey: string | undefined;
+  /** `WEFT_PLUGINS`: comma-separated module specifiers loaded at start (task-type plugins). */
+  plugins: string[];
+  /** `WEFT_LLM_BASE_URL`: default base URL of the OpenAI-compatible endpoint for `llm.chat`. */
+  llmBaseUrl: string | undefined;
+  /** `WEFT_LLM_API_KEY`: bearer key sent to the `llm.chat` endpoint. */
+  llmApiKey: string | undefined;
+  /** `WEFT_WEBHOOK_MAX_ATTEMPTS`: attempts per webhook delivery before it is abandoned. Default 10. */
+  webhookMaxAttempts: number;
+  /** `WEFT_WEBHOOK_RETRY_BASE_MS`: first webhook retry delay, doubled per attempt, jittered. Default 1000. */
+  webhookRetryBaseMs: number;
+  /** `WEFT_BODY_LIMIT_BYTES`: largest accepted request body; larger ones get 413. Default 1 MiB. */
+  bodyLimitBytes: number;
+  /** `WEFT_LOG_LEVEL`: pino level (`fatal`..`trace`, `silent`). Default `info`. */
+  logLevel: string;
+  /**
+   * `WEFT_SQLITE_SYNCHRONOUS`: SQLite `synchronous` pragma under WAL. `FULL` (default) makes every
+   * commit durable across power loss; `NORMAL` is faster and still never corrupts, but the last
+   * commits may be lost on power loss (not on a process crash).
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  /**
+   * `WEFT_PG_SYNCHRONOUS_COMMIT`: PostgreSQL `synchronous_commit` for Weft's sessions. `on` (default)
+   * waits for the WAL flush; `off` is faster and may lose the last commits on a server crash.
+   */
+  pgSynchronousCommit: 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
+  /** `WEFT_PG_POOL_SIZE`: PostgreSQL connections per process. Default 10. */
+  pgPoolSize: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new WeftError('CONFIG_INVALID', `${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  }
+  return value;
+}
+
+function enumVar<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const match = allowed.find((candidate) => candidate.toLowerCase() === raw.trim().toLowerCase());
+  if (!match) throw new WeftError('CONFIG_INVALID', `${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
+  return match;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+/** Reads the configuration from `env` (default `process.env`); throws CONFIG_INVALID on a bad value. */
+export function loadConfig(env: Env = process.env): WeftConfig {
+  const dataDir = path.resolve(optional(env, 'WEFT_DATA_DIR') ?? './data');
+  const databaseUrl = optional(env, 'WEFT_DATABASE_URL') ?? path.join(dataDir, 'weft.db');
+  return {
+    databaseUrl,
+    dataDir,
+    port: intVar(env, 'WEFT_PORT', 8080, 0, 65535),
+    host: optional(env, 'WEFT_HOST') ?? '0.0.0.0',
+    adminKey: optional(env, 'WEFT_ADMIN_KEY'),
+    plugins: (optional(env, 'WEFT_PLUGINS') ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+    llmBaseUrl: optional(env, 'WEFT_LLM_BASE_URL'),
+    llmApiKey: optional(env, 'WEFT_LLM_API_KEY'),
+    webhookMaxAttempts: intVar(env, 'WEFT_WEBHOOK_MAX_ATTEMPTS', 10, 1, 1000),
+    webhookRetryBaseMs: intVar(env, 'WEFT_WEBHOOK_RETRY_BASE_MS', 1000, 1, 86_400_000),
+    bodyLimitBytes: intVar(env, 'WEFT_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    logLevel: enumVar(env, 'WEFT_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    sqliteSynchronous: enumVar(env, 'WEFT_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'], 'FULL'),
+    pgSynchronousCommit: enumVar(
+      env,
+      'WEFT_PG_SYNCHRONOUS_COMMIT',
+      ['on', 'off', 'local', 'remote_write', 'remote_apply'],
+      'on',
+    ),
+    pgPoolSize: intVar(env, 'WEFT_PG_POOL_SIZE', 10, 1, 1000),
+  };
+}
+
+/** True when the database URL selects the PostgreSQL backend. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}

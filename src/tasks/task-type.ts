@@ -1,0 +1,35 @@
+/**
+ * A task type: what a step's `type` names. Built-ins, in-process plugins and types declared for
+ * external workers all share this descriptor; their JSON Schemas take part in definition
+ * validation (required inputs, referenced output fields).
+ */
+
+/** A JSON Schema object (2020-12). */
+export type JsonSchema = Record<string, unknown>;
+
+/** Where a task type comes from. */
+export type TaskTypeSource = 'builtin' | 'plugin' | 'declared';
+
+/** Describes a task type to validation, the API (`GET /task-types`) and the engine. */
+export interface TaskTypeDescriptor {
+  type: string;
+  description: string;
+  source: TaskTypeSource;
+  /** Schema of the step input after templating; required keys are checked at validation. */
+  inputSchema?: JsonSchema;
+  /** Schema of the output; closed objects let validation reject references to unknown fields. */
+  outputSchema?: JsonSchema;
+}
+
+/** The task types known to one workspace: the process's types plus the workspace's declared ones. */
+export interface TaskTypeLookup {
+  /** The descriptor of a type, or undefined when the workspace knows no such type. */
+  get(type: string): TaskTypeDescriptor | undefined;
+  /** Every known type name (for suggestions in error messages). */
+  names(): string[];
+}
+
+/** Declares a task type; used by the built-ins and by plugin modules. */
+export function defineTask(descriptor: Omit<TaskTypeDescriptor, 'source'> & { source?: TaskTypeSource }) {
+  return Object.freeze({ source: 'plugin', ...descriptor }) as TaskTypeDescriptor;
+}
