@@ -53,7 +53,10 @@ export interface Workflow {
   workspace_id: string;
   name: string;
   description: string | null;
+  /** The version whose definition this is. */
   version: number;
+  /** The newest version. */
+  latest_version: number;
   enabled: boolean;
   labels: Record<string, string>;
   webhook_url: string | null;

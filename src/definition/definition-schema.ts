@@ -134,7 +134,7 @@ export const WorkflowDefinitionSchema = Type.Object(
     steps: Type.Array(StepSchema, { minItems: 1, maxItems: MAX_STEPS }),
     output: Type.Optional(AnyJson),
   },
-  { ...Strict, $id: 'WorkflowDefinition', title: 'Workflow definition' },
+  { ...Strict, title: 'Workflow definition' },
 );
 
 /** A workflow definition (SPEC §1). */

@@ -1,0 +1,10 @@
+import type { WeftConfig } from '../config.js';
+import type { Store } from '../store/store.js';
+import type { TaskTypeRegistry } from '../tasks/registry.js';
+
+/** What route modules need from the server. */
+export interface ApiContext {
+  store: Store;
+  taskTypes: TaskTypeRegistry;
+  config: WeftConfig;
+}

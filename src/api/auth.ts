@@ -1,0 +1,96 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { hashApiKey } from '../auth/api-key-secrets.js';
+import { WeftError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { ApiKey, Role, Workspace } from '../types.js';
+
+/**
+ * Authentication and tenancy. Every `/api/v1` request carries `Authorization: Bearer <key>`; the
+ * key fixes the role and the workspace. Admin keys may act on another workspace by naming it in
+ * `X-Workspace-Id` or `X-Workspace-Slug`. Routes declare the roles they allow in `config.roles`.
+ */
+
+/** Who is calling, and in which workspace. */
+export interface RequestAuth {
+  key: ApiKey;
+  /** The workspace the request acts on (the key's own, or the one an admin named). */
+  workspace: Workspace;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: RequestAuth | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Roles allowed on the route; defaults to admin and member. */
+    roles?: readonly Role[];
+  }
+}
+
+/** Roles of routes that do not say otherwise. */
+export const DEFAULT_ROLES: readonly Role[] = ['admin', 'member'];
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+function singleHeader(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+async function resolveWorkspace(
+  store: Store,
+  request: FastifyRequest,
+  key: ApiKey,
+  own: Workspace,
+): Promise<Workspace> {
+  const byId = singleHeader(request, 'x-workspace-id');
+  const bySlug = singleHeader(request, 'x-workspace-slug');
+  if (byId === undefined && bySlug === undefined) return own;
+  const named = byId ?? bySlug ?? '';
+  const isOwn = byId !== undefined ? byId === own.id : bySlug === own.slug;
+  if (!isOwn && key.role !== 'admin') {
+    throw new WeftError(
+      'FORBIDDEN',
+      'only admin keys may act on another workspace (X-Workspace-Id / X-Workspace-Slug)',
+    );
+  }
+  const target = isOwn
+    ? own
+    : byId !== undefined
+      ? await store.workspaces.get(byId)
+      : await store.workspaces.getBySlug(named);
+  if (!target || (bySlug !== undefined && target.slug !== bySlug)) {
+    throw new WeftError('NOT_FOUND', `workspace '${named}' was not found`);
+  }
+  return target;
+}
+
+/** Authenticates every request of the instance it is installed on and enforces route roles. */
+export function installAuthentication(app: FastifyInstance, store: Store): void {
+  app.decorateRequest('auth', undefined);
+  app.addHook('onRequest', async (request) => {
+    const token = bearerToken(request);
+    if (!token) throw new WeftError('UNAUTHORIZED', 'send an API key as Authorization: Bearer <key>');
+    const found = await store.apiKeys.findByHash(hashApiKey(token));
+    if (!found) throw new WeftError('UNAUTHORIZED', 'the API key is not valid');
+    const allowed = request.routeOptions.config.roles ?? DEFAULT_ROLES;
+    if (!allowed.includes(found.key.role)) {
+      throw new WeftError(
+        'FORBIDDEN',
+        `a ${found.key.role} key cannot use this route (allowed: ${allowed.join(', ')})`,
+      );
+    }
+    request.auth = { key: found.key, workspace: await resolveWorkspace(store, request, found.key, found.workspace) };
+  });
+}
+
+/** The authentication of a request on an authenticated route. */
+export function authOf(request: FastifyRequest): RequestAuth {
+  if (!request.auth) throw new WeftError('UNAUTHORIZED', 'the request is not authenticated');
+  return request.auth;
+}

@@ -1,0 +1,88 @@
+import { type TSchema, Type } from 'typebox';
+import { StringEnum } from '../definition/definition-schema.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../store/pagination.js';
+import { ROLES } from '../types.js';
+
+/** Schemas shared by the routes: they validate, type and document requests and responses. */
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'Problem type URI (urn:weft:problem:<code>).' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String({ description: 'Registered error code, see docs/errors.md.' }),
+    instance: Type.Optional(Type.String()),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          path: Type.String({ description: 'JSON Pointer into the body, or query/<name>, params/<name>.' }),
+          message: Type.String(),
+        }),
+      ),
+    ),
+  },
+  { title: 'Problem (RFC 9457)' },
+);
+
+/** Standard error responses, for the OpenAPI document. */
+export function errorResponses(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map((status) => [status, ProblemSchema]));
+}
+
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+};
+
+/** `{items, next_cursor}` of a list. */
+export function PageOf<T extends TSchema>(item: T, title: string) {
+  return Type.Object({ items: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) }, { title });
+}
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+
+export const Timestamp = Type.String({ format: 'date-time' });
+
+export const WorkspaceSchema = Type.Object(
+  { id: Type.String(), slug: Type.String(), name: Type.String(), created_at: Timestamp },
+  { title: 'Workspace' },
+);
+
+export const RoleSchema = StringEnum(ROLES);
+
+export const ApiKeySchema = Type.Object(
+  {
+    id: Type.String(),
+    workspace_id: Type.String(),
+    name: Type.String(),
+    role: RoleSchema,
+    prefix: Type.String({ description: 'First characters of the key.' }),
+    created_at: Timestamp,
+    last_used_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { title: 'API key' },
+);
+
+export const JsonObject = Type.Record(Type.String(), Type.Unknown());
+
+export const WorkflowSchema = Type.Object(
+  {
+    id: Type.String(),
+    workspace_id: Type.String(),
+    name: Type.String(),
+    description: Type.Union([Type.String(), Type.Null()]),
+    version: Type.Integer({ description: 'Version of the returned definition.' }),
+    latest_version: Type.Integer(),
+    enabled: Type.Boolean(),
+    labels: Type.Record(Type.String(), Type.String()),
+    webhook_url: Type.Union([Type.String(), Type.Null()]),
+    definition: JsonObject,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    deleted_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { title: 'Workflow' },
+);
+
+export const FieldErrorSchema = Type.Object({ path: Type.String(), message: Type.String() });

@@ -1,0 +1,273 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { type WorkflowDefinition, WorkflowDefinitionSchema } from '../definition/definition-schema.js';
+import { type DefinitionValidation, validateDefinition } from '../definition/validate-definition.js';
+import { notFound, WeftError } from '../errors.js';
+import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
+import type { ApiContext } from './api-context.js';
+import { authOf } from './auth.js';
+import { compileDefinitionRouteSchema } from './request-validation.js';
+import {
+  errorResponses,
+  FieldErrorSchema,
+  IdParams,
+  JsonObject,
+  PageOf,
+  PageQuery,
+  WorkflowSchema,
+} from './schemas.js';
+
+const ListQuery = Type.Object({
+  ...PageQuery,
+  enabled: Type.Optional(Type.Boolean()),
+  label: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[^:]+:.*$' }), { description: '`key:value`; repeat to AND several labels.' }),
+  ),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Case-insensitive part of the name.' })),
+  include_deleted: Type.Optional(Type.Boolean({ default: false })),
+});
+
+const GetQuery = Type.Object({
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  include_deleted: Type.Optional(Type.Boolean({ default: false })),
+});
+
+const PatchBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    description: Type.Optional(Type.Union([Type.String({ maxLength: 1000 }), Type.Null()])),
+    enabled: Type.Optional(Type.Boolean()),
+    labels: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 1000 }), {
+        maxProperties: 64,
+      }),
+    ),
+    webhook_url: Type.Optional(
+      Type.Union([Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 }), Type.Null()]),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+const DeleteQuery = Type.Object({
+  cancel_running: Type.Optional(
+    Type.Boolean({ default: false, description: 'Cancel running executions instead of answering 409.' }),
+  ),
+});
+
+const PlanSchema = Type.Object({
+  layers: Type.Array(Type.Array(Type.String())),
+  steps: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      type: Type.String(),
+      dependencies: Type.Array(Type.String()),
+      dependents: Type.Array(Type.String()),
+      layer: Type.Integer(),
+    }),
+  ),
+});
+
+const ValidationResponse = Type.Object(
+  {
+    valid: Type.Boolean(),
+    errors: Type.Array(FieldErrorSchema),
+    warnings: Type.Array(FieldErrorSchema),
+    plan: Type.Optional(PlanSchema),
+  },
+  { title: 'Definition validation' },
+);
+
+const VersionSchema = Type.Object({
+  workflow_id: Type.String(),
+  version: Type.Integer(),
+  definition: JsonObject,
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+/** Validates a definition for a workspace; throws the 400 with every `{path, message}`. */
+function requireValidDefinition(validation: DefinitionValidation): WorkflowDefinition {
+  if (validation.valid && validation.definition) return validation.definition;
+  const count = validation.errors.length;
+  throw new WeftError('DEFINITION_INVALID', `the definition has ${count} error${count === 1 ? '' : 's'}`, {
+    errors: validation.errors,
+  });
+}
+
+/** Parses `label=key:value` filters. */
+function parseLabels(labels: string[] | undefined): Array<[string, string]> {
+  return (labels ?? []).map((label) => {
+    const separator = label.indexOf(':');
+    return [label.slice(0, separator), label.slice(separator + 1)];
+  });
+}
+
+/** The workflow routes of SPEC §5. */
+export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes }) => {
+  const validateFor = (body: unknown) => validateDefinition(body, taskTypes.lookup());
+
+  app.post(
+    '/workflows',
+    {
+      validatorCompiler: compileDefinitionRouteSchema,
+      schema: {
+        tags: ['workflows'],
+        summary: 'Create a workflow (version 1)',
+        body: WorkflowDefinitionSchema,
+        response: { 201: WorkflowSchema, ...errorResponses(400, 401, 403, 413) },
+      },
+    },
+    async (request, reply) => {
+      const definition = requireValidDefinition(validateFor(request.body));
+      const workflow = await store.workflows.create(authOf(request).workspace.id, definition);
+      return reply.status(201).header('location', `${request.url}/${workflow.id}`).send(workflow);
+    },
+  );
+
+  app.post(
+    '/workflows/validate',
+    {
+      validatorCompiler: compileDefinitionRouteSchema,
+      schema: {
+        tags: ['workflows'],
+        summary: 'Validate a definition without saving it (always 200; see `valid`)',
+        body: WorkflowDefinitionSchema,
+        response: { 200: ValidationResponse, ...errorResponses(400, 401, 403, 413) },
+      },
+    },
+    async (request) => {
+      const result = validateFor(request.body);
+      return { valid: result.valid, errors: result.errors, warnings: result.warnings, plan: result.plan };
+    },
+  );
+
+  app.get(
+    '/workflows',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'List workflows, newest first',
+        querystring: ListQuery,
+        response: { 200: PageOf(WorkflowSchema, 'Workflow page'), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const { query } = request;
+      return store.workflows.list(
+        authOf(request).workspace.id,
+        { enabled: query.enabled, labels: parseLabels(query.label), q: query.q, includeDeleted: query.include_deleted },
+        { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
+      );
+    },
+  );
+
+  app.get(
+    '/workflows/:id',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Get a workflow at its latest version, or at `?version=N`',
+        params: IdParams,
+        querystring: GetQuery,
+        response: { 200: WorkflowSchema, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const workflow = await store.workflows.get(authOf(request).workspace.id, id, {
+        version: request.query.version,
+        includeDeleted: request.query.include_deleted,
+      });
+      if (!workflow) {
+        throw request.query.version === undefined
+          ? notFound('workflow', id)
+          : new WeftError('NOT_FOUND', `workflow '${id}' has no version ${request.query.version}`);
+      }
+      return workflow;
+    },
+  );
+
+  app.get(
+    '/workflows/:id/versions',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'List the versions of a workflow, newest first',
+        params: IdParams,
+        querystring: Type.Object(PageQuery),
+        response: { 200: PageOf(VersionSchema, 'Workflow version page'), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const page = await store.workflows.listVersions(authOf(request).workspace.id, request.params.id, {
+        limit: request.query.limit ?? DEFAULT_PAGE_SIZE,
+        cursor: request.query.cursor,
+      });
+      if (!page) throw notFound('workflow', request.params.id);
+      return page;
+    },
+  );
+
+  app.put(
+    '/workflows/:id',
+    {
+      validatorCompiler: compileDefinitionRouteSchema,
+      schema: {
+        tags: ['workflows'],
+        summary: 'Replace the definition: creates the next version (unless identical to the latest)',
+        params: IdParams,
+        body: WorkflowDefinitionSchema,
+        response: { 200: WorkflowSchema, ...errorResponses(400, 401, 403, 404, 409, 413) },
+      },
+    },
+    async (request) => {
+      const { workspace } = authOf(request);
+      const { id } = request.params;
+      if (!(await store.workflows.get(workspace.id, id))) throw notFound('workflow', id);
+      const definition = requireValidDefinition(validateFor(request.body));
+      const workflow = await store.workflows.update(workspace.id, id, definition);
+      if (!workflow) throw notFound('workflow', id);
+      return workflow;
+    },
+  );
+
+  app.patch(
+    '/workflows/:id',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Change name, description, enabled, labels or webhook_url (no new version)',
+        params: IdParams,
+        body: PatchBody,
+        response: { 200: WorkflowSchema, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const workflow = await store.workflows.patch(authOf(request).workspace.id, request.params.id, request.body);
+      if (!workflow) throw notFound('workflow', request.params.id);
+      return workflow;
+    },
+  );
+
+  app.delete(
+    '/workflows/:id',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Soft-delete a workflow',
+        description:
+          'Deleted workflows disappear from lists (unless `include_deleted=true`) and cannot be started or changed. ' +
+          'While executions run this answers 409 unless `cancel_running=true`.',
+        params: IdParams,
+        querystring: DeleteQuery,
+        response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      if (!(await store.workflows.softDelete(authOf(request).workspace.id, request.params.id))) {
+        throw notFound('workflow', request.params.id);
+      }
+      return reply.status(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,25 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * API key secrets. A raw key is `weft_` followed by 32 random bytes (base64url); it is shown once
+ * and stored as its SHA-256 hash. Keys carry 256 bits of entropy, so a fast hash is enough: there
+ * is nothing to brute-force as there would be with a password.
+ */
+
+/** Characters of the raw key kept as its visible prefix. */
+const PREFIX_LENGTH = 12;
+
+/** A new raw API key. */
+export function generateApiKey(): string {
+  return `weft_${randomBytes(32).toString('base64url')}`;
+}
+
+/** The stored form of a raw key. */
+export function hashApiKey(raw: string): string {
+  return createHash('sha256').update(raw, 'utf8').digest('hex');
+}
+
+/** The part of a key that lists show so people can tell keys apart. */
+export function apiKeyPrefix(raw: string): string {
+  return raw.slice(0, PREFIX_LENGTH);
+}

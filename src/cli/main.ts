@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { WeftError } from '../errors.js';
+import { runMigrations } from './migrate-command.js';
+import { startServer } from './serve-command.js';
+import { validateFile } from './validate-command.js';
+
+/** The `weft` command line. */
+const program = new Command()
+  .name('weft')
+  .description('Durable multi-step workflows: server and tools. Configuration comes from WEFT_* variables.')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('serve the API and docs (SQLite in ./data unless WEFT_DATABASE_URL says otherwise)')
+  .action(async () => {
+    const server = await startServer(loadConfig());
+    const shutdown = (signal: string) => {
+      server.app.log.info({ signal }, 'shutting down');
+      server.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          server.app.log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('validate')
+  .description('validate a workflow definition file; exits 1 when it is invalid')
+  .argument('<file>', 'definition JSON file')
+  .action(async (file: string) => {
+    const report = await validateFile(file);
+    const out = report.exitCode === 0 ? process.stdout : process.stderr;
+    out.write(`${report.lines.join('\n')}\n`);
+    process.exitCode = report.exitCode;
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit')
+  .action(async () => {
+    const applied = await runMigrations(loadConfig(), (error) => process.stderr.write(`database: ${error.message}\n`));
+    process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const message = error instanceof WeftError ? `${error.code}: ${error.message}` : (error as Error).stack;
+  process.stderr.write(`weft: ${message}\n`);
+  process.exit(1);
+});

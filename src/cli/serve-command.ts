@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../api/server.js';
+import { bootstrapWorkspace } from '../auth/bootstrap.js';
+import type { WeftConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { openStore, type Store } from '../store/store.js';
+import { TaskTypeRegistry } from '../tasks/registry.js';
+
+/** A running server and how to stop it. */
+export interface RunningServer {
+  app: FastifyInstance;
+  store: Store;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Weft: opens the store, applies migrations, bootstraps the default workspace on an empty
+ * database (printing the generated admin key once), and serves HTTP.
+ */
+export async function startServer(config: WeftConfig): Promise<RunningServer> {
+  const logger = createLogger(config.logLevel);
+  const store = openStore(config, (error) => logger.warn({ err: error }, 'idle database connection failed'));
+  try {
+    const applied = await store.migrate();
+    if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
+    const bootstrap = await bootstrapWorkspace(store, { dataDir: config.dataDir, adminKey: config.adminKey });
+    if (bootstrap.generatedKey) {
+      // Printed once, on purpose outside the JSON log, so a person starting the server sees it.
+      process.stdout.write(
+        `\nWeft created the workspace 'default' and an admin API key (shown once, also saved to ${bootstrap.keyFile}):\n\n` +
+          `  ${bootstrap.generatedKey}\n\n`,
+      );
+    }
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const app = await buildServer({ store, taskTypes: new TaskTypeRegistry(), config, logger });
+  const url = await app.listen({ port: config.port, host: config.host });
+  logger.info({ url, database: store.backend, docs: `${url}/docs` }, 'weft is serving');
+  return {
+    app,
+    store,
+    url,
+    async stop() {
+      await app.close();
+      await store.close();
+    },
+  };
+}

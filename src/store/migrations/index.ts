@@ -1,0 +1,28 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import * as foundation from './0001-foundation.js';
+import type { MigrationContext } from './migration-context.js';
+
+/**
+ * The numbered, append-only list of migrations. Kysely's migrator applies the pending ones in
+ * one transaction together with their ledger rows (`weft_migration`), under a lock on PostgreSQL
+ * so several processes starting at once migrate once.
+ */
+const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationContext) => Promise<void> }> = {
+  '0001-foundation': foundation,
+};
+
+/** A Kysely migration provider for one backend. */
+export function migrationProvider(context: MigrationContext): MigrationProvider {
+  return {
+    async getMigrations() {
+      const migrations: Record<string, Migration> = {};
+      for (const [name, module] of Object.entries(MIGRATIONS)) {
+        migrations[name] = { up: (db) => module.up(db, context) };
+      }
+      return migrations;
+    },
+  };
+}
+
+/** Names of every migration, in order. */
+export const MIGRATION_NAMES = Object.freeze(Object.keys(MIGRATIONS));

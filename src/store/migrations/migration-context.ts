@@ -1,0 +1,5 @@
+/** What a migration may depend on: the few type names that differ between backends. */
+export interface MigrationContext {
+  /** SQL type of id columns (`text`, or `text collate "C"` on PostgreSQL for byte-wise order). */
+  idType: string;
+}

@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { Database } from '../database-schema.js';
+import { escapeLike, type StoreDialect } from '../store-dialect.js';
+
+/** Options of the embedded SQLite backend. */
+export interface SqliteOptions {
+  /** Database file; `:memory:` for a throwaway database. */
+  filename: string;
+  /** `synchronous` pragma under WAL; see `WEFT_SQLITE_SYNCHRONOUS`. */
+  synchronous: 'FULL' | 'NORMAL';
+}
+
+const UNAVAILABLE_MESSAGES = [
+  'database connection is not open',
+  'driver has already been destroyed',
+  'SQLITE_CANTOPEN',
+  'SQLITE_IOERR',
+  'SQLITE_BUSY',
+  'SQLITE_FULL',
+];
+
+/** Opens the SQLite file (creating its folder), in WAL mode with a busy timeout. */
+export function createSqliteDialect(options: SqliteOptions): StoreDialect {
+  if (options.filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true });
+  const database = new SqliteDatabase(options.filename);
+  database.pragma('journal_mode = WAL');
+  database.pragma(`synchronous = ${options.synchronous}`);
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return {
+    name: 'sqlite',
+    db,
+    idType: 'text',
+    containsIgnoringCase: (column, text) =>
+      // SQLite's LIKE ignores ASCII case; lower() both sides for the rest of Unicode it knows.
+      sql<boolean>`lower(${sql.ref(column)}) like lower(${`%${escapeLike(text)}%`}) escape '\\'`,
+    jsonFieldEquals: (column, key, value) =>
+      sql<boolean>`exists (select 1 from json_each(${sql.ref(column)}) where json_each.key = ${key} and json_each.value = ${value})`,
+    isUniqueViolation: (error) =>
+      ['SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY'].includes((error as { code?: string })?.code ?? ''),
+    isUnavailableError: (error) => {
+      const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
+      return UNAVAILABLE_MESSAGES.some((fragment) => text.includes(fragment));
+    },
+    close: () => db.destroy(),
+  };
+}
