@@ -38,6 +38,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(options.logger.level) }),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(compileRequestSchema);
+  // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
+  app.removeContentTypeParser('text/plain');
   installErrorHandling(app, (error) => options.store.isUnavailableError(error));
 
   await app.register(swagger, {

@@ -220,8 +220,11 @@ export class WorkflowRepository {
       if (!row) return undefined;
       const latest = await this.findVersion(trx, workspaceId, id, row.latest_version);
       if (!latest) return undefined;
-      const current = toWorkflow(row, latest);
-      if (JSON.stringify(current.definition) === JSON.stringify(definition)) return current;
+      const metadata = metadataOf(definition);
+      const unchanged =
+        latest.definition === JSON.stringify(definition) &&
+        METADATA_FIELDS.every((column) => row[column] === metadata[column]);
+      if (unchanged) return toWorkflow(row, latest);
       const now = nowIso();
       const version: WorkflowVersionRow = {
         workspace_id: workspaceId,
@@ -233,7 +236,7 @@ export class WorkflowRepository {
       // The conditional update serialises concurrent PUTs: only one moves latest_version forward.
       const updated = await trx
         .updateTable('workflows')
-        .set({ ...metadataOf(definition), latest_version: version.version, updated_at: now })
+        .set({ ...metadata, latest_version: version.version, updated_at: now })
         .where('workspace_id', '=', workspaceId)
         .where('id', '=', id)
         .where('latest_version', '=', row.latest_version)
@@ -242,7 +245,7 @@ export class WorkflowRepository {
         throw new WeftError('CONFLICT', `workflow '${id}' was changed by another request at the same time; retry`);
       }
       await trx.insertInto('workflow_versions').values(version).execute();
-      const newRow = { ...row, ...metadataOf(definition), latest_version: version.version, updated_at: now };
+      const newRow = { ...row, ...metadata, latest_version: version.version, updated_at: now };
       return toWorkflow(newRow, version);
     });
   }

@@ -1,0 +1,122 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildServer } from '../../src/api/server.js';
+import { generateApiKey } from '../../src/auth/api-key-secrets.js';
+import { bootstrapWorkspace } from '../../src/auth/bootstrap.js';
+import type { WeftConfig } from '../../src/config.js';
+import type { Store } from '../../src/store/store.js';
+import { TaskTypeRegistry } from '../../src/tasks/registry.js';
+import { type Backend, createTestDatabase, type TestDatabase } from './backends.js';
+
+/** An HTTP response as a test sees it. */
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON when the body is JSON, else the text. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes and assert on them.
+  body: any;
+  text: string;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  key?: string | null;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+/** A real Weft server on a loopback port, on a fresh database. */
+export interface TestServer {
+  backend: Backend;
+  url: string;
+  adminKey: string;
+  store: Store;
+  database: TestDatabase;
+  app: FastifyInstance;
+  config: WeftConfig;
+  /** Sends a request under `/api/v1` (or an absolute path when it starts with `!`). */
+  request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
+  close(): Promise<void>;
+}
+
+/** Starts a server on a new database of `backend`, with a known admin key. */
+export async function startTestServer(backend: Backend, overrides: Partial<WeftConfig> = {}): Promise<TestServer> {
+  const database = await createTestDatabase(backend);
+  const config = { ...database.config, ...overrides };
+  const store = database.open();
+  await store.migrate();
+  const adminKey = generateApiKey();
+  await bootstrapWorkspace(store, { dataDir: config.dataDir, adminKey });
+  const app = await buildServer({
+    store,
+    taskTypes: new TaskTypeRegistry(),
+    config,
+    logger: pino({ level: 'silent' }),
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  let closed = false;
+  return {
+    backend,
+    url,
+    adminKey,
+    store,
+    database,
+    app,
+    config,
+    request: (method, path, options = {}) =>
+      sendRequest(url, method, path, { ...options, key: options.key === undefined ? adminKey : options.key }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await store.close().catch(() => undefined);
+      await database.drop();
+    },
+  };
+}
+
+/** Sends one HTTP request to a server. */
+export async function sendRequest(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: RequestOptions = {},
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key) headers.authorization = `Bearer ${options.key}`;
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const target = path.startsWith('!') ? `${baseUrl}${path.slice(1)}` : `${baseUrl}/api/v1${path}`;
+  const response = await fetch(target, { method, headers, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  if ((response.headers.get('content-type') ?? '').includes('json') && text !== '') parsed = JSON.parse(text);
+  return { status: response.status, headers: response.headers, body: parsed, text };
+}
+
+/** Creates a key of `role` in the server's default workspace (or the one named by header). */
+export async function createKey(server: TestServer, role: 'admin' | 'member' | 'worker', workspaceId?: string) {
+  const headers: Record<string, string> = workspaceId ? { 'x-workspace-id': workspaceId } : {};
+  const response = await server.request('POST', '/api-keys', { body: { name: `${role} key`, role }, headers });
+  if (response.status !== 201) throw new Error(`key creation failed: ${response.status} ${response.text}`);
+  return response.body.key as string;
+}
+
+/** A minimal valid definition. */
+export function simpleDefinition(name = 'Simple', extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    steps: [
+      { id: 'first', type: 'noop', input: { value: '{{ input.value }}' } },
+      { id: 'second', type: 'transform', input: { expression: '$ * 2', data: '{{ steps.first.output.value }}' } },
+    ],
+    output: { doubled: '{{ steps.second.output }}' },
+    ...extra,
+  };
+}

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfig, type WeftConfig } from '../../src/config.js';
+import { openStore, type Store } from '../../src/store/store.js';
+
+/**
+ * Test backends: every store and API suite runs once per backend. Each call makes a fresh
+ * database (a SQLite file in a temp folder, or a new PostgreSQL database) so test files run in
+ * parallel without sharing state. `scripts/run-tests.mjs` sets WEFT_TEST_POSTGRES=off, with one
+ * printed line, when PostgreSQL is unreachable outside CI.
+ */
+
+export type Backend = 'sqlite' | 'postgres';
+
+/** The PostgreSQL server used by tests (its `postgres` database is used to create others). */
+export const TEST_PG_URL = process.env.WEFT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** Backends this run covers. */
+export function testBackends(): Backend[] {
+  return process.env.WEFT_TEST_POSTGRES === 'off' ? ['sqlite'] : ['sqlite', 'postgres'];
+}
+
+/** A fresh, empty database and the configuration pointing at it. */
+export interface TestDatabase {
+  backend: Backend;
+  config: WeftConfig;
+  /** Opens a new store on this database (not migrated). */
+  open(): Store;
+  /** Errors of idle pooled connections, recorded for tests that cut the database off. */
+  backgroundErrors: Error[];
+  /** For PostgreSQL: the database name. */
+  databaseName: string | undefined;
+  /** Drops the database and removes temp files. */
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** Runs one statement on the PostgreSQL maintenance database. */
+export async function adminQuery(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_PG_URL });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates a fresh database of a backend. */
+export async function createTestDatabase(backend: Backend): Promise<TestDatabase> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'weft-test-'));
+  let databaseUrl = path.join(dataDir, 'weft.db');
+  let databaseName: string | undefined;
+  if (backend === 'postgres') {
+    databaseName = `weft_test_${randomBytes(6).toString('hex')}`;
+    await adminQuery(`create database ${databaseName}`);
+    databaseUrl = withDatabase(TEST_PG_URL, databaseName);
+  }
+  const config: WeftConfig = {
+    ...loadConfig({}),
+    dataDir,
+    databaseUrl,
+    logLevel: 'silent',
+    sqliteSynchronous: 'NORMAL',
+    pgSynchronousCommit: 'off',
+    pgPoolSize: 5,
+  };
+  const backgroundErrors: Error[] = [];
+  return {
+    backend,
+    config,
+    databaseName,
+    backgroundErrors,
+    open: () => openStore(config, (error) => backgroundErrors.push(error)),
+    async drop() {
+      if (databaseName) await adminQuery(`drop database if exists ${databaseName} with (force)`);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
