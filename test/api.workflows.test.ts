@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { STARTER_TEMPLATE_IDS } from '../src/definition/starter-templates.js';
-import { simpleDefinition, startTestServer, type TestServer } from './helpers/api-server.js';
+import { assertProblem, simpleDefinition, startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
-
-function assertProblem(response: { status: number; headers: Headers; body: any }, status: number, code: string) {
-  assert.equal(response.status, status, JSON.stringify(response.body));
-  assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
-  assert.equal(response.body.status, status);
-  assert.equal(response.body.code, code);
-  assert.equal(typeof response.body.title, 'string');
-  assert.equal(typeof response.body.detail, 'string');
-  assert.match(response.body.type, /^urn:weft:problem:/);
-}
 
 for (const backend of testBackends()) {
   describe(`workflow routes (${backend})`, () => {

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -119,4 +120,15 @@ export function simpleDefinition(name = 'Simple', extra: Record<string, unknown>
     output: { doubled: '{{ steps.second.output }}' },
     ...extra,
   };
+}
+
+/** Asserts an RFC 9457 problem+json answer with this status and registered code. */
+export function assertProblem(response: ApiResponse, status: number, code: string): void {
+  assert.equal(response.status, status, response.text);
+  assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal(response.body.status, status);
+  assert.equal(response.body.code, code);
+  assert.equal(typeof response.body.title, 'string');
+  assert.equal(typeof response.body.detail, 'string');
+  assert.match(response.body.type, /^urn:weft:problem:/);
 }

@@ -86,3 +86,11 @@ export async function createTestDatabase(backend: Backend): Promise<TestDatabase
     },
   };
 }
+
+/**
+ * Test options that run a test on PostgreSQL only and skip it elsewhere with the reason shown in
+ * the report (never silently), like pg-boss's `itPostgresOnly`.
+ */
+export function postgresOnly(backend: Backend, reason: string): { skip?: string } {
+  return backend === 'postgres' ? {} : { skip: `PostgreSQL only: ${reason}` };
+}

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, SqliteDialect, SqliteDriver, sql } from 'kysely';
 import type { Database } from '../database-schema.js';
 import { escapeLike, type StoreDialect } from '../store-dialect.js';
 
@@ -22,6 +22,27 @@ const UNAVAILABLE_MESSAGES = [
   'SQLITE_FULL',
 ];
 
+/**
+ * Starts every transaction with BEGIN IMMEDIATE: it takes the write lock up front, so two
+ * connections (say `weft migrate` beside a server) queue on busy_timeout instead of failing at
+ * once with SQLITE_BUSY when a reading transaction tries to become a writing one.
+ */
+class ImmediateTransactionSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class WeftSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: SqliteDatabase.Database) {
+    super({ database });
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateTransactionSqliteDriver({ database: this.database });
+  }
+}
+
 /** Opens the SQLite file (creating its folder), in WAL mode with a busy timeout. */
 export function createSqliteDialect(options: SqliteOptions): StoreDialect {
   if (options.filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true });
@@ -30,7 +51,7 @@ export function createSqliteDialect(options: SqliteOptions): StoreDialect {
   database.pragma(`synchronous = ${options.synchronous}`);
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new WeftSqliteDialect(database) });
   return {
     name: 'sqlite',
     db,

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertProblem, createKey, simpleDefinition, startTestServer, type TestServer } from './helpers/api-server.js';
+import { testBackends } from './helpers/backends.js';
+
+/**
+ * Tenant isolation: a key of workspace A gets 404 on every route that names an object of
+ * workspace B. The routes come from the server's OpenAPI document, so a new route with an `{id}`
+ * is covered as soon as it exists (and fails here until the test knows which object it names).
+ */
+
+/** A request body that would be accepted if the object were visible, so only the 404 can fail it. */
+function bodyFor(method: string, path: string): unknown {
+  if (method === 'PUT' && path.startsWith('/workflows/')) return simpleDefinition('Taken over');
+  if (method === 'PATCH' && path.startsWith('/workflows/')) return { name: 'Taken over' };
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH') return {};
+  return undefined;
+}
+
+for (const backend of testBackends()) {
+  describe(`tenant isolation (${backend})`, () => {
+    let server: TestServer;
+    /** Objects of workspace B, by the path prefix of the routes that name them. */
+    const objectsOfB: Record<string, string> = {};
+    let keysOfA: Record<string, string> = {};
+
+    before(async () => {
+      server = await startTestServer(backend);
+      const workspaceB = await server.request('POST', '/workspaces', { body: { slug: 'tenant-b', name: 'B' } });
+      const inB = { 'x-workspace-id': workspaceB.body.id };
+      const workflow = await server.request('POST', '/workflows', {
+        body: simpleDefinition('Secret of B'),
+        headers: inB,
+      });
+      objectsOfB['/workflows/'] = workflow.body.id;
+      const key = await server.request('POST', '/api-keys', { body: { name: 'b key', role: 'member' }, headers: inB });
+      objectsOfB['/api-keys/'] = key.body.id;
+      keysOfA = { admin: server.adminKey, member: await createKey(server, 'member') };
+    });
+    after(() => server.close());
+
+    it("answers 404 on every route naming one of B's objects", async () => {
+      const spec = await server.request('GET', '!/openapi.json', { key: null });
+      let checked = 0;
+      for (const [fullPath, methods] of Object.entries(spec.body.paths as Record<string, object>)) {
+        if (!fullPath.startsWith('/api/v1/') || !fullPath.includes('{id}')) continue;
+        const path = fullPath.slice('/api/v1'.length);
+        const prefix = Object.keys(objectsOfB).find((candidate) => path.startsWith(candidate));
+        assert.ok(prefix, `the test has no object of workspace B for ${path}: add one`);
+        for (const method of Object.keys(methods).map((name) => name.toUpperCase())) {
+          for (const [role, key] of Object.entries(keysOfA)) {
+            if (role === 'member' && path.startsWith('/api-keys/')) continue; // members get 403 on key routes
+            const concrete = path.replace('{id}', objectsOfB[prefix] ?? '');
+            const response = await server.request(method, concrete, { key, body: bodyFor(method, path) });
+            assertProblem(response, 404, 'NOT_FOUND');
+            checked += 1;
+          }
+        }
+      }
+      assert.ok(checked >= 7, `checked ${checked} route/key pairs`);
+    });
+
+    it("never lists B's objects to A, and B's object is unchanged", async () => {
+      for (const key of Object.values(keysOfA)) {
+        const workflows = await server.request('GET', '/workflows?include_deleted=true', { key });
+        assert.equal(workflows.text.includes(objectsOfB['/workflows/'] ?? 'missing'), false);
+      }
+      const keys = await server.request('GET', '/api-keys');
+      assert.equal(keys.text.includes(objectsOfB['/api-keys/'] ?? 'missing'), false);
+      const stillThere = await server.request('GET', `/workflows/${objectsOfB['/workflows/']}`, {
+        headers: { 'x-workspace-slug': 'tenant-b' },
+      });
+      assert.equal(stillThere.status, 200);
+      assert.equal(stillThere.body.name, 'Secret of B');
+      assert.equal(stillThere.body.deleted_at, null);
+    });
+  });
+}
