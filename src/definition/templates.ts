@@ -99,14 +99,37 @@ interface JsonataError {
   token?: string;
 }
 
-/** Compiles a JSONata expression; throws TemplateSyntaxError with the position on failure. */
+/**
+ * Compiled expressions by source text. Building a JSONata expression parses it and sets up its
+ * function environment, which costs far more than evaluating it, and definitions repeat the same
+ * expressions across steps and versions. Cached expressions are shared: evaluate them with
+ * per-call bindings, never with `assign()`.
+ */
+const compiledCache = new Map<string, CompiledExpression | TemplateSyntaxError>();
+const COMPILED_CACHE_SIZE = 10_000;
+
+/** Compiles a JSONata expression (cached); throws TemplateSyntaxError with the position on failure. */
 export function compileExpression(source: string): CompiledExpression {
+  let entry = compiledCache.get(source);
+  if (entry === undefined) {
+    entry = compileUncached(source);
+    if (compiledCache.size >= COMPILED_CACHE_SIZE) {
+      const oldest = compiledCache.keys().next().value;
+      if (oldest !== undefined) compiledCache.delete(oldest);
+    }
+    compiledCache.set(source, entry);
+  }
+  if (entry instanceof TemplateSyntaxError) throw entry;
+  return entry;
+}
+
+function compileUncached(source: string): CompiledExpression | TemplateSyntaxError {
   try {
     return jsonata(source);
   } catch (error) {
     const failure = error as JsonataError;
     const message = typeof failure.message === 'string' ? failure.message : String(error);
-    throw new TemplateSyntaxError(`JSONata: ${message}`, typeof failure.position === 'number' ? failure.position : 0);
+    return new TemplateSyntaxError(`JSONata: ${message}`, typeof failure.position === 'number' ? failure.position : 0);
   }
 }
 
@@ -147,10 +170,17 @@ function collectReferences(node: unknown, found: StepReference[]): void {
   }
 }
 
+const referenceCache = new WeakMap<CompiledExpression, readonly StepReference[]>();
+
 /** Lists the `steps.X` references of a compiled expression, in order of appearance. */
-export function stepReferences(expression: CompiledExpression): StepReference[] {
-  const found: StepReference[] = [];
-  collectReferences(expression.ast(), found);
+export function stepReferences(expression: CompiledExpression): readonly StepReference[] {
+  let found = referenceCache.get(expression);
+  if (!found) {
+    const collected: StepReference[] = [];
+    collectReferences(expression.ast(), collected);
+    found = Object.freeze(collected);
+    referenceCache.set(expression, found);
+  }
   return found;
 }
 

@@ -1,0 +1,141 @@
+/**
+ * `npm run bench`: measures Weft on SQLite and on PostgreSQL (when reachable) and prints a table.
+ * Not part of `npm test`: timings depend on the machine. Each shape runs on a fresh database.
+ *
+ * Shapes (foundation):
+ * - validate: parse, validate and plan a 500-step fan-out/fan-in definition (CPU only).
+ * - create: POST /workflows over loopback HTTP, sequentially.
+ * - get: GET /workflows/{id}.
+ * - list: GET /workflows?limit=50 over 1,000 workflows.
+ */
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { validateDefinition } from '../src/definition/validate-definition.js';
+import { TaskTypeRegistry } from '../src/tasks/registry.js';
+import { simpleDefinition, startTestServer, type TestServer } from '../test/helpers/api-server.js';
+import { type Backend, TEST_PG_URL } from '../test/helpers/backends.js';
+
+interface Row {
+  backend: string;
+  shape: string;
+  count: number;
+  totalMs: number;
+  unit: string;
+  perOp: string;
+}
+
+const rows: Row[] = [];
+
+function record(backend: string, shape: string, count: number, totalMs: number): void {
+  rows.push({
+    backend,
+    shape,
+    count,
+    totalMs,
+    unit: 'ms/op',
+    perOp: `${(totalMs / count).toFixed(3)} ms (${Math.round((count / totalMs) * 1000)}/s)`,
+  });
+  process.stderr.write(`  ${backend} ${shape}: ${(totalMs / count).toFixed(3)} ms/op\n`);
+}
+
+async function time(work: () => Promise<void> | void): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+function fanOutDefinition(width: number) {
+  const children = Array.from({ length: width }, (_, index) => ({
+    id: `child_${index}`,
+    type: 'noop',
+    input: { value: '{{ steps.root.output.value }}', index },
+  }));
+  return {
+    name: `fan-out ${width}`,
+    steps: [
+      { id: 'root', type: 'noop', input: { value: '{{ input.value }}' } },
+      ...children,
+      { id: 'join', type: 'noop', depends_on: children.map((child) => child.id) },
+    ],
+  };
+}
+
+async function benchValidation(): Promise<void> {
+  const lookup = new TaskTypeRegistry().lookup();
+  const definition = fanOutDefinition(500);
+  validateDefinition(definition, lookup);
+  const count = 50;
+  const elapsed = await time(() => {
+    for (let index = 0; index < count; index += 1) {
+      if (!validateDefinition(definition, lookup).valid) throw new Error('bench definition is invalid');
+    }
+  });
+  record('cpu', 'validate 502-step definition', count, elapsed);
+}
+
+async function expectStatus(server: TestServer, method: string, path: string, status: number, body?: unknown) {
+  const response = await server.request(method, path, { body });
+  if (response.status !== status) throw new Error(`${method} ${path}: ${response.status} ${response.text}`);
+  return response;
+}
+
+async function benchApi(backend: Backend): Promise<void> {
+  const server = await startTestServer(backend);
+  try {
+    const creates = 1000;
+    let lastId = '';
+    const createMs = await time(async () => {
+      for (let index = 0; index < creates; index += 1) {
+        lastId = (await expectStatus(server, 'POST', '/workflows', 201, simpleDefinition(`bench ${index}`))).body.id;
+      }
+    });
+    record(backend, 'POST /workflows', creates, createMs);
+    const gets = 1000;
+    record(
+      backend,
+      'GET /workflows/{id}',
+      gets,
+      await time(async () => {
+        for (let index = 0; index < gets; index += 1) await expectStatus(server, 'GET', `/workflows/${lastId}`, 200);
+      }),
+    );
+    const lists = 200;
+    record(
+      backend,
+      'GET /workflows?limit=50',
+      lists,
+      await time(async () => {
+        for (let index = 0; index < lists; index += 1) await expectStatus(server, 'GET', '/workflows?limit=50', 200);
+      }),
+    );
+  } finally {
+    await server.close();
+  }
+}
+
+async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: TEST_PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+await benchValidation();
+await benchApi('sqlite');
+if (await postgresReachable()) await benchApi('postgres');
+else process.stderr.write(`PostgreSQL at ${TEST_PG_URL} is unreachable: its rows are missing.\n`);
+
+const header = ['backend', 'shape', 'ops', 'total ms', 'per op'];
+const lines = rows.map((row) => [row.backend, row.shape, String(row.count), row.totalMs.toFixed(0), row.perOp]);
+const widths = header.map((title, column) =>
+  Math.max(title.length, ...lines.map((line) => (line[column] ?? '').length)),
+);
+const format = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`;
+console.log(format(header));
+console.log(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
+for (const line of lines) console.log(format(line));

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { sendRequest } from './helpers/api-server.js';
+import { createTestDatabase, testBackends } from './helpers/backends.js';
+
+/** The `weft` CLI, run from source the way the bin runs the build. */
+const ROOT = path.resolve(import.meta.dirname, '..');
+const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], env: Record<string, string> = {}): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Waits for the `weft is serving` log line and returns the URL it names. */
+function waitForUrl(child: ChildProcess, output: { text: string }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output.text}`)), 30_000);
+    child.stdout?.on('data', (chunk) => {
+      output.text += chunk;
+      const match = /"url":"(http:\/\/[^"]+)".*"msg":"weft is serving"/.exec(output.text);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output.text}`));
+    });
+  });
+}
+
+describe('weft validate', () => {
+  it('prints the plan of a valid file and exits 0', async () => {
+    const result = await runCli(['validate', path.join(ROOT, 'templates/webpage-summary.json')]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /valid \(3 steps in 3 layers\)/);
+    assert.match(result.stdout, /1\. download\n {2}2\. extract\n {2}3\. summarize/);
+  });
+
+  it('prints each error with its path and exits 1', async () => {
+    const database = await createTestDatabase('sqlite');
+    try {
+      const file = path.join(database.config.dataDir, 'bad.json');
+      writeFileSync(file, JSON.stringify({ name: 'bad', steps: [{ id: 'a', type: 'htp', depends_on: ['a'] }] }));
+      const result = await runCli(['validate', file]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /error at \/steps\/0\/type: unknown task type 'htp' \(did you mean 'http'\?\)/);
+      assert.match(result.stderr, /error at \/steps\/0: dependency cycle: a -> a/);
+      assert.match(result.stderr, /invalid \(2 errors\)/);
+      writeFileSync(file, '{ not json');
+      const broken = await runCli(['validate', file]);
+      assert.equal(broken.code, 1);
+      assert.match(broken.stderr, /not valid JSON/);
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+for (const backend of testBackends()) {
+  describe(`weft migrate and serve (${backend})`, () => {
+    it('migrates once, then serves with a bootstrap admin key, then stops on SIGTERM', async () => {
+      const database = await createTestDatabase(backend);
+      const env = {
+        WEFT_DATA_DIR: database.config.dataDir,
+        WEFT_DATABASE_URL: database.config.databaseUrl,
+        WEFT_PORT: '0',
+        WEFT_HOST: '127.0.0.1',
+      };
+      try {
+        const first = await runCli(['migrate'], env);
+        assert.equal(first.code, 0, first.stderr);
+        assert.match(first.stdout, /applied: 0001-foundation/);
+        assert.match((await runCli(['migrate'], env)).stdout, /database is up to date/);
+
+        const child = spawn(process.execPath, [...CLI, 'serve'], { cwd: ROOT, env: { ...process.env, ...env } });
+        const output = { text: '' };
+        try {
+          const url = await waitForUrl(child, output);
+          const keyFile = path.join(database.config.dataDir, 'admin-key');
+          const key = readFileSync(keyFile, 'utf8').trim();
+          assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+          assert.ok(output.text.includes(key), 'the generated key is printed once at first start');
+          const created = await sendRequest(url, 'POST', '/workflows', {
+            key,
+            body: JSON.parse(readFileSync(path.join(ROOT, 'templates/fan-out-fan-in.json'), 'utf8')),
+          });
+          assert.equal(created.status, 201);
+          assert.equal((await sendRequest(url, 'GET', '!/readyz')).body.database, backend);
+        } finally {
+          const exited = new Promise((resolve) => child.once('exit', resolve));
+          child.kill('SIGTERM');
+          assert.equal(await exited, 0);
+        }
+      } finally {
+        await database.drop();
+      }
+    });
+  });
+}
