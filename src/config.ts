@@ -43,6 +43,12 @@ export interface WeftConfig {
   pgSynchronousCommit: 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
   /** `WEFT_PG_POOL_SIZE`: PostgreSQL connections per process. Default 10. */
   pgPoolSize: number;
+  /** `WEFT_WORKER_CONCURRENCY`: steps one process runs at once. Default 200. */
+  workerConcurrency: number;
+  /** `WEFT_POLL_INTERVAL_MS`: safety-net poll for work, timers, expired leases, timeouts. Default 1000. */
+  pollIntervalMs: number;
+  /** `WEFT_LEASE_MS`: lease on a running step, renewed every third of it. Default 30000. */
+  leaseMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -98,6 +104,9 @@ export function loadConfig(env: Env = process.env): WeftConfig {
       'on',
     ),
     pgPoolSize: intVar(env, 'WEFT_PG_POOL_SIZE', 10, 1, 1000),
+    workerConcurrency: intVar(env, 'WEFT_WORKER_CONCURRENCY', 200, 1, 100_000),
+    pollIntervalMs: intVar(env, 'WEFT_POLL_INTERVAL_MS', 1000, 10, 600_000),
+    leaseMs: intVar(env, 'WEFT_LEASE_MS', 30_000, 300, 3_600_000),
   };
 }
 

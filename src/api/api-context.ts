@@ -1,4 +1,5 @@
 import type { WeftConfig } from '../config.js';
+import type { Engine } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 
@@ -7,4 +8,5 @@ export interface ApiContext {
   store: Store;
   taskTypes: TaskTypeRegistry;
   config: WeftConfig;
+  engine: Engine;
 }

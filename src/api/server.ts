@@ -3,12 +3,14 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { WeftConfig } from '../config.js';
+import type { Engine } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { ApiContext } from './api-context.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { installAuthentication } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { compileRequestSchema } from './request-validation.js';
 import { templateRoutes } from './template-routes.js';
@@ -24,6 +26,7 @@ export interface ServerOptions {
   taskTypes: TaskTypeRegistry;
   config: WeftConfig;
   logger: FastifyBaseLogger;
+  engine: Engine;
 }
 
 /**
@@ -58,7 +61,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const context: ApiContext = { store: options.store, taskTypes: options.taskTypes, config: options.config };
+  const context: ApiContext = {
+    store: options.store,
+    taskTypes: options.taskTypes,
+    config: options.config,
+    engine: options.engine,
+  };
   await app.register(healthRoutes, context);
   await app.register(
     async (api) => {
@@ -67,6 +75,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(apiKeyRoutes, context);
       await api.register(workflowRoutes, context);
       await api.register(templateRoutes, context);
+      await api.register(executionRoutes, context);
     },
     { prefix: API_PREFIX },
   );

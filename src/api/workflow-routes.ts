@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { type WorkflowDefinition, WorkflowDefinitionSchema } from '../definition/definition-schema.js';
 import { type DefinitionValidation, validateDefinition } from '../definition/validate-definition.js';
+import { applyAction } from '../engine/lifecycle.js';
 import { notFound, WeftError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
 import type { ApiContext } from './api-context.js';
@@ -103,7 +104,7 @@ function parseLabels(labels: string[] | undefined): Array<[string, string]> {
 }
 
 /** The workflow routes of SPEC §5. */
-export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes }) => {
+export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
   const validateFor = (body: unknown) => validateDefinition(body, taskTypes.lookup());
 
   app.post(
@@ -264,9 +265,27 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       },
     },
     async (request, reply) => {
-      if (!(await store.workflows.softDelete(authOf(request).workspace.id, request.params.id))) {
-        throw notFound('workflow', request.params.id);
+      const { workspace } = authOf(request);
+      const { id } = request.params;
+      if (!(await store.workflows.get(workspace.id, id))) throw notFound('workflow', id);
+      const active = await store.executions.activeIds(workspace.id, id);
+      if (active.length > 0 && !request.query.cancel_running) {
+        throw new WeftError(
+          'CONFLICT',
+          `workflow '${id}' has ${active.length} unfinished execution(s); cancel them or pass cancel_running=true`,
+        );
       }
+      for (const executionId of active) {
+        const { abort } = await applyAction(store, workspace.id, executionId, 'cancel', {
+          workflowOf: (row) => engine.workflowOf(row),
+        }).catch((error: unknown) => {
+          // An execution that finished meanwhile needs no cancelling.
+          if (error instanceof WeftError && error.code === 'CONFLICT') return { abort: [] };
+          throw error;
+        });
+        if (abort.length > 0) engine.abortExecution(executionId, abort);
+      }
+      if (!(await store.workflows.softDelete(workspace.id, id))) throw notFound('workflow', id);
       return reply.status(204).send(null);
     },
   );

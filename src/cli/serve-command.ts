@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.js';
 import { bootstrapWorkspace } from '../auth/bootstrap.js';
 import type { WeftConfig } from '../config.js';
+import { Engine } from '../engine/engine.js';
 import { createLogger } from '../logger.js';
 import { openStore, type Store } from '../store/store.js';
 import { TaskTypeRegistry } from '../tasks/registry.js';
@@ -9,6 +10,7 @@ import { TaskTypeRegistry } from '../tasks/registry.js';
 /** A running server and how to stop it. */
 export interface RunningServer {
   app: FastifyInstance;
+  engine: Engine;
   store: Store;
   url: string;
   stop(): Promise<void>;
@@ -36,15 +38,28 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
     await store.close();
     throw error;
   }
-  const app = await buildServer({ store, taskTypes: new TaskTypeRegistry(), config, logger });
+  const taskTypes = new TaskTypeRegistry();
+  const engine = new Engine({
+    store,
+    taskTypes,
+    logger,
+    config: { llmBaseUrl: config.llmBaseUrl, llmApiKey: config.llmApiKey },
+    concurrency: config.workerConcurrency,
+    pollMs: config.pollIntervalMs,
+    leaseMs: config.leaseMs,
+  });
+  const app = await buildServer({ store, taskTypes, config, logger, engine });
+  await engine.start();
   const url = await app.listen({ port: config.port, host: config.host });
   logger.info({ url, database: store.backend, docs: `${url}/docs` }, 'weft is serving');
   return {
     app,
+    engine,
     store,
     url,
     async stop() {
       await app.close();
+      await engine.stop();
       await store.close();
     },
   };

@@ -116,3 +116,26 @@ export function compileUserSchema(
     };
   }
 }
+
+const inputAjv = createAjv({ useDefaults: true });
+const inputValidators = new Map<string, ValidateFunction>();
+
+/**
+ * The validator of an execution input for a workflow's `input_schema` (already checked at
+ * definition time). Defaults in the schema are filled in. Cached by the schema's text.
+ */
+export function compileInputSchema(schema: unknown): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let validate = inputValidators.get(key);
+  if (!validate) {
+    const copy = typeof schema === 'object' && schema !== null ? { ...(schema as Record<string, unknown>) } : schema;
+    if (typeof copy === 'object' && copy !== null) delete (copy as Record<string, unknown>).$id;
+    validate = inputAjv.compile(copy as object);
+    if (inputValidators.size >= 1000) {
+      const oldest = inputValidators.keys().next().value;
+      if (oldest !== undefined) inputValidators.delete(oldest);
+    }
+    inputValidators.set(key, validate);
+  }
+  return validate;
+}

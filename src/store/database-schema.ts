@@ -54,4 +54,91 @@ export interface Database {
   api_keys: ApiKeyRow;
   workflows: WorkflowRow;
   workflow_versions: WorkflowVersionRow;
+  executions: ExecutionRow;
+  execution_steps: ExecutionStepRow;
+  step_attempts: StepAttemptRow;
+  execution_events: ExecutionEventRow;
+}
+
+export interface ExecutionRow {
+  id: string;
+  workspace_id: string;
+  workflow_id: string | null;
+  workflow_version: number | null;
+  /** The inline definition of an ad-hoc execution (JSON); null for a workflow's execution. */
+  adhoc_definition: string | null;
+  status: string;
+  input: string;
+  output: string | null;
+  error: string | null;
+  labels: string;
+  reference: string | null;
+  trigger: string | null;
+  webhook_url: string | null;
+  steps_total: number;
+  /** Steps not yet completed, failed, skipped or cancelled; the execution ends at 0. */
+  steps_unsettled: number;
+  /** Epoch ms after which the execution times out (workflow `timeout_seconds`). */
+  timeout_at: number | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+export interface ExecutionStepRow {
+  execution_id: string;
+  step_id: string;
+  workspace_id: string;
+  /** Index of the step in the definition. */
+  position: number;
+  type: string;
+  status: string;
+  /** Why a skipped step was skipped: `condition` (its `when`) or `dependency`. */
+  skip_reason: string | null;
+  deps_total: number;
+  deps_settled: number;
+  deps_completed: number;
+  attempts: number;
+  /** `attempts` when the step was last reset by resume or retry; the retry budget counts from it. */
+  attempt_base: number;
+  /** Attempts lost to expired leases (crashed process or worker). */
+  lost_attempts: number;
+  used_fallback: number;
+  input: string | null;
+  output: string | null;
+  error: string | null;
+  /** Epoch ms when a queued (retry backoff) or waiting (timer) step becomes due. */
+  run_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  queued_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+export interface StepAttemptRow {
+  execution_id: string;
+  step_id: string;
+  attempt: number;
+  workspace_id: string;
+  type: string;
+  status: string;
+  used_fallback: number;
+  error: string | null;
+  worker: string | null;
+  queued_at: string | null;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+export interface ExecutionEventRow {
+  id: string;
+  workspace_id: string;
+  execution_id: string;
+  type: string;
+  step_id: string | null;
+  data: string;
+  created_at: string;
 }

@@ -3,8 +3,13 @@ import { Migrator, sql } from 'kysely';
 import { isPostgresUrl, type WeftConfig } from '../config.js';
 import type { Database } from './database-schema.js';
 import { migrationProvider } from './migrations/index.js';
+import { LocalNotifier, type Notifier, type NotifyChannel } from './notifier.js';
 import { createPostgresDialect } from './postgres/postgres-dialect.js';
+import { PostgresNotifier } from './postgres/postgres-notifier.js';
 import { ApiKeyRepository } from './repositories/api-key-repository.js';
+import { ExecutionLogRepository } from './repositories/execution-log-repository.js';
+import { ExecutionRepository } from './repositories/execution-repository.js';
+import { StepRepository } from './repositories/step-repository.js';
 import { WorkflowRepository } from './repositories/workflow-repository.js';
 import { WorkspaceRepository } from './repositories/workspace-repository.js';
 import { createSqliteDialect } from './sqlite/sqlite-dialect.js';
@@ -18,14 +23,22 @@ export class Store {
   readonly workspaces: WorkspaceRepository;
   readonly apiKeys: ApiKeyRepository;
   readonly workflows: WorkflowRepository;
+  readonly executions: ExecutionRepository;
+  readonly steps: StepRepository;
+  readonly executionLog: ExecutionLogRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
+    /** Announcements between processes (LISTEN/NOTIFY on PostgreSQL, in-process on SQLite). */
+    readonly notifier: Notifier,
     private readonly db: Kysely<Database> = dialect.db,
   ) {
     this.workspaces = new WorkspaceRepository(db, dialect);
     this.apiKeys = new ApiKeyRepository(db);
     this.workflows = new WorkflowRepository(db, dialect);
+    this.executions = new ExecutionRepository(db, dialect);
+    this.steps = new StepRepository(db, dialect);
+    this.executionLog = new ExecutionLogRepository(db);
   }
 
   /** `sqlite` or `postgres`. */
@@ -36,14 +49,29 @@ export class Store {
   /** Runs `work` in one transaction; the repositories of the store it receives share it. */
   transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
-    return this.db.transaction().execute((trx) => work(new Store(this.dialect, trx)));
+    return this.db.transaction().execute((trx) => work(new Store(this.dialect, this.notifier, trx)));
+  }
+
+  /**
+   * Announces work on a channel. On PostgreSQL inside a transaction it is delivered at commit, to
+   * every listening process (this one included); on SQLite right after the current turn.
+   */
+  async notify(channel: NotifyChannel, payload = ''): Promise<void> {
+    if (this.notifier instanceof LocalNotifier) {
+      this.notifier.emit(channel, payload);
+      return;
+    }
+    await sql`select pg_notify(${channel}, ${payload})`.execute(this.db);
   }
 
   /** Applies pending migrations; returns the names applied now. */
   async migrate(): Promise<string[]> {
     const migrator = new Migrator({
       db: this.db,
-      provider: migrationProvider({ idType: this.dialect.idType }),
+      provider: migrationProvider({
+        idType: this.dialect.idType,
+        bigintType: this.dialect.name === 'postgres' ? 'bigint' : 'integer',
+      }),
       migrationTableName: 'weft_migration',
       migrationLockTableName: 'weft_migration_lock',
     });
@@ -81,8 +109,9 @@ export function openStore(
         synchronousCommit: config.pgSynchronousCommit,
         onIdleConnectionError: onBackgroundError,
       }),
+      new PostgresNotifier(config.databaseUrl, onBackgroundError),
     );
   }
   const filename = config.databaseUrl.replace(/^sqlite:(\/\/)?/i, '');
-  return new Store(createSqliteDialect({ filename, synchronous: config.sqliteSynchronous }));
+  return new Store(createSqliteDialect({ filename, synchronous: config.sqliteSynchronous }), new LocalNotifier());
 }

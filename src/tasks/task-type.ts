@@ -10,6 +10,23 @@ export type JsonSchema = Record<string, unknown>;
 /** Where a task type comes from. */
 export type TaskTypeSource = 'builtin' | 'plugin' | 'declared';
 
+/** What a handler gets besides its input. */
+export interface TaskContext {
+  /** Fires when the execution is cancelled or the attempt times out; handlers stop promptly. */
+  signal: AbortSignal;
+  executionId: string;
+  stepId: string;
+  attempt: number;
+  /** Process configuration (LLM endpoint and the like). */
+  config: { llmBaseUrl: string | undefined; llmApiKey: string | undefined };
+}
+
+/**
+ * Runs one attempt. Returns the output (or a `WaitUntil` to park the step); throws to fail it:
+ * a `NonRetryableError` skips the remaining attempts, any other error is retried.
+ */
+export type TaskHandler = (input: unknown, context: TaskContext) => Promise<unknown>;
+
 /** Describes a task type to validation, the API (`GET /task-types`) and the engine. */
 export interface TaskTypeDescriptor {
   type: string;
@@ -19,6 +36,8 @@ export interface TaskTypeDescriptor {
   inputSchema?: JsonSchema;
   /** Schema of the output; closed objects let validation reject references to unknown fields. */
   outputSchema?: JsonSchema;
+  /** The in-process handler; a type without one is served by external workers. */
+  handler?: TaskHandler;
 }
 
 /** The task types known to one workspace: the process's types plus the workspace's declared ones. */

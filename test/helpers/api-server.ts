@@ -6,6 +6,7 @@ import { buildServer } from '../../src/api/server.js';
 import { generateApiKey } from '../../src/auth/api-key-secrets.js';
 import { bootstrapWorkspace } from '../../src/auth/bootstrap.js';
 import type { WeftConfig } from '../../src/config.js';
+import { Engine } from '../../src/engine/engine.js';
 import type { Store } from '../../src/store/store.js';
 import { TaskTypeRegistry } from '../../src/tasks/registry.js';
 import { type Backend, createTestDatabase, type TestDatabase } from './backends.js';
@@ -36,6 +37,7 @@ export interface TestServer {
   store: Store;
   database: TestDatabase;
   app: FastifyInstance;
+  engine: Engine;
   config: WeftConfig;
   /** Sends a request under `/api/v1` (or an absolute path when it starts with `!`). */
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
@@ -50,12 +52,19 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
   await store.migrate();
   const adminKey = generateApiKey();
   await bootstrapWorkspace(store, { dataDir: config.dataDir, adminKey });
-  const app = await buildServer({
+  const taskTypes = new TaskTypeRegistry();
+  const logger = pino({ level: 'silent' });
+  const engine = new Engine({
     store,
-    taskTypes: new TaskTypeRegistry(),
-    config,
-    logger: pino({ level: 'silent' }),
+    taskTypes,
+    logger,
+    config: { llmBaseUrl: config.llmBaseUrl, llmApiKey: config.llmApiKey },
+    concurrency: config.workerConcurrency,
+    pollMs: config.pollIntervalMs,
+    leaseMs: config.leaseMs,
   });
+  const app = await buildServer({ store, taskTypes, config, logger, engine });
+  await engine.start();
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   let closed = false;
@@ -66,6 +75,7 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
     store,
     database,
     app,
+    engine,
     config,
     request: (method, path, options = {}) =>
       sendRequest(url, method, path, { ...options, key: options.key === undefined ? adminKey : options.key }),
@@ -73,6 +83,7 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
       if (closed) return;
       closed = true;
       await app.close();
+      await engine.stop(1000);
       await store.close().catch(() => undefined);
       await database.drop();
     },

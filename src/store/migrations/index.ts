@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as foundation from './0001-foundation.js';
+import * as executions from './0002-executions.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -9,6 +10,7 @@ import type { MigrationContext } from './migration-context.js';
  */
 const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationContext) => Promise<void> }> = {
   '0001-foundation': foundation,
+  '0002-executions': executions,
 };
 
 /** A Kysely migration provider for one backend. */

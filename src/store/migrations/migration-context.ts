@@ -2,4 +2,6 @@
 export interface MigrationContext {
   /** SQL type of id columns (`text`, or `text collate "C"` on PostgreSQL for byte-wise order). */
   idType: string;
+  /** SQL type of 64-bit integers (epoch milliseconds). */
+  bigintType: string;
 }

@@ -147,6 +147,17 @@ export class WorkflowRepository {
     return version ? toWorkflow(row, version) : undefined;
   }
 
+  /** The stored definition of one version, for the engine (versions are immutable). */
+  async versionDefinition(workflowId: string, version: number): Promise<WorkflowDefinition | undefined> {
+    const row = await this.db
+      .selectFrom('workflow_versions')
+      .select('definition')
+      .where('workflow_id', '=', workflowId)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.definition) as WorkflowDefinition) : undefined;
+  }
+
   /** Workflows of a workspace at their latest versions, newest first. */
   async list(workspaceId: string, filters: WorkflowFilters, page: PageRequest): Promise<Page<Workflow>> {
     let query = this.db

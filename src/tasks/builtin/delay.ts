@@ -1,3 +1,4 @@
+import { NonRetryableError, WaitUntil } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
 
 /** `delay`: a durable timer; the step waits in the database and holds no worker. */
@@ -12,4 +13,10 @@ export const delayTask = defineTask({
     properties: { seconds: { type: 'number', minimum: 0 }, until: { type: 'string', format: 'date-time' } },
   },
   outputSchema: { type: 'object', additionalProperties: false, properties: { until: { type: 'string' } } },
+  handler: async (input) => {
+    const { seconds, until } = input as { seconds?: number; until?: string };
+    const at = until !== undefined ? new Date(until) : new Date(Date.now() + Number(seconds ?? 0) * 1000);
+    if (Number.isNaN(at.getTime())) throw new NonRetryableError(`delay: '${String(until ?? seconds)}' is not a time`);
+    return new WaitUntil(at, { until: at.toISOString() });
+  },
 });

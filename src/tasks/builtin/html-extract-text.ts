@@ -1,3 +1,6 @@
+import { Readability } from '@mozilla/readability';
+import { parseHTML } from 'linkedom';
+import { NonRetryableError } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
 
 /** `html.extract_text`: the main readable text of an HTML page. */
@@ -15,5 +18,18 @@ export const htmlExtractTextTask = defineTask({
     type: 'object',
     additionalProperties: false,
     properties: { title: { type: ['string', 'null'] }, text: { type: 'string' } },
+  },
+  handler: async (input) => {
+    const { html } = input as { html: unknown };
+    if (typeof html !== 'string') throw new NonRetryableError('html.extract_text: input.html must be a string');
+    const { document } = parseHTML(html);
+    // Readability mutates the document it reads; the one parsed here is ours alone.
+    const article = new Readability(document as unknown as ConstructorParameters<typeof Readability>[0]).parse();
+    const fallbackText = (document.body?.textContent ?? '').replace(/\s+/g, ' ').trim();
+    const text = (article?.textContent ?? fallbackText)
+      .replace(/[ \t]+/g, ' ')
+      .replace(/\n\s*\n+/g, '\n\n')
+      .trim();
+    return { title: article?.title || document.title || null, text };
   },
 });

@@ -5,4 +5,5 @@ export const noopTask = defineTask({
   type: 'noop',
   source: 'builtin',
   description: 'Returns its input unchanged.',
+  handler: async (input) => input,
 });

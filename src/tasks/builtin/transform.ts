@@ -1,3 +1,5 @@
+import { evaluateExpression } from '../../definition/render.js';
+import { NonRetryableError } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
 
 /** `transform`: evaluates a JSONata expression over `data`. */
@@ -10,5 +12,15 @@ export const transformTask = defineTask({
     required: ['expression'],
     additionalProperties: false,
     properties: { expression: { type: 'string', minLength: 1 }, data: {} },
+  },
+  handler: async (input) => {
+    const { expression, data } = input as { expression: string; data?: unknown };
+    try {
+      const result = await evaluateExpression(expression, (data ?? null) as Record<string, unknown>);
+      return result === undefined ? null : JSON.parse(JSON.stringify(result));
+    } catch (error) {
+      // A wrong expression or data fails the same way on every attempt.
+      throw new NonRetryableError(`transform failed: ${(error as Error).message}`, { cause: error });
+    }
   },
 });

@@ -1,0 +1,323 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
+import { validateDefinition } from '../definition/validate-definition.js';
+import { applyAction, startExecution } from '../engine/lifecycle.js';
+import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/states.js';
+import { notFound, WeftError } from '../errors.js';
+import { nowIso } from '../ids.js';
+import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
+import type { ApiContext } from './api-context.js';
+import { authOf } from './auth.js';
+import {
+  ExecutionSchema,
+  executionView,
+  ProgressSchema,
+  progressOf,
+  TimelineSchema,
+  timelineView,
+} from './execution-views.js';
+import { compileDefinitionRouteSchema } from './request-validation.js';
+import { errorResponses, IdParams, PageOf, PageQuery } from './schemas.js';
+
+const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 1000 }), {
+  maxProperties: 64,
+});
+const StartFields = {
+  input: Type.Optional(Type.Unknown({ description: 'Checked against the input_schema.' })),
+  start: Type.Optional(Type.Boolean({ default: true, description: 'false creates it `pending`; start it later.' })),
+  webhook_url: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 })),
+  labels: Type.Optional(Labels),
+  reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Your own id, filterable.' })),
+};
+const StartBody = Type.Object(
+  { ...StartFields, version: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { additionalProperties: false },
+);
+const AdhocBody = Type.Object(
+  { ...StartFields, definition: WorkflowDefinitionSchema },
+  { additionalProperties: false },
+);
+
+const ListQuery = Type.Object({
+  ...PageQuery,
+  workflow_id: Type.Optional(Type.String({ minLength: 1 })),
+  status: Type.Optional(Type.String({ enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] })),
+  label: Type.Optional(Type.Array(Type.String({ pattern: '^[^:]+:.*$' }))),
+  reference: Type.Optional(Type.String({ minLength: 1 })),
+  include_deleted: Type.Optional(Type.Boolean({ default: false })),
+});
+
+const EventSchema = Type.Object({
+  id: Type.String(),
+  execution_id: Type.String(),
+  type: Type.String(),
+  step_id: Type.Union([Type.String(), Type.Null()]),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+const StatusSchema = Type.Object({ id: Type.String(), status: Type.String(), progress: ProgressSchema });
+const tags = ['executions'];
+
+/** The execution routes of SPEC §5. */
+export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
+  const load = async (workspaceId: string, id: string) => {
+    const execution = await store.executions.get(workspaceId, id);
+    if (!execution) throw notFound('execution', id);
+    return execution;
+  };
+
+  app.post(
+    '/workflows/:id/executions',
+    {
+      schema: {
+        tags,
+        summary: 'Start an execution of a workflow (202)',
+        params: IdParams,
+        body: StartBody,
+        response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { workspace } = authOf(request);
+      const workflow = await store.workflows.get(workspace.id, request.params.id, { version: request.body.version });
+      if (!workflow) throw notFound('workflow', request.params.id);
+      if (!workflow.enabled)
+        throw new WeftError('CONFLICT', `workflow '${workflow.id}' is disabled; enable it to start executions`);
+      const definition = await store.workflows.versionDefinition(workflow.id, workflow.version);
+      if (!definition) throw notFound('workflow version', String(workflow.version));
+      const execution = await startExecution(store, {
+        workspaceId: workspace.id,
+        workflow: { id: workflow.id, version: workflow.version, definition },
+        adhocDefinition: undefined,
+        input: request.body.input ?? {},
+        start: request.body.start ?? true,
+        labels: request.body.labels ?? {},
+        reference: request.body.reference ?? null,
+        webhookUrl: request.body.webhook_url ?? workflow.webhook_url,
+        trigger: null,
+      });
+      engine.wake();
+      return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
+    },
+  );
+
+  app.post(
+    '/executions',
+    {
+      validatorCompiler: compileDefinitionRouteSchema,
+      schema: {
+        tags,
+        summary: 'Run an inline definition once (ad hoc, 202)',
+        body: AdhocBody,
+        response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const { workspace } = authOf(request);
+      const body = request.body as unknown;
+      const envelope =
+        body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+      const unknownFields = Object.keys(envelope).filter((key) => !(key in AdhocBody.properties));
+      const validation = validateDefinition(envelope.definition, taskTypes.lookup());
+      const errors = [
+        ...unknownFields.map((key) => ({ path: `/${key}`, message: `unknown field '${key}'` })),
+        ...validation.errors.map((error) => ({ ...error, path: `/definition${error.path}` })),
+      ];
+      if (errors.length > 0 || !validation.definition) {
+        throw new WeftError('DEFINITION_INVALID', `the request has ${errors.length} error(s)`, { errors });
+      }
+      const execution = await startExecution(store, {
+        workspaceId: workspace.id,
+        workflow: undefined,
+        adhocDefinition: validation.definition,
+        input: envelope.input ?? {},
+        start: envelope.start !== false,
+        labels: (envelope.labels as Record<string, string> | undefined) ?? {},
+        reference: typeof envelope.reference === 'string' ? envelope.reference : null,
+        webhookUrl: typeof envelope.webhook_url === 'string' ? envelope.webhook_url : null,
+        trigger: null,
+      });
+      engine.wake();
+      return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
+    },
+  );
+
+  app.get(
+    '/executions',
+    {
+      schema: {
+        tags,
+        summary: 'List executions, newest first (without steps)',
+        querystring: ListQuery,
+        response: { 200: PageOf(ExecutionSchema, 'Execution page'), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const { query } = request;
+      const page = await store.executions.list(
+        authOf(request).workspace.id,
+        {
+          workflowId: query.workflow_id,
+          status: query.status,
+          reference: query.reference,
+          includeDeleted: query.include_deleted,
+          labels: (query.label ?? []).map((label) => [
+            label.slice(0, label.indexOf(':')),
+            label.slice(label.indexOf(':') + 1),
+          ]),
+        },
+        { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
+      );
+      return { items: page.items.map((row) => executionView(row)), next_cursor: page.next_cursor };
+    },
+  );
+
+  app.get(
+    '/executions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'An execution with its steps',
+        params: IdParams,
+        response: { 200: ExecutionSchema, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const execution = await load(authOf(request).workspace.id, request.params.id);
+      return executionView(execution, await store.steps.list(execution.id));
+    },
+  );
+
+  app.get(
+    '/executions/:id/status',
+    {
+      schema: {
+        tags,
+        summary: 'Status and progress',
+        params: IdParams,
+        response: { 200: StatusSchema, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const execution = await load(authOf(request).workspace.id, request.params.id);
+      return {
+        id: execution.id,
+        status: execution.status,
+        progress: progressOf(execution, await store.steps.list(execution.id)),
+      };
+    },
+  );
+
+  app.get(
+    '/executions/:id/timeline',
+    {
+      schema: {
+        tags,
+        summary: 'Per step and attempt: queued, started and ended times, durations, worker',
+        params: IdParams,
+        response: { 200: TimelineSchema, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const execution = await load(authOf(request).workspace.id, request.params.id);
+      const [steps, attempts] = await Promise.all([
+        store.steps.list(execution.id),
+        store.executionLog.attempts(execution.id),
+      ]);
+      return timelineView(execution, steps, attempts);
+    },
+  );
+
+  app.get(
+    '/executions/:id/events',
+    {
+      schema: {
+        tags,
+        summary: "The execution's event log (newest first; `order=asc` for oldest first)",
+        params: IdParams,
+        querystring: Type.Object({
+          ...PageQuery,
+          order: Type.Optional(Type.String({ enum: ['asc', 'desc'], default: 'desc' })),
+        }),
+        response: { 200: PageOf(EventSchema, 'Event page'), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const execution = await load(authOf(request).workspace.id, request.params.id);
+      const order = request.query.order === 'asc' ? 'asc' : 'desc';
+      return store.executionLog.events(
+        execution.id,
+        { limit: request.query.limit ?? DEFAULT_PAGE_SIZE, cursor: request.query.cursor },
+        order,
+      );
+    },
+  );
+
+  for (const action of Object.keys(EXECUTION_ACTIONS) as ExecutionAction[]) {
+    const allowed = EXECUTION_ACTIONS[action].from.join(', ');
+    app.post(
+      `/executions/:id/${action}`,
+      {
+        schema: {
+          tags,
+          summary: `${action[0]?.toUpperCase()}${action.slice(1)} an execution (from: ${allowed})`,
+          params: IdParams,
+          body: Type.Optional(
+            action === 'retry'
+              ? Type.Object(
+                  { from_step: Type.Optional(Type.String({ minLength: 1 })) },
+                  { additionalProperties: false },
+                )
+              : Type.Object({}, { additionalProperties: false }),
+          ),
+          response: { 200: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request) => {
+        const { workspace } = authOf(request);
+        const fromStep = (request.body as { from_step?: string } | undefined)?.from_step;
+        const { execution, abort } = await applyAction(store, workspace.id, request.params.id, action, {
+          fromStep,
+          workflowOf: (row) => engine.workflowOf(row),
+        });
+        if (abort.length > 0) engine.abortExecution(execution.id, abort);
+        engine.wake();
+        return executionView(execution, await store.steps.list(execution.id));
+      },
+    );
+  }
+
+  app.post(
+    '/executions/:id/cleanup',
+    {
+      schema: {
+        tags,
+        summary: 'Soft-delete a finished execution; returns what was removed',
+        params: IdParams,
+        querystring: Type.Object({ delete_artifacts: Type.Optional(Type.Boolean({ default: false })) }),
+        response: {
+          200: Type.Object({
+            id: Type.String(),
+            deleted_at: Type.String(),
+            removed: Type.Object({ execution: Type.Boolean(), artifacts: Type.Integer() }),
+          }),
+          ...errorResponses(401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const execution = await load(authOf(request).workspace.id, request.params.id);
+      if (!isTerminal(execution.status)) {
+        throw new WeftError(
+          'CONFLICT',
+          `cannot clean up an execution that is '${execution.status}': cancel it or let it finish`,
+        );
+      }
+      const deletedAt = nowIso();
+      await store.executions.update(execution.id, { deleted_at: deletedAt, updated_at: deletedAt }, [execution.status]);
+      return { id: execution.id, deleted_at: deletedAt, removed: { execution: true, artifacts: 0 } };
+    },
+  );
+};

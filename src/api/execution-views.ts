@@ -1,0 +1,193 @@
+import { Type } from 'typebox';
+import type { ExecutionRow, ExecutionStepRow, StepAttemptRow } from '../store/database-schema.js';
+import { Timestamp } from './schemas.js';
+
+/** How executions, their steps, progress and timeline are shown by the API. */
+
+const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const ProgressSchema = Type.Object({
+  total: Type.Integer(),
+  completed: Type.Integer(),
+  failed: Type.Integer(),
+  skipped: Type.Integer(),
+  running: Type.Array(Type.String(), { description: 'Ids of steps running now.' }),
+  percent: Type.Integer({ description: 'Settled steps (completed, failed, skipped, cancelled) over all steps.' }),
+});
+
+export const ExecutionStepSchema = Type.Object({
+  step_id: Type.String(),
+  type: Type.String(),
+  status: Type.String(),
+  attempts: Type.Integer(),
+  input: Type.Unknown(),
+  output: Type.Unknown(),
+  error: Type.Unknown(),
+  used_fallback: Type.Boolean(),
+  skip_reason: Nullable(Type.String()),
+  started_at: Nullable(Timestamp),
+  completed_at: Nullable(Timestamp),
+});
+
+export const ExecutionSchema = Type.Object(
+  {
+    id: Type.String(),
+    workflow_id: Nullable(Type.String()),
+    workflow_version: Nullable(Type.Integer()),
+    status: Type.String(),
+    input: Type.Unknown(),
+    output: Type.Unknown(),
+    error: Type.Unknown(),
+    progress: ProgressSchema,
+    labels: Type.Record(Type.String(), Type.String()),
+    reference: Nullable(Type.String()),
+    trigger: Type.Unknown(),
+    webhook_url: Nullable(Type.String()),
+    created_at: Timestamp,
+    started_at: Nullable(Timestamp),
+    completed_at: Nullable(Timestamp),
+    deleted_at: Nullable(Timestamp),
+    steps: Type.Optional(Type.Array(ExecutionStepSchema)),
+  },
+  { title: 'Execution' },
+);
+
+/** Progress from the step rows (exact) or, in lists, from the execution's counters. */
+export function progressOf(execution: ExecutionRow, steps?: readonly ExecutionStepRow[]) {
+  const total = execution.steps_total;
+  if (!steps) {
+    const settled = total - execution.steps_unsettled;
+    return {
+      total,
+      completed: 0,
+      failed: 0,
+      skipped: 0,
+      running: [],
+      percent: total === 0 ? 100 : Math.floor((settled * 100) / total),
+    };
+  }
+  const count = (status: string) => steps.filter((step) => step.status === status).length;
+  const settled = steps.filter((step) => ['completed', 'failed', 'skipped', 'cancelled'].includes(step.status)).length;
+  return {
+    total,
+    completed: count('completed'),
+    failed: count('failed'),
+    skipped: count('skipped'),
+    running: steps.filter((step) => step.status === 'running').map((step) => step.step_id),
+    percent: total === 0 ? 100 : Math.floor((settled * 100) / total),
+  };
+}
+
+/** The API view of an execution; with `steps` when they were loaded. */
+export function executionView(execution: ExecutionRow, steps?: readonly ExecutionStepRow[]) {
+  return {
+    id: execution.id,
+    workflow_id: execution.workflow_id,
+    workflow_version: execution.workflow_version,
+    status: execution.status,
+    input: parse(execution.input),
+    output: parse(execution.output),
+    error: parse(execution.error),
+    progress: progressOf(execution, steps),
+    labels: JSON.parse(execution.labels) as Record<string, string>,
+    reference: execution.reference,
+    trigger: parse(execution.trigger),
+    webhook_url: execution.webhook_url,
+    created_at: execution.created_at,
+    started_at: execution.started_at,
+    completed_at: execution.completed_at,
+    deleted_at: execution.deleted_at,
+    ...(steps
+      ? {
+          steps: steps.map((step) => ({
+            step_id: step.step_id,
+            type: step.type,
+            status: step.status,
+            attempts: step.attempts,
+            input: parse(step.input),
+            output: parse(step.output),
+            error: parse(step.error),
+            used_fallback: step.used_fallback === 1,
+            skip_reason: step.skip_reason,
+            started_at: step.started_at,
+            completed_at: step.completed_at,
+          })),
+        }
+      : {}),
+  };
+}
+
+export const TimelineEntrySchema = Type.Object({
+  step_id: Type.String(),
+  attempt: Type.Integer(),
+  type: Type.String(),
+  status: Type.String({ description: 'completed, failed, lost (lease expired), or running.' }),
+  used_fallback: Type.Boolean(),
+  queued_at: Nullable(Timestamp),
+  started_at: Nullable(Timestamp),
+  ended_at: Nullable(Timestamp),
+  duration_ms: Nullable(Type.Integer()),
+  worker: Nullable(Type.String()),
+  error: Type.Unknown(),
+});
+
+export const TimelineSchema = Type.Object(
+  {
+    execution_id: Type.String(),
+    status: Type.String(),
+    started_at: Nullable(Timestamp),
+    completed_at: Nullable(Timestamp),
+    items: Type.Array(TimelineEntrySchema),
+  },
+  { title: 'Execution timeline' },
+);
+
+const millis = (from: string | null, to: string | null) =>
+  from && to ? Math.max(0, new Date(to).getTime() - new Date(from).getTime()) : null;
+
+/** Per step and attempt: queued, started and ended times, duration, worker, error. */
+export function timelineView(
+  execution: ExecutionRow,
+  steps: readonly ExecutionStepRow[],
+  attempts: readonly StepAttemptRow[],
+) {
+  const position = new Map(steps.map((step) => [step.step_id, step.position]));
+  const items = attempts.map((attempt) => ({
+    step_id: attempt.step_id,
+    attempt: attempt.attempt,
+    type: attempt.type,
+    status: attempt.status,
+    used_fallback: attempt.used_fallback === 1,
+    queued_at: attempt.queued_at,
+    started_at: attempt.started_at,
+    ended_at: attempt.ended_at,
+    duration_ms: millis(attempt.started_at, attempt.ended_at),
+    worker: attempt.worker,
+    error: parse(attempt.error),
+  }));
+  for (const step of steps) {
+    if (step.status !== 'running' && step.status !== 'waiting') continue;
+    items.push({
+      step_id: step.step_id,
+      attempt: step.attempts,
+      type: step.type,
+      status: step.status,
+      used_fallback: step.used_fallback === 1,
+      queued_at: step.queued_at,
+      started_at: step.started_at,
+      ended_at: null,
+      duration_ms: null,
+      worker: step.lease_owner,
+      error: null,
+    });
+  }
+  items.sort((a, b) => (position.get(a.step_id) ?? 0) - (position.get(b.step_id) ?? 0) || a.attempt - b.attempt);
+  return {
+    execution_id: execution.id,
+    status: execution.status,
+    started_at: execution.started_at,
+    completed_at: execution.completed_at,
+    items,
+  };
+}

@@ -1,0 +1,67 @@
+import type { StepDefinition, WorkflowDefinition } from '../definition/definition-schema.js';
+import { type ExecutionPlan, planExecution } from '../definition/plan.js';
+import { analyzeSteps, type LocatedReference, readExpressions } from '../definition/step-analysis.js';
+import type { FieldError } from '../errors.js';
+
+/**
+ * A definition prepared for running: its plan, each step's definition and the other steps its
+ * expressions read. Versions never change, so one is prepared once per process and cached.
+ */
+export interface CompiledWorkflow {
+  definition: WorkflowDefinition;
+  plan: ExecutionPlan;
+  steps: Map<string, StepDefinition>;
+  dependents: Map<string, string[]>;
+  /** Steps whose state a step's templates read (its context), by step id. */
+  reads: Map<string, string[]>;
+  /** Steps the workflow `output` reads. */
+  outputReads: string[];
+}
+
+/** Prepares a (valid) definition. */
+export function compileWorkflow(definition: WorkflowDefinition): CompiledWorkflow {
+  const plan = planExecution(definition);
+  const analyses = analyzeSteps(definition.steps, definition.sequential === true);
+  const reads = new Map<string, string[]>();
+  definition.steps.forEach((step, index) => {
+    const referenced = new Set((analyses[index]?.references ?? []).map((reference) => reference.step));
+    for (const mapping of step.input_mappings ?? []) referenced.add(mapping.from_step);
+    reads.set(step.id, [...referenced]);
+  });
+  const found = { references: [] as LocatedReference[], errors: [] as FieldError[] };
+  readExpressions(definition.output, '/output', 'template', found);
+  return {
+    definition,
+    plan,
+    steps: new Map(definition.steps.map((step) => [step.id, step])),
+    dependents: new Map(plan.steps.map((step) => [step.id, step.dependents])),
+    reads,
+    outputReads: [...new Set(found.references.map((reference) => reference.step))],
+  };
+}
+
+/** A small LRU of compiled workflows by key (`<workflow id>@<version>` or `adhoc:<execution id>`). */
+export class CompiledWorkflowCache {
+  readonly #entries = new Map<string, CompiledWorkflow>();
+
+  constructor(private readonly capacity = 500) {}
+
+  /** The cached workflow, loading and compiling it on a miss. */
+  async get(key: string, load: () => Promise<WorkflowDefinition | undefined>): Promise<CompiledWorkflow | undefined> {
+    const hit = this.#entries.get(key);
+    if (hit) {
+      this.#entries.delete(key);
+      this.#entries.set(key, hit);
+      return hit;
+    }
+    const definition = await load();
+    if (!definition) return undefined;
+    const compiled = compileWorkflow(definition);
+    this.#entries.set(key, compiled);
+    if (this.#entries.size > this.capacity) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    return compiled;
+  }
+}

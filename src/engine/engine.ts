@@ -1,0 +1,294 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+import type { WorkflowDefinition } from '../definition/definition-schema.js';
+import { nowIso } from '../ids.js';
+import type { ExecutionRow } from '../store/database-schema.js';
+import type { ClaimedStep } from '../store/repositories/step-repository.js';
+import type { Store } from '../store/store.js';
+import type { TaskTypeRegistry } from '../tasks/registry.js';
+import type { TaskContext } from '../tasks/task-type.js';
+import { type CompiledWorkflow, CompiledWorkflowCache } from './compiled-workflow.js';
+import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
+import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
+import { runClaimedStep } from './step-runner.js';
+
+/**
+ * The engine of one process. It claims due steps under a lease, runs their handlers, and settles
+ * the outcomes in batched transactions that also queue (and claim, for itself) the steps that
+ * became ready, so a chain advances without a poll in between. It holds nothing only in memory:
+ * after a crash, expired leases hand running steps to any process.
+ */
+
+/** Engine settings. */
+export interface EngineOptions {
+  store: Store;
+  taskTypes: TaskTypeRegistry;
+  logger: FastifyBaseLogger;
+  config: TaskContext['config'];
+  /** Steps this process runs at once. */
+  concurrency?: number;
+  /** Lease length; renewed every third of it while a step runs. */
+  leaseMs?: number;
+  /** Safety-net poll for work, timers, expired leases and timeouts. */
+  pollMs?: number;
+}
+
+export class Engine {
+  readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly #store: Store;
+  readonly #options: Required<Omit<EngineOptions, 'store'>>;
+  readonly #workflows = new CompiledWorkflowCache();
+  /** Abort controllers of the steps running here, by `execution/step`. */
+  readonly #running = new Map<string, AbortController>();
+  #settleQueue: SettleRequest[] = [];
+  #flushing: Promise<void> | undefined;
+  #pumping = false;
+  #pumpAgain = false;
+  #stopped = true;
+  #timers: NodeJS.Timeout[] = [];
+  #wakeTimer: NodeJS.Timeout | undefined;
+  #wakeAt = Number.POSITIVE_INFINITY;
+  #unlisten: (() => Promise<void>) | undefined;
+  #idle: Array<() => void> = [];
+
+  constructor(options: EngineOptions) {
+    this.#store = options.store;
+    this.#options = {
+      taskTypes: options.taskTypes,
+      logger: options.logger,
+      config: options.config,
+      concurrency: options.concurrency ?? 200,
+      leaseMs: options.leaseMs ?? 30_000,
+      pollMs: options.pollMs ?? 1000,
+    };
+  }
+
+  /** Starts listening, polling and renewing leases. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#unlisten = await this.#store.notifier.listen((channel, payload) => {
+      if (channel === 'weft_work') this.wake();
+      else if (channel === 'weft_cancel') this.abortExecution(payload);
+    });
+    const poll = setInterval(() => this.#sweep(), this.#options.pollMs);
+    const renew = setInterval(() => this.#renewLeases(), Math.max(100, Math.floor(this.#options.leaseMs / 3)));
+    this.#timers.push(poll, renew);
+    this.#sweep();
+  }
+
+  /**
+   * Stops: no new claims, running handlers finish (up to `graceMs`, then they are aborted and their
+   * leases left to expire), pending outcomes are written.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    await this.#unlisten?.();
+    if (this.#running.size > 0) {
+      const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([idle, grace]);
+      for (const controller of this.#running.values()) controller.abort(new Error('the process is stopping'));
+    }
+    await this.#flushing;
+    if (this.#settleQueue.length > 0) await this.#flush();
+  }
+
+  /** Asks the engine to look for due work soon (coalesced). */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    setImmediate(() => void this.#pump());
+  }
+
+  /** Aborts the handlers of an execution's steps running in this process. */
+  abortExecution(executionId: string, stepIds?: readonly string[]): void {
+    for (const [key, controller] of this.#running) {
+      const [execution, step] = key.split('/');
+      if (execution === executionId && (!stepIds || stepIds.includes(step ?? ''))) {
+        controller.abort(new Error('the execution was cancelled'));
+      }
+    }
+  }
+
+  /** The compiled workflow of an execution (cached). */
+  workflowOf(execution: Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>) {
+    return compiledWorkflowOf(this.#store, this.#workflows, execution);
+  }
+
+  get #capacity(): number {
+    return this.#options.concurrency - this.#running.size;
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (!this.#stopped && this.#capacity > 0) {
+        this.#pumpAgain = false;
+        const limit = Math.min(this.#capacity, 100);
+        const now = Date.now();
+        const claimed = await this.#store.transaction(async (tx) => {
+          const steps = await tx.steps.claimDue(this.owner, now, now + this.#options.leaseMs, nowIso(), limit);
+          await tx.executionLog.append(steps.filter((step) => step.previous_status === 'queued').map(startedEvent));
+          return steps;
+        });
+        for (const step of claimed) this.#dispatch(step);
+        if (claimed.length < limit && !this.#pumpAgain) break;
+      }
+      if (!this.#stopped) await this.#scheduleNextDue();
+    } catch (error) {
+      this.#options.logger.error({ err: error }, 'claiming steps failed; the poll will retry');
+    } finally {
+      this.#pumping = false;
+      if (this.#pumpAgain) this.wake();
+    }
+  }
+
+  async #scheduleNextDue(): Promise<void> {
+    const next = await this.#store.steps.nextDueAt();
+    if (next !== undefined) this.#wakeAtTime(next);
+  }
+
+  #wakeAtTime(at: number): void {
+    if (this.#stopped || at >= this.#wakeAt) return;
+    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    this.#wakeAt = at;
+    this.#wakeTimer = setTimeout(
+      () => {
+        this.#wakeAt = Number.POSITIVE_INFINITY;
+        this.#wakeTimer = undefined;
+        this.wake();
+      },
+      Math.max(0, at - Date.now()),
+    );
+  }
+
+  #dispatch(step: ClaimedStep): void {
+    const key = `${step.execution_id}/${step.step_id}`;
+    const controller = new AbortController();
+    this.#running.set(key, controller);
+    void this.#run(step, controller).finally(() => {
+      this.#running.delete(key);
+      if (this.#running.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      if (!this.#stopped) this.wake();
+    });
+  }
+
+  async #run(step: ClaimedStep, controller: AbortController): Promise<void> {
+    let outcome: SettleRequest['outcome'];
+    try {
+      const workflow = await this.workflowOf({ ...step, id: step.execution_id });
+      outcome = await runClaimedStep(step, workflow, controller.signal, {
+        store: this.#store,
+        taskTypes: this.#options.taskTypes,
+        config: this.#options.config,
+      });
+    } catch (error) {
+      outcome = { kind: 'failed', input: null, error: { message: (error as Error).message, retryable: true } };
+    }
+    this.#settleQueue.push({ step, outcome, endedAt: nowIso() });
+    if (!this.#flushing) this.#flushing = this.#flushSoon();
+  }
+
+  async #flushSoon(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      while (this.#settleQueue.length > 0) await this.#flush();
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#settleQueue;
+    this.#settleQueue = [];
+    let result: SettleResult;
+    try {
+      result = await this.#store.transaction(async (tx) => {
+        const settled = await settleOutcomes(tx, batch, {
+          owner: this.owner,
+          leaseMs: this.#options.leaseMs,
+          capacity: this.#stopped ? 0 : Math.max(0, this.#capacity - batch.length),
+          workflowOf: (execution) => this.workflowOf(execution),
+        });
+        if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
+        for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
+        return settled;
+      });
+    } catch (error) {
+      // Outcomes are kept and written again; if this process dies first, leases expire and the
+      // steps run again elsewhere (at-least-once).
+      this.#options.logger.error({ err: error, outcomes: batch.length }, 'settling step outcomes failed; retrying');
+      this.#settleQueue.unshift(...batch);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return;
+    }
+    for (const step of result.dispatch) this.#dispatch(step);
+    for (const aborted of result.aborted) this.abortExecution(aborted.executionId, aborted.stepIds);
+    if (result.wakeAt !== undefined) this.#wakeAtTime(result.wakeAt);
+  }
+
+  #renewLeases(): void {
+    if (this.#running.size === 0) return;
+    this.#store.steps
+      .renewLeases(this.owner, Date.now() + this.#options.leaseMs)
+      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'renewing leases failed'));
+  }
+
+  #sweep(): void {
+    if (this.#stopped) return;
+    const now = Date.now();
+    Promise.all([
+      recoverExpiredLeases(this.#store, now, (execution) => this.workflowOf(execution)),
+      timeOutExecutions(this.#store, now),
+    ])
+      .then(([recovered, timedOut]) => {
+        for (const aborted of timedOut) this.abortExecution(aborted);
+        if (recovered > 0 || timedOut.length > 0) this.#options.logger.info({ recovered, timedOut }, 'recovered work');
+      })
+      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'sweeping leases and timeouts failed'))
+      .finally(() => this.wake());
+  }
+}
+
+function startedEvent(step: ClaimedStep) {
+  return {
+    workspaceId: step.workspace_id,
+    executionId: step.execution_id,
+    stepId: step.step_id,
+    type: 'step.started',
+    at: step.started_at ?? nowIso(),
+    data: {
+      execution_id: step.execution_id,
+      workflow_id: step.workflow_id,
+      step_id: step.step_id,
+      status: 'running',
+      attempt: step.attempts,
+    },
+  };
+}
+
+/** Loads and caches the compiled definition an execution runs. */
+export async function compiledWorkflowOf(
+  store: Store,
+  cache: CompiledWorkflowCache,
+  execution: Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>,
+): Promise<CompiledWorkflow> {
+  const key =
+    execution.adhoc_definition !== null
+      ? `adhoc:${execution.id}`
+      : `${execution.workflow_id}@${execution.workflow_version}`;
+  const compiled = await cache.get(key, async () => {
+    if (execution.adhoc_definition !== null) return JSON.parse(execution.adhoc_definition) as WorkflowDefinition;
+    if (execution.workflow_id === null || execution.workflow_version === null) return undefined;
+    return store.workflows.versionDefinition(execution.workflow_id, execution.workflow_version);
+  });
+  if (!compiled) throw new Error(`the definition of execution ${execution.id} is missing`);
+  return compiled;
+}

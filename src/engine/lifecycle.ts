@@ -1,0 +1,289 @@
+import type { WorkflowDefinition } from '../definition/definition-schema.js';
+import { compileInputSchema } from '../definition/json-schema.js';
+import { WeftError } from '../errors.js';
+import { newId, nowIso } from '../ids.js';
+import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
+import type { Store } from '../store/store.js';
+import { type CompiledWorkflow, compileWorkflow } from './compiled-workflow.js';
+import { decideReadiness } from './scheduling-rules.js';
+import { queueReady, SettleBatch } from './settle.js';
+import { EXECUTION_ACTIONS, type ExecutionAction, isSettled } from './states.js';
+
+/**
+ * Starting executions and the user's lifecycle actions (SPEC §3): start, pause, resume, cancel,
+ * retry from a step. Each is one transaction that checks the allowed transition (409 naming both
+ * states) and announces new work, so whichever process has room runs it.
+ */
+
+/** How to start an execution. */
+export interface StartExecution {
+  workspaceId: string;
+  workflow: { id: string; version: number; definition: WorkflowDefinition } | undefined;
+  /** Inline definition of an ad-hoc execution (already validated). */
+  adhocDefinition: WorkflowDefinition | undefined;
+  input: unknown;
+  start: boolean;
+  labels: Record<string, string>;
+  reference: string | null;
+  webhookUrl: string | null;
+  trigger: string | null;
+}
+
+const NO_ENGINE = { owner: '', leaseMs: 0, capacity: 0 };
+
+/** Checks an execution's input against the definition's input_schema (400 with the failing paths). */
+export function checkInput(definition: WorkflowDefinition, input: unknown): unknown {
+  if (definition.input_schema === undefined) return input;
+  const validate = compileInputSchema(definition.input_schema);
+  const copy = input === undefined ? {} : structuredClone(input);
+  if (!validate(copy)) {
+    const errors = (validate.errors ?? []).map((error) => ({
+      path: `/input${error.instancePath}`,
+      message: error.message ?? 'is invalid',
+    }));
+    throw new WeftError('VALIDATION_FAILED', 'the input does not match the workflow input_schema', { errors });
+  }
+  return copy;
+}
+
+/** Creates an execution with its steps (and queues its roots when started). */
+export async function startExecution(store: Store, request: StartExecution): Promise<ExecutionRow> {
+  const definition = request.workflow?.definition ?? request.adhocDefinition;
+  if (!definition) throw new Error('startExecution needs a workflow or an inline definition');
+  const compiled = compileWorkflow(definition);
+  const input = checkInput(definition, request.input);
+  const now = Date.now();
+  const at = nowIso();
+  const execution: ExecutionRow = {
+    id: newId('ex'),
+    workspace_id: request.workspaceId,
+    workflow_id: request.workflow?.id ?? null,
+    workflow_version: request.workflow?.version ?? null,
+    adhoc_definition: request.adhocDefinition ? JSON.stringify(request.adhocDefinition) : null,
+    status: request.start ? 'running' : 'pending',
+    input: JSON.stringify(input ?? null),
+    output: null,
+    error: null,
+    labels: JSON.stringify(request.labels),
+    reference: request.reference,
+    trigger: request.trigger,
+    webhook_url: request.webhookUrl ?? definition.webhook_url ?? null,
+    steps_total: definition.steps.length,
+    steps_unsettled: definition.steps.length,
+    timeout_at: request.start && definition.timeout_seconds ? now + definition.timeout_seconds * 1000 : null,
+    created_at: at,
+    started_at: request.start ? at : null,
+    completed_at: null,
+    updated_at: at,
+    deleted_at: null,
+  };
+  const steps: ExecutionStepRow[] = compiled.plan.steps.map((step, position) => ({
+    execution_id: execution.id,
+    step_id: step.id,
+    workspace_id: request.workspaceId,
+    position,
+    type: step.type,
+    status: request.start && step.dependencies.length === 0 ? 'queued' : 'pending',
+    skip_reason: null,
+    deps_total: step.dependencies.length,
+    deps_settled: 0,
+    deps_completed: 0,
+    attempts: 0,
+    attempt_base: 0,
+    lost_attempts: 0,
+    used_fallback: 0,
+    input: null,
+    output: null,
+    error: null,
+    run_at: request.start && step.dependencies.length === 0 ? now : null,
+    lease_owner: null,
+    lease_expires_at: null,
+    queued_at: request.start && step.dependencies.length === 0 ? at : null,
+    started_at: null,
+    completed_at: null,
+  }));
+  await store.transaction(async (tx) => {
+    await tx.executions.insert(execution);
+    await tx.steps.insertMany(steps);
+    if (request.start) {
+      await tx.executionLog.append([startedEvent(execution, at)]);
+      await tx.notify('weft_work');
+    }
+  });
+  return execution;
+}
+
+function startedEvent(execution: ExecutionRow, at: string) {
+  return {
+    workspaceId: execution.workspace_id,
+    executionId: execution.id,
+    type: 'workflow.started',
+    at,
+    data: { execution_id: execution.id, workflow_id: execution.workflow_id, status: 'running' },
+  };
+}
+
+function conflict(action: ExecutionAction, status: string): WeftError {
+  const allowed = EXECUTION_ACTIONS[action].from.map((state) => `'${state}'`).join(' or ');
+  return new WeftError('CONFLICT', `cannot ${action} an execution that is '${status}': ${action} needs ${allowed}`);
+}
+
+/** Options of a lifecycle action. */
+export interface ActionOptions {
+  fromStep?: string | undefined;
+  workflowOf: (execution: ExecutionRow) => Promise<CompiledWorkflow>;
+}
+
+/** Applies a lifecycle action; returns the running steps to abort (cancel). */
+export async function applyAction(
+  store: Store,
+  workspaceId: string,
+  executionId: string,
+  action: ExecutionAction,
+  options: ActionOptions,
+): Promise<{ execution: ExecutionRow; abort: string[] }> {
+  return store.transaction(async (tx) => {
+    const execution = await tx.executions.get(workspaceId, executionId);
+    if (!execution) throw new WeftError('NOT_FOUND', `execution '${executionId}' was not found`);
+    const rule = EXECUTION_ACTIONS[action];
+    if (!rule.from.includes(execution.status as never)) throw conflict(action, execution.status);
+    const workflow = await options.workflowOf(execution);
+    const at = nowIso();
+    const batch = new SettleBatch(tx, { ...NO_ENGINE, workflowOf: options.workflowOf });
+    let abort: string[] = [];
+    const patch: Partial<ExecutionRow> = { status: rule.to, updated_at: at };
+    switch (action) {
+      case 'start': {
+        const timeout = workflow.definition.timeout_seconds;
+        Object.assign(patch, { started_at: at, timeout_at: timeout ? Date.now() + timeout * 1000 : null });
+        await tx.executions.update(execution.id, patch, rule.from);
+        Object.assign(execution, patch);
+        batch.events.push(startedEvent(execution, at));
+        const roots = workflow.plan.steps.filter((step) => step.dependencies.length === 0).map((step) => step.id);
+        await queueReady(batch, execution, roots);
+        break;
+      }
+      case 'pause':
+        await tx.executions.update(execution.id, patch, rule.from);
+        batch.event(execution, 'workflow.paused', { status: 'paused' });
+        break;
+      case 'cancel': {
+        await tx.executions.update(execution.id, { ...patch, completed_at: at, steps_unsettled: 0 }, rule.from);
+        abort = (await tx.steps.cancelUnsettled(execution.id, at)).running;
+        Object.assign(execution, patch);
+        batch.event(execution, 'workflow.cancelled', { status: 'cancelled' });
+        break;
+      }
+      case 'resume':
+      case 'retry': {
+        if (action === 'resume' && execution.status === 'paused') {
+          await tx.executions.update(execution.id, patch, rule.from);
+        } else {
+          await resetSteps(
+            tx,
+            batch,
+            execution,
+            workflow,
+            action === 'retry' ? options.fromStep : undefined,
+            patch,
+            rule.from,
+          );
+        }
+        Object.assign(execution, patch);
+        batch.event(execution, 'workflow.resumed', {
+          status: 'running',
+          ...(options.fromStep ? { from_step: options.fromStep } : {}),
+        });
+        break;
+      }
+    }
+    await tx.executionLog.append(batch.events);
+    await tx.notify('weft_work');
+    if (abort.length > 0) await tx.notify('weft_cancel', execution.id);
+    return { execution: { ...execution, ...patch }, abort };
+  });
+}
+
+/**
+ * Resets steps for a resume of a failed or cancelled execution (failed, cancelled and
+ * dependency-skipped steps) or a retry from a step (that step and everything downstream), then
+ * recomputes every pending step's dependency counters and queues the ready ones.
+ */
+async function resetSteps(
+  tx: Store,
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  workflow: CompiledWorkflow,
+  fromStep: string | undefined,
+  patch: Partial<ExecutionRow>,
+  from: readonly string[],
+): Promise<void> {
+  const rows = await tx.steps.list(execution.id);
+  const byId = new Map(rows.map((row) => [row.step_id, row]));
+  const reset = new Set<string>();
+  if (fromStep !== undefined) {
+    if (!byId.has(fromStep)) {
+      throw new WeftError('VALIDATION_FAILED', `the execution has no step '${fromStep}'`, {
+        errors: [{ path: '/from_step', message: `no step '${fromStep}'` }],
+      });
+    }
+    const pending = [fromStep];
+    while (pending.length > 0) {
+      const id = pending.pop() ?? '';
+      if (reset.has(id)) continue;
+      reset.add(id);
+      pending.push(...(workflow.dependents.get(id) ?? []));
+    }
+  } else {
+    for (const row of rows) {
+      if (
+        row.status === 'failed' ||
+        row.status === 'cancelled' ||
+        (row.status === 'skipped' && row.skip_reason === 'dependency')
+      ) {
+        reset.add(row.step_id);
+      }
+    }
+  }
+  // Recompute in plan order so a reset step sees its reset dependencies as unsettled.
+  const ready: string[] = [];
+  let unsettled = 0;
+  for (const planned of workflow.plan.steps) {
+    const row = byId.get(planned.id);
+    if (!row) continue;
+    if (!reset.has(planned.id)) {
+      if (!isSettled(row.status)) unsettled += 1;
+      continue;
+    }
+    const deps = planned.dependencies.map((dep) => byId.get(dep));
+    const counters = {
+      deps_total: deps.length,
+      deps_settled: deps.filter((dep) => dep && isSettled(dep.status)).length,
+      deps_completed: deps.filter((dep) => dep?.status === 'completed').length,
+    };
+    const decision = decideReadiness(workflow.steps.get(planned.id)?.run_if, counters);
+    const status = decision === 'skip' ? 'skipped' : 'pending';
+    const update: Partial<ExecutionStepRow> = {
+      ...counters,
+      status,
+      skip_reason: decision === 'skip' ? 'dependency' : null,
+      output: null,
+      error: null,
+      used_fallback: 0,
+      attempt_base: row.attempts,
+      run_at: null,
+      lease_owner: null,
+      lease_expires_at: null,
+      completed_at: decision === 'skip' ? nowIso() : null,
+    };
+    await tx.steps.update(execution.id, planned.id, update, { statuses: [row.status] });
+    byId.set(planned.id, { ...row, ...update } as ExecutionStepRow);
+    if (decision === 'skip') continue;
+    unsettled += 1;
+    if (decision === 'ready') ready.push(planned.id);
+  }
+  Object.assign(patch, { error: null, output: null, completed_at: null, steps_unsettled: unsettled });
+  await tx.executions.update(execution.id, patch, from);
+  Object.assign(execution, patch);
+  await queueReady(batch, execution, ready);
+}

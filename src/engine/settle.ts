@@ -1,0 +1,352 @@
+import { renderValue, type TemplateContext } from '../definition/render.js';
+import { nowIso } from '../ids.js';
+import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
+import type { NewEvent } from '../store/repositories/execution-log-repository.js';
+import type { ClaimedStep } from '../store/repositories/step-repository.js';
+import type { Store } from '../store/store.js';
+import type { StepError } from '../tasks/task-outcomes.js';
+import type { CompiledWorkflow } from './compiled-workflow.js';
+import { decideReadiness, effectiveRetry, retryDelayMs } from './scheduling-rules.js';
+import { contextOf } from './step-context.js';
+
+/**
+ * Settling step outcomes: one store transaction records what happened to a batch of attempts and
+ * moves each execution forward (retry, fallback, dependents queued or skipped, the execution
+ * finished). It returns the steps it claimed for this process so they start at once.
+ */
+
+/** What one attempt came to. */
+export type StepOutcome =
+  | { kind: 'completed'; input: unknown; output: unknown }
+  | { kind: 'failed'; input: unknown; error: StepError }
+  | { kind: 'skipped' }
+  | { kind: 'waiting'; input: unknown; until: number; output: unknown };
+
+/** One outcome to settle. */
+export interface SettleRequest {
+  step: ClaimedStep;
+  outcome: StepOutcome;
+  endedAt: string;
+}
+
+/** An attempt row before its outcome is known. */
+type AttemptBase = Omit<StepAttemptRow, 'status' | 'error'>;
+
+/** What the engine needs to settle. */
+export interface SettleEnvironment {
+  owner: string;
+  leaseMs: number;
+  /** How many claimed steps this process may start now. */
+  capacity: number;
+  workflowOf(execution: ExecutionRow): Promise<CompiledWorkflow>;
+}
+
+/** What a settle transaction decided, acted on after commit. */
+export interface SettleResult {
+  /** Steps claimed for this process, to run now. */
+  dispatch: ClaimedStep[];
+  /** Earliest time a retry or timer becomes due. */
+  wakeAt: number | undefined;
+  /** Steps cancelled while running somewhere (executions that failed), by execution. */
+  aborted: Array<{ executionId: string; stepIds: string[] }>;
+  /** Steps queued but not claimed here (for other processes or a later pump). */
+  queuedElsewhere: number;
+}
+
+/** One transaction's view: executions touched so far and events to append. */
+class SettleBatch {
+  readonly executions = new Map<string, ExecutionRow>();
+  readonly events: NewEvent[] = [];
+  readonly result: SettleResult = { dispatch: [], wakeAt: undefined, aborted: [], queuedElsewhere: 0 };
+
+  constructor(
+    readonly tx: Store,
+    readonly env: SettleEnvironment,
+  ) {}
+
+  async execution(id: string): Promise<ExecutionRow | undefined> {
+    let execution = this.executions.get(id);
+    if (!execution) {
+      execution = await this.tx.executions.getById(id);
+      if (execution) this.executions.set(id, execution);
+    }
+    return execution;
+  }
+
+  event(execution: ExecutionRow, type: string, data: Record<string, unknown>, stepId?: string): void {
+    this.events.push({
+      workspaceId: execution.workspace_id,
+      executionId: execution.id,
+      type,
+      stepId,
+      at: nowIso(),
+      data: {
+        execution_id: execution.id,
+        workflow_id: execution.workflow_id,
+        ...(stepId ? { step_id: stepId } : {}),
+        ...data,
+      },
+    });
+  }
+
+  wakeAt(at: number): void {
+    this.result.wakeAt = this.result.wakeAt === undefined ? at : Math.min(this.result.wakeAt, at);
+  }
+}
+
+/** Settles a batch of outcomes in the given transaction. */
+export async function settleOutcomes(
+  tx: Store,
+  requests: SettleRequest[],
+  env: SettleEnvironment,
+): Promise<SettleResult> {
+  const batch = new SettleBatch(tx, env);
+  for (const request of requests) await settleOne(batch, request);
+  await tx.executionLog.append(batch.events);
+  return batch.result;
+}
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleRequest): Promise<void> {
+  const { tx, env } = batch;
+  const execution = await batch.execution(step.execution_id);
+  if (!execution) return;
+  const workflow = await env.workflowOf(execution);
+  const guard = { statuses: ['running'], owner: env.owner };
+  const released = { lease_owner: null, lease_expires_at: null };
+  const key = { execution: step.execution_id, step: step.step_id };
+  const attempt: AttemptBase = {
+    execution_id: step.execution_id,
+    step_id: step.step_id,
+    attempt: step.attempts,
+    workspace_id: step.workspace_id,
+    type: step.type,
+    used_fallback: step.used_fallback,
+    worker: env.owner,
+    queued_at: step.queued_at,
+    started_at: step.started_at,
+    ended_at: endedAt,
+  };
+
+  if (outcome.kind === 'waiting') {
+    const patch = {
+      status: 'waiting',
+      run_at: outcome.until,
+      input: json(outcome.input),
+      output: json(outcome.output),
+      ...released,
+    };
+    if (await tx.steps.update(key.execution, key.step, patch, guard)) batch.wakeAt(outcome.until);
+    return;
+  }
+  if (outcome.kind === 'skipped') {
+    const patch = {
+      status: 'skipped',
+      skip_reason: 'condition',
+      completed_at: endedAt,
+      attempts: step.attempts - 1,
+      ...released,
+    };
+    if (!(await tx.steps.update(key.execution, key.step, patch, guard))) return;
+    batch.event(execution, 'step.skipped', { status: 'skipped', reason: 'condition' }, step.step_id);
+    await propagate(batch, execution, workflow, step.step_id, 'skipped');
+    return;
+  }
+  if (outcome.kind === 'completed') {
+    const patch = {
+      status: 'completed',
+      input: json(outcome.input),
+      output: json(outcome.output),
+      error: null,
+      completed_at: endedAt,
+      ...released,
+    };
+    if (!(await tx.steps.update(key.execution, key.step, patch, guard))) return;
+    await tx.executionLog.recordAttempt({ ...attempt, status: 'completed', error: null });
+    batch.event(execution, 'step.completed', { status: 'completed', output: outcome.output }, step.step_id);
+    await propagate(batch, execution, workflow, step.step_id, 'completed');
+    return;
+  }
+  await settleFailure(batch, execution, workflow, step, outcome, endedAt, attempt);
+}
+
+async function settleFailure(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  workflow: CompiledWorkflow,
+  step: ClaimedStep,
+  outcome: Extract<StepOutcome, { kind: 'failed' }>,
+  endedAt: string,
+  attempt: AttemptBase,
+): Promise<void> {
+  const { tx, env } = batch;
+  const definition = workflow.steps.get(step.step_id);
+  const released = { lease_owner: null, lease_expires_at: null };
+  const guard = { statuses: ['running'], owner: env.owner };
+  const error = json(outcome.error);
+  const now = Date.now();
+  const policy = definition ? effectiveRetry(definition) : undefined;
+  const usedFallback = step.used_fallback === 1;
+  const attemptsInBudget = step.attempts - step.attempt_base;
+  let patch: Record<string, unknown>;
+  let eventType: string;
+  let eventData: Record<string, unknown>;
+  if (policy && !usedFallback && outcome.error.retryable && attemptsInBudget < policy.maxAttempts) {
+    const runAt = now + retryDelayMs(policy, attemptsInBudget);
+    patch = { status: 'queued', run_at: runAt, queued_at: nowIso(), input: json(outcome.input), error, ...released };
+    eventType = 'step.retrying';
+    eventData = {
+      status: 'queued',
+      attempt: step.attempts,
+      error: outcome.error,
+      next_attempt_at: new Date(runAt).toISOString(),
+    };
+    batch.wakeAt(runAt);
+  } else if (definition?.fallback && !usedFallback) {
+    patch = {
+      status: 'queued',
+      run_at: now,
+      queued_at: nowIso(),
+      used_fallback: 1,
+      input: json(outcome.input),
+      error,
+      ...released,
+    };
+    eventType = 'step.retrying';
+    eventData = {
+      status: 'queued',
+      attempt: step.attempts,
+      error: outcome.error,
+      fallback: true,
+      fallback_type: definition.fallback.type,
+    };
+    batch.wakeAt(now);
+  } else {
+    patch = { status: 'failed', input: json(outcome.input), error, completed_at: endedAt, ...released };
+    eventType = 'step.failed';
+    eventData = { status: 'failed', error: outcome.error };
+  }
+  if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return;
+  await tx.executionLog.recordAttempt({ ...attempt, status: 'failed', error });
+  batch.event(execution, eventType, eventData, step.step_id);
+  if (patch.status === 'queued') {
+    batch.result.queuedElsewhere += 1;
+    return;
+  }
+  if (workflow.definition.stop_on_failure === false) {
+    await propagate(batch, execution, workflow, step.step_id, 'failed');
+  } else {
+    await failExecution(batch, execution, `step '${step.step_id}' failed: ${outcome.error.message}`);
+  }
+}
+
+/** Counts a settled step on its dependents, queues or skips them, and finishes the execution at the end. */
+async function propagate(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  workflow: CompiledWorkflow,
+  stepId: string,
+  status: 'completed' | 'failed' | 'skipped',
+): Promise<void> {
+  const { tx } = batch;
+  const ready: string[] = [];
+  let settled = 1;
+  const pending: Array<{ id: string; status: string }> = [{ id: stepId, status }];
+  const at = nowIso();
+  while (pending.length > 0) {
+    const current = pending.shift();
+    if (!current) break;
+    const dependents = workflow.dependents.get(current.id) ?? [];
+    const counters = await tx.steps.countSettledDependency(execution.id, dependents, current.status === 'completed');
+    for (const counter of counters) {
+      const decision = decideReadiness(workflow.steps.get(counter.step_id)?.run_if, counter);
+      if (decision === 'ready') ready.push(counter.step_id);
+      if (decision !== 'skip') continue;
+      const skipped = { status: 'skipped', skip_reason: 'dependency', completed_at: at };
+      if (await tx.steps.update(execution.id, counter.step_id, skipped, { statuses: ['pending'] })) {
+        settled += 1;
+        batch.event(execution, 'step.skipped', { status: 'skipped', reason: 'dependency' }, counter.step_id);
+        pending.push({ id: counter.step_id, status: 'skipped' });
+      }
+    }
+  }
+  await queueReady(batch, execution, ready);
+  const counts = await tx.executions.countSettled(execution.id, settled);
+  if (counts && counts.steps_unsettled <= 0) await finishExecution(batch, execution, workflow);
+}
+
+/** Queues ready steps and claims for this process as many as it can start now. */
+export async function queueReady(batch: SettleBatch, execution: ExecutionRow, ready: string[]): Promise<void> {
+  if (ready.length === 0) return;
+  const { tx, env } = batch;
+  const now = Date.now();
+  const at = nowIso();
+  await tx.steps.queue(execution.id, ready, now, at);
+  const room = env.capacity - batch.result.dispatch.length;
+  const mine = execution.status === 'running' ? ready.slice(0, Math.max(0, room)) : [];
+  if (mine.length > 0) {
+    const claimed = await tx.steps.claimQueued(execution.id, mine, env.owner, now + env.leaseMs, at);
+    for (const step of claimed) {
+      batch.result.dispatch.push(step);
+      batch.event(execution, 'step.started', { status: 'running', attempt: step.attempts }, step.step_id);
+    }
+  }
+  batch.result.queuedElsewhere += ready.length - mine.length;
+}
+
+/** Ends an execution whose steps have all settled: completed, or failed when a step failed. */
+async function finishExecution(batch: SettleBatch, execution: ExecutionRow, workflow: CompiledWorkflow): Promise<void> {
+  const { tx } = batch;
+  const counts = await tx.steps.countByStatus(execution.id);
+  const at = nowIso();
+  if ((counts.failed ?? 0) > 0) {
+    const failed = (await tx.steps.list(execution.id)).find((step) => step.status === 'failed');
+    const error = {
+      message: `step '${failed?.step_id}' failed`,
+      step_id: failed?.step_id,
+      cause: failed?.error ? JSON.parse(failed.error) : null,
+    };
+    await endExecution(batch, execution, 'failed', { error: JSON.stringify(error), completed_at: at });
+    return;
+  }
+  let output: unknown = null;
+  try {
+    const context: TemplateContext = await contextOf(tx, execution, workflow.outputReads);
+    output = workflow.definition.output === undefined ? null : await renderValue(workflow.definition.output, context);
+  } catch (error) {
+    const message = { message: `the workflow output could not be rendered: ${(error as Error).message}` };
+    await endExecution(batch, execution, 'failed', { error: JSON.stringify(message), completed_at: at });
+    return;
+  }
+  await endExecution(batch, execution, 'completed', { output: JSON.stringify(output), completed_at: at });
+}
+
+async function endExecution(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  status: 'completed' | 'failed' | 'cancelled',
+  patch: Partial<ExecutionRow>,
+): Promise<void> {
+  const changed = await batch.tx.executions.update(
+    execution.id,
+    { ...patch, status, steps_unsettled: 0, updated_at: nowIso() },
+    ['running', 'paused'],
+  );
+  if (!changed) return;
+  Object.assign(execution, patch, { status, steps_unsettled: 0 });
+  const data: Record<string, unknown> = { status };
+  if (patch.output !== undefined) data.output = patch.output === null ? null : JSON.parse(patch.output);
+  if (patch.error) data.error = JSON.parse(patch.error);
+  batch.event(execution, `workflow.${status}`, data);
+}
+
+/** Fails an execution now: cancels what has not settled, including steps running anywhere. */
+export async function failExecution(batch: SettleBatch, execution: ExecutionRow, message: string): Promise<void> {
+  const at = nowIso();
+  const { running } = await batch.tx.steps.cancelUnsettled(execution.id, at);
+  if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
+  await endExecution(batch, execution, 'failed', { error: JSON.stringify({ message }), completed_at: at });
+}
+
+export { SettleBatch };

@@ -1,0 +1,155 @@
+import type { StepDefinition } from '../definition/definition-schema.js';
+import {
+  evaluateExpression,
+  getPath,
+  isTruthy,
+  renderValue,
+  setPath,
+  type TemplateContext,
+} from '../definition/render.js';
+import { isTemplate } from '../definition/templates.js';
+import type { ClaimedStep } from '../store/repositories/step-repository.js';
+import type { Store } from '../store/store.js';
+import type { TaskTypeRegistry } from '../tasks/registry.js';
+import { NonRetryableError, toStepError, WaitUntil } from '../tasks/task-outcomes.js';
+import type { TaskContext } from '../tasks/task-type.js';
+import type { CompiledWorkflow } from './compiled-workflow.js';
+import type { StepOutcome } from './settle.js';
+import { contextOf } from './step-context.js';
+
+/**
+ * Runs one claimed attempt: evaluates `when`, renders the input (templates, then input
+ * mappings), calls the task handler with an AbortSignal that fires on cancel and on the
+ * per-attempt timeout, and turns whatever happens into a StepOutcome. It never throws.
+ */
+
+const TIMED_OUT = Symbol('timed out');
+
+/** What the runner needs. */
+export interface RunnerEnvironment {
+  store: Store;
+  taskTypes: TaskTypeRegistry;
+  config: TaskContext['config'];
+}
+
+async function evaluateWhen(when: string, context: TemplateContext): Promise<boolean> {
+  if (isTemplate(when)) return isTruthy(await renderValue(when, context));
+  return isTruthy(await evaluateExpression(when, context));
+}
+
+async function applyMappings(input: unknown, step: StepDefinition, context: TemplateContext): Promise<unknown> {
+  if (!step.input_mappings || step.input_mappings.length === 0) return input;
+  const target = (input !== null && typeof input === 'object' && !Array.isArray(input) ? input : {}) as Record<
+    string,
+    unknown
+  >;
+  for (const mapping of step.input_mappings) {
+    let value = getPath(context.steps[mapping.from_step]?.output, mapping.from_field);
+    if (mapping.transform) value = await evaluateExpression(mapping.transform, value as Record<string, unknown>);
+    setPath(target, mapping.to_field, value === undefined ? null : JSON.parse(JSON.stringify(value)));
+  }
+  return target;
+}
+
+/** The attempt's type, input template and timeout: the step's, or its fallback's. */
+function attemptSpec(step: StepDefinition, usedFallback: boolean) {
+  if (usedFallback && step.fallback) {
+    return {
+      type: step.fallback.type,
+      input: 'input' in step.fallback ? step.fallback.input : step.input,
+      timeoutSeconds: step.fallback.timeout_seconds ?? step.timeout_seconds ?? null,
+    };
+  }
+  return { type: step.type, input: step.input, timeoutSeconds: step.timeout_seconds ?? null };
+}
+
+/** Runs a claimed step and returns its outcome. */
+export async function runClaimedStep(
+  claimed: ClaimedStep,
+  workflow: CompiledWorkflow,
+  signal: AbortSignal,
+  env: RunnerEnvironment,
+): Promise<StepOutcome> {
+  if (claimed.previous_status === 'waiting') {
+    // A durable timer that fired: the output was decided when the step started waiting.
+    return { kind: 'completed', input: parseJson(claimed.input), output: parseJson(claimed.output) };
+  }
+  const step = workflow.steps.get(claimed.step_id);
+  if (!step) return failed(undefined, new NonRetryableError(`step '${claimed.step_id}' is not in the definition`));
+  const usedFallback = claimed.used_fallback === 1;
+  const spec = attemptSpec(step, usedFallback);
+  let input: unknown;
+  try {
+    const context = await contextOf(
+      env.store,
+      {
+        id: claimed.execution_id,
+        input: claimed.execution_input,
+        labels: claimed.execution_labels,
+        workflow_id: claimed.workflow_id,
+        workflow_version: claimed.workflow_version,
+      },
+      workflow.reads.get(claimed.step_id) ?? [],
+    );
+    if (step.when !== undefined && !usedFallback && !(await evaluateWhen(step.when, context)))
+      return { kind: 'skipped' };
+    input = await applyMappings(await renderValue(spec.input ?? {}, context), step, context);
+  } catch (error) {
+    // Templates fail the same way on every attempt.
+    return failed(input, new NonRetryableError(`input could not be rendered: ${(error as Error).message}`));
+  }
+  const handler = env.taskTypes.get(spec.type)?.handler;
+  if (!handler) return failed(input, new NonRetryableError(`no handler for task type '${spec.type}' in this process`));
+  return runHandler(handler, input, claimed, spec.timeoutSeconds, signal, env);
+}
+
+async function runHandler(
+  handler: NonNullable<ReturnType<TaskTypeRegistry['get']>>['handler'] & object,
+  input: unknown,
+  claimed: ClaimedStep,
+  timeoutSeconds: number | null,
+  signal: AbortSignal,
+  env: RunnerEnvironment,
+): Promise<StepOutcome> {
+  const attemptController = new AbortController();
+  const onAbort = () => attemptController.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
+    if (timeoutSeconds !== null) {
+      timer = setTimeout(() => {
+        attemptController.abort(new Error('attempt timed out'));
+        resolve(TIMED_OUT);
+      }, timeoutSeconds * 1000);
+    }
+  });
+  try {
+    const result = await Promise.race([
+      handler(input, {
+        signal: attemptController.signal,
+        executionId: claimed.execution_id,
+        stepId: claimed.step_id,
+        attempt: claimed.attempts,
+        config: env.config,
+      }),
+      timedOut,
+    ]);
+    if (result === TIMED_OUT) return failed(input, new Error(`timed out after ${timeoutSeconds} s`));
+    if (result instanceof WaitUntil)
+      return { kind: 'waiting', input, until: result.until.getTime(), output: result.output };
+    return { kind: 'completed', input, output: result === undefined ? null : result };
+  } catch (error) {
+    return failed(input, error);
+  } finally {
+    if (timer) clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function failed(input: unknown, error: unknown): StepOutcome {
+  return { kind: 'failed', input, error: toStepError(error) };
+}
+
+function parseJson(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}

@@ -1,0 +1,97 @@
+import type { Kysely } from 'kysely';
+import { newId } from '../../ids.js';
+import type { Database, ExecutionEventRow, StepAttemptRow } from '../database-schema.js';
+import { decodeCursor, type PageRequest, toPage } from '../pagination.js';
+
+/** An event to append to an execution's log. */
+export interface NewEvent {
+  workspaceId: string;
+  executionId: string;
+  type: string;
+  stepId?: string | null | undefined;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+/** An event as the API shows it. */
+export interface ExecutionEvent {
+  id: string;
+  execution_id: string;
+  type: string;
+  step_id: string | null;
+  data: Record<string, unknown>;
+  created_at: string;
+}
+
+function toEvent(row: ExecutionEventRow): ExecutionEvent {
+  return {
+    id: row.id,
+    execution_id: row.execution_id,
+    type: row.type,
+    step_id: row.step_id,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    created_at: row.created_at,
+  };
+}
+
+/** The attempts of steps and the event log of executions. */
+export class ExecutionLogRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Records one attempt (once it has an outcome). */
+  async recordAttempt(row: StepAttemptRow): Promise<void> {
+    await this.db
+      .insertInto('step_attempts')
+      .values(row)
+      .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing())
+      .execute();
+  }
+
+  /** Attempts of an execution, by step and attempt number. */
+  attempts(executionId: string): Promise<StepAttemptRow[]> {
+    return this.db
+      .selectFrom('step_attempts')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .orderBy('step_id')
+      .orderBy('attempt')
+      .execute();
+  }
+
+  /** Appends events; returns them with their ids. */
+  async append(events: NewEvent[]): Promise<ExecutionEvent[]> {
+    if (events.length === 0) return [];
+    const rows: ExecutionEventRow[] = events.map((event) => ({
+      id: newId('evt'),
+      workspace_id: event.workspaceId,
+      execution_id: event.executionId,
+      type: event.type,
+      step_id: event.stepId ?? null,
+      data: JSON.stringify(event.data),
+      created_at: event.at,
+    }));
+    for (let start = 0; start < rows.length; start += 200) {
+      await this.db
+        .insertInto('execution_events')
+        .values(rows.slice(start, start + 200))
+        .execute();
+    }
+    return rows.map(toEvent);
+  }
+
+  /** Events of an execution, newest first like every list, or oldest first with `order: 'asc'`. */
+  async events(
+    executionId: string,
+    page: PageRequest,
+    order: 'asc' | 'desc' = 'desc',
+  ): Promise<{ items: ExecutionEvent[]; next_cursor: string | null }> {
+    let query = this.db
+      .selectFrom('execution_events')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .orderBy('id', order)
+      .limit(page.limit + 1);
+    if (page.cursor) query = query.where('id', order === 'asc' ? '>' : '<', decodeCursor(page.cursor));
+    return toPage(await query.execute(), page.limit, toEvent);
+  }
+}

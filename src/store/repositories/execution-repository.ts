@@ -1,0 +1,116 @@
+import type { Kysely } from 'kysely';
+import type { Database, ExecutionRow } from '../database-schema.js';
+import { decodeCursor, type PageRequest, toPage } from '../pagination.js';
+import type { StoreDialect } from '../store-dialect.js';
+
+/** Filters of `GET /executions`. */
+export interface ExecutionFilters {
+  workflowId?: string | undefined;
+  status?: string | undefined;
+  labels?: Array<[string, string]> | undefined;
+  reference?: string | undefined;
+  includeDeleted?: boolean | undefined;
+}
+
+/** Executions: creation, reads, and guarded status changes. */
+export class ExecutionRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: StoreDialect,
+  ) {}
+
+  /** Inserts a new execution row. */
+  async insert(row: ExecutionRow): Promise<void> {
+    await this.db.insertInto('executions').values(row).execute();
+  }
+
+  /** An execution of a workspace (deleted ones only when asked). */
+  get(workspaceId: string, id: string, includeDeleted = false): Promise<ExecutionRow | undefined> {
+    let query = this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id);
+    if (!includeDeleted) query = query.where('deleted_at', 'is', null);
+    return query.executeTakeFirst();
+  }
+
+  /** An execution by id alone, for the engine (which acts on behalf of the execution's workspace). */
+  getById(id: string): Promise<ExecutionRow | undefined> {
+    return this.db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Executions of a workspace, newest first. */
+  async list(workspaceId: string, filters: ExecutionFilters, page: PageRequest) {
+    let query = this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('id', 'desc')
+      .limit(page.limit + 1);
+    if (!filters.includeDeleted) query = query.where('deleted_at', 'is', null);
+    if (filters.workflowId) query = query.where('workflow_id', '=', filters.workflowId);
+    if (filters.status) query = query.where('status', '=', filters.status);
+    if (filters.reference) query = query.where('reference', '=', filters.reference);
+    for (const [key, value] of filters.labels ?? [])
+      query = query.where(this.dialect.jsonFieldEquals('labels', key, value));
+    if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
+    return toPage(await query.execute(), page.limit, (row) => row);
+  }
+
+  /** Changes an execution if its status is one of `from`; false when it was not. */
+  async update(id: string, patch: Partial<ExecutionRow>, from: readonly string[]): Promise<boolean> {
+    const result = await this.db
+      .updateTable('executions')
+      .set(patch)
+      .where('id', '=', id)
+      .where('status', 'in', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Counts `settled` more steps as settled; returns the steps still unsettled and the status. */
+  async countSettled(id: string, settled: number): Promise<{ steps_unsettled: number; status: string } | undefined> {
+    return this.db
+      .updateTable('executions')
+      .set((eb) => ({ steps_unsettled: eb('steps_unsettled', '-', settled) }))
+      .where('id', '=', id)
+      .returning(['steps_unsettled', 'status'])
+      .executeTakeFirst();
+  }
+
+  /** Running executions whose workflow timeout passed. */
+  timedOut(now: number, limit: number): Promise<ExecutionRow[]> {
+    return this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('status', 'in', ['running', 'paused'])
+      .where('timeout_at', '<=', now)
+      .limit(limit)
+      .execute();
+  }
+
+  /** How many executions of a workflow are running or paused. */
+  async countActive(workspaceId: string, workflowId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('executions')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('workspace_id', '=', workspaceId)
+      .where('workflow_id', '=', workflowId)
+      .where('status', 'in', ['pending', 'running', 'paused'])
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  /** Active executions of a workflow (for `DELETE /workflows/{id}?cancel_running=true`). */
+  async activeIds(workspaceId: string, workflowId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('executions')
+      .select('id')
+      .where('workspace_id', '=', workspaceId)
+      .where('workflow_id', '=', workflowId)
+      .where('status', 'in', ['pending', 'running', 'paused'])
+      .execute();
+    return rows.map((row) => row.id);
+  }
+}

@@ -1,0 +1,318 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, ExecutionStepRow } from '../database-schema.js';
+import { inTransaction, type StoreDialect } from '../store-dialect.js';
+
+/**
+ * The engine's hot queries on `execution_steps`: claiming due steps under a lease, settling them,
+ * counting settled dependencies, renewing and expiring leases. Every write is guarded by the
+ * status (and lease owner) it expects, so a stale process changes nothing.
+ */
+
+/** A step claimed for running, with what the runner needs of its execution. */
+export interface ClaimedStep extends ExecutionStepRow {
+  /** Status before the claim: `queued` (a new attempt) or `waiting` (a timer that fired). */
+  previous_status: string;
+  execution_status: string;
+  execution_input: string;
+  execution_labels: string;
+  workflow_id: string | null;
+  workflow_version: number | null;
+  adhoc_definition: string | null;
+}
+
+/** The counters of a dependent after one of its dependencies settled. */
+export interface DependentCounters {
+  step_id: string;
+  deps_total: number;
+  deps_settled: number;
+  deps_completed: number;
+}
+
+const CHUNK = 200;
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const name = key(item);
+    const group = groups.get(name);
+    if (group) group.push(item);
+    else groups.set(name, [item]);
+  }
+  return groups;
+}
+
+export class StepRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: StoreDialect,
+  ) {}
+
+  /** Inserts the steps of a new execution. */
+  async insertMany(rows: ExecutionStepRow[]): Promise<void> {
+    for (let start = 0; start < rows.length; start += CHUNK) {
+      await this.db
+        .insertInto('execution_steps')
+        .values(rows.slice(start, start + CHUNK))
+        .execute();
+    }
+  }
+
+  /**
+   * Claims up to `limit` due steps (queued or waiting with `run_at <= now`) of running executions
+   * for `owner` until `leaseUntil`. On PostgreSQL concurrent claimers skip each other's rows.
+   */
+  async claimDue(
+    owner: string,
+    now: number,
+    leaseUntil: number,
+    startedAt: string,
+    limit: number,
+  ): Promise<ClaimedStep[]> {
+    if (this.dialect.name === 'postgres') {
+      const rows = await sql<ExecutionStepRow & { previous_status: string }>`
+        with due as (
+          select es.execution_id, es.step_id, es.status as previous_status
+          from execution_steps es
+          join executions e on e.id = es.execution_id
+          where es.status in ('queued', 'waiting') and es.run_at <= ${now} and e.status = 'running'
+          order by es.run_at
+          limit ${limit}
+          for update of es skip locked
+        )
+        update execution_steps
+        set status = 'running',
+            lease_owner = ${owner},
+            lease_expires_at = ${leaseUntil},
+            attempts = case when due.previous_status = 'queued' then execution_steps.attempts + 1 else execution_steps.attempts end,
+            started_at = case when due.previous_status = 'queued' then ${startedAt} else execution_steps.started_at end
+        from due
+        where execution_steps.execution_id = due.execution_id and execution_steps.step_id = due.step_id
+        returning execution_steps.*, due.previous_status`.execute(this.db);
+      return this.withExecutions(rows.rows);
+    }
+    // SQLite has one writer and cannot return FROM columns: select, then update, in one transaction.
+    return inTransaction(this.db, async (trx) => {
+      const due = await trx
+        .selectFrom('execution_steps')
+        .innerJoin('executions', 'executions.id', 'execution_steps.execution_id')
+        .select(['execution_steps.execution_id', 'execution_steps.step_id', 'execution_steps.status'])
+        .where('execution_steps.status', 'in', ['queued', 'waiting'])
+        .where('execution_steps.run_at', '<=', now)
+        .where('executions.status', '=', 'running')
+        .orderBy('execution_steps.run_at')
+        .limit(limit)
+        .execute();
+      const claimed: Array<ExecutionStepRow & { previous_status: string }> = [];
+      for (const [previous, statusRows] of groupBy(due, (row) => row.status)) {
+        for (const [executionId, rows] of groupBy(statusRows, (row) => row.execution_id)) {
+          const updated = await trx
+            .updateTable('execution_steps')
+            .set((eb) => ({
+              status: 'running',
+              lease_owner: owner,
+              lease_expires_at: leaseUntil,
+              ...(previous === 'queued' ? { attempts: eb('attempts', '+', 1), started_at: startedAt } : {}),
+            }))
+            .where('execution_id', '=', executionId)
+            .where(
+              'step_id',
+              'in',
+              rows.map((row) => row.step_id),
+            )
+            .returningAll()
+            .execute();
+          for (const row of updated) claimed.push({ ...row, previous_status: previous });
+        }
+      }
+      return this.withExecutions(claimed, trx);
+    });
+  }
+
+  /** Claims specific queued steps of one execution for `owner` (direct dispatch after a settle). */
+  async claimQueued(
+    executionId: string,
+    stepIds: string[],
+    owner: string,
+    leaseUntil: number,
+    startedAt: string,
+  ): Promise<ClaimedStep[]> {
+    if (stepIds.length === 0) return [];
+    const rows = await this.db
+      .updateTable('execution_steps')
+      .set((eb) => ({
+        status: 'running',
+        lease_owner: owner,
+        lease_expires_at: leaseUntil,
+        attempts: eb('attempts', '+', 1),
+        started_at: startedAt,
+      }))
+      .where('execution_id', '=', executionId)
+      .where('step_id', 'in', stepIds)
+      .where('status', '=', 'queued')
+      .returningAll()
+      .execute();
+    return this.withExecutions(rows.map((row) => ({ ...row, previous_status: 'queued' })));
+  }
+
+  private async withExecutions(
+    rows: Array<ExecutionStepRow & { previous_status: string }>,
+    db: Kysely<Database> = this.db,
+  ): Promise<ClaimedStep[]> {
+    if (rows.length === 0) return [];
+    const ids = [...new Set(rows.map((row) => row.execution_id))];
+    const executions = await db
+      .selectFrom('executions')
+      .select(['id', 'status', 'input', 'labels', 'workflow_id', 'workflow_version', 'adhoc_definition'])
+      .where('id', 'in', ids)
+      .execute();
+    const byId = new Map(executions.map((execution) => [execution.id, execution]));
+    return rows.flatMap((row) => {
+      const execution = byId.get(row.execution_id);
+      if (!execution) return [];
+      return [
+        {
+          ...row,
+          run_at: row.run_at === null ? null : Number(row.run_at),
+          lease_expires_at: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
+          execution_status: execution.status,
+          execution_input: execution.input,
+          execution_labels: execution.labels,
+          workflow_id: execution.workflow_id,
+          workflow_version: execution.workflow_version,
+          adhoc_definition: execution.adhoc_definition,
+        },
+      ];
+    });
+  }
+
+  /** One step row. */
+  get(executionId: string, stepId: string): Promise<ExecutionStepRow | undefined> {
+    return this.db
+      .selectFrom('execution_steps')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .executeTakeFirst();
+  }
+
+  /** Steps of an execution, in definition order; `stepIds` restricts them. */
+  list(executionId: string, stepIds?: readonly string[]): Promise<ExecutionStepRow[]> {
+    let query = this.db.selectFrom('execution_steps').selectAll().where('execution_id', '=', executionId);
+    if (stepIds) {
+      if (stepIds.length === 0) return Promise.resolve([]);
+      query = query.where('step_id', 'in', stepIds);
+    }
+    return query.orderBy('position').execute();
+  }
+
+  /** Updates a step if it is still in one of `expected` statuses (and held by `owner` when given). */
+  async update(
+    executionId: string,
+    stepId: string,
+    patch: Partial<ExecutionStepRow>,
+    guard: { statuses: readonly string[]; owner?: string },
+  ): Promise<boolean> {
+    let query = this.db
+      .updateTable('execution_steps')
+      .set(patch)
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', 'in', guard.statuses);
+    if (guard.owner !== undefined) query = query.where('lease_owner', '=', guard.owner);
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Counts one settled dependency on each pending dependent and returns their counters. */
+  async countSettledDependency(
+    executionId: string,
+    dependents: readonly string[],
+    completed: boolean,
+  ): Promise<DependentCounters[]> {
+    if (dependents.length === 0) return [];
+    return this.db
+      .updateTable('execution_steps')
+      .set((eb) => ({
+        deps_settled: eb('deps_settled', '+', 1),
+        deps_completed: eb('deps_completed', '+', completed ? 1 : 0),
+      }))
+      .where('execution_id', '=', executionId)
+      .where('step_id', 'in', dependents)
+      .where('status', '=', 'pending')
+      .returning(['step_id', 'deps_total', 'deps_settled', 'deps_completed'])
+      .execute();
+  }
+
+  /** Moves pending steps to queued, due at `runAt`. Returns how many moved. */
+  async queue(executionId: string, stepIds: readonly string[], runAt: number, queuedAt: string): Promise<number> {
+    if (stepIds.length === 0) return 0;
+    const result = await this.db
+      .updateTable('execution_steps')
+      .set({ status: 'queued', run_at: runAt, queued_at: queuedAt })
+      .where('execution_id', '=', executionId)
+      .where('step_id', 'in', stepIds)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** Cancels every unsettled step of an execution; returns the ids of those that were running. */
+  async cancelUnsettled(executionId: string, completedAt: string): Promise<{ cancelled: number; running: string[] }> {
+    const rows = await this.db
+      .updateTable('execution_steps')
+      .set({ status: 'cancelled', completed_at: completedAt, lease_owner: null, lease_expires_at: null, run_at: null })
+      .where('execution_id', '=', executionId)
+      .where('status', 'in', ['pending', 'queued', 'running', 'waiting'])
+      .returning(['step_id', 'lease_owner'])
+      .execute();
+    return {
+      cancelled: rows.length,
+      running: rows.filter((row) => row.lease_owner !== null).map((row) => row.step_id),
+    };
+  }
+
+  /** Extends the leases `owner` holds on running steps. */
+  async renewLeases(owner: string, leaseUntil: number): Promise<number> {
+    const result = await this.db
+      .updateTable('execution_steps')
+      .set({ lease_expires_at: leaseUntil })
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** Running steps whose lease expired before `now`. */
+  expiredLeases(now: number, limit: number): Promise<ExecutionStepRow[]> {
+    return this.db
+      .selectFrom('execution_steps')
+      .selectAll()
+      .where('status', '=', 'running')
+      .where('lease_expires_at', '<', now)
+      .limit(limit)
+      .execute();
+  }
+
+  /** The earliest `run_at` of a queued or waiting step of a running execution, if any. */
+  async nextDueAt(): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('execution_steps')
+      .innerJoin('executions', 'executions.id', 'execution_steps.execution_id')
+      .select((eb) => eb.fn.min('execution_steps.run_at').as('next'))
+      .where('execution_steps.status', 'in', ['queued', 'waiting'])
+      .where('executions.status', '=', 'running')
+      .executeTakeFirst();
+    return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
+  }
+
+  /** Step counts by status for one execution. */
+  async countByStatus(executionId: string): Promise<Record<string, number>> {
+    const rows = await this.db
+      .selectFrom('execution_steps')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
+      .where('execution_id', '=', executionId)
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+  }
+}
