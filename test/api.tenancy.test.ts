@@ -33,6 +33,11 @@ for (const backend of testBackends()) {
         headers: inB,
       });
       objectsOfB['/workflows/'] = workflow.body.id;
+      const execution = await server.request('POST', `/workflows/${workflow.body.id}/executions`, {
+        body: { input: { value: 1 } },
+        headers: inB,
+      });
+      objectsOfB['/executions/'] = execution.body.id;
       const key = await server.request('POST', '/api-keys', { body: { name: 'b key', role: 'member' }, headers: inB });
       objectsOfB['/api-keys/'] = key.body.id;
       keysOfA = { admin: server.adminKey, member: await createKey(server, 'member') };
