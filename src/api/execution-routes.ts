@@ -260,6 +260,10 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     app.post(
       `/executions/:id/${action}`,
       {
+        // The body is optional: a bare POST acts like an empty object.
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
         schema: {
           tags,
           summary: `${action[0]?.toUpperCase()}${action.slice(1)} an execution (from: ${allowed})`,
@@ -280,7 +284,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         const fromStep = (request.body as { from_step?: string } | undefined)?.from_step;
         const { execution, abort } = await applyAction(store, workspace.id, request.params.id, action, {
           fromStep,
-          workflowOf: (row) => engine.workflowOf(row),
+          workflowOf: (row, tx) => engine.workflowOf(row, tx),
         });
         if (abort.length > 0) engine.abortExecution(execution.id, abort);
         engine.wake();

@@ -277,7 +277,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       }
       for (const executionId of active) {
         const { abort } = await applyAction(store, workspace.id, executionId, 'cancel', {
-          workflowOf: (row) => engine.workflowOf(row),
+          workflowOf: (row, tx) => engine.workflowOf(row, tx),
         }).catch((error: unknown) => {
           // An execution that finished meanwhile needs no cancelling.
           if (error instanceof WeftError && error.code === 'CONFLICT') return { abort: [] };

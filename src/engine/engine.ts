@@ -118,9 +118,15 @@ export class Engine {
     }
   }
 
-  /** The compiled workflow of an execution (cached). */
-  workflowOf(execution: Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>) {
-    return compiledWorkflowOf(this.#store, this.#workflows, execution);
+  /**
+   * The compiled workflow of an execution (cached). Inside a transaction pass its store: on
+   * SQLite a query on the root store would wait for the transaction's connection forever.
+   */
+  workflowOf(
+    execution: Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>,
+    store: Store = this.#store,
+  ) {
+    return compiledWorkflowOf(store, this.#workflows, execution);
   }
 
   get #capacity(): number {
@@ -215,7 +221,7 @@ export class Engine {
           owner: this.owner,
           leaseMs: this.#options.leaseMs,
           capacity: this.#stopped ? 0 : Math.max(0, this.#capacity - batch.length),
-          workflowOf: (execution) => this.workflowOf(execution),
+          workflowOf: (execution) => this.workflowOf(execution, tx),
         });
         if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
         for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
@@ -244,10 +250,7 @@ export class Engine {
   #sweep(): void {
     if (this.#stopped) return;
     const now = Date.now();
-    Promise.all([
-      recoverExpiredLeases(this.#store, now, (execution) => this.workflowOf(execution)),
-      timeOutExecutions(this.#store, now),
-    ])
+    Promise.all([recoverExpiredLeases(this.#store, now), timeOutExecutions(this.#store, now)])
       .then(([recovered, timedOut]) => {
         for (const aborted of timedOut) this.abortExecution(aborted);
         if (recovered > 0 || timedOut.length > 0) this.#options.logger.info({ recovered, timedOut }, 'recovered work');

@@ -131,7 +131,8 @@ function conflict(action: ExecutionAction, status: string): WeftError {
 /** Options of a lifecycle action. */
 export interface ActionOptions {
   fromStep?: string | undefined;
-  workflowOf: (execution: ExecutionRow) => Promise<CompiledWorkflow>;
+  /** Loads the compiled workflow; it receives the transaction's store to query with. */
+  workflowOf: (execution: ExecutionRow, store: Store) => Promise<CompiledWorkflow>;
 }
 
 /** Applies a lifecycle action; returns the running steps to abort (cancel). */
@@ -147,9 +148,9 @@ export async function applyAction(
     if (!execution) throw new WeftError('NOT_FOUND', `execution '${executionId}' was not found`);
     const rule = EXECUTION_ACTIONS[action];
     if (!rule.from.includes(execution.status as never)) throw conflict(action, execution.status);
-    const workflow = await options.workflowOf(execution);
+    const workflow = await options.workflowOf(execution, tx);
     const at = nowIso();
-    const batch = new SettleBatch(tx, { ...NO_ENGINE, workflowOf: options.workflowOf });
+    const batch = new SettleBatch(tx, { ...NO_ENGINE, workflowOf: (row) => options.workflowOf(row, tx) });
     let abort: string[] = [];
     const patch: Partial<ExecutionRow> = { status: rule.to, updated_at: at };
     switch (action) {

@@ -1,7 +1,5 @@
 import { nowIso } from '../ids.js';
-import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
-import type { CompiledWorkflow } from './compiled-workflow.js';
 import { failExecution, SettleBatch } from './settle.js';
 
 /**
@@ -9,6 +7,16 @@ import { failExecution, SettleBatch } from './settle.js';
  * executions past their workflow timeout. Every process runs it; the guarded updates make sure
  * each repair happens once.
  */
+
+/** Failing an execution needs no workflow definition. */
+const NO_WORKFLOWS = {
+  owner: '',
+  leaseMs: 0,
+  capacity: 0,
+  workflowOf: async (): Promise<never> => {
+    throw new Error('no workflow is loaded while recovering');
+  },
+};
 
 /** Most attempts of one step that may be lost to expired leases before the step fails. */
 export const MAX_LOST_ATTEMPTS = 5;
@@ -18,11 +26,7 @@ export const MAX_LOST_ATTEMPTS = 5;
  * but does not use up the retry budget, so a crash re-runs a step at least once more
  * (at-least-once). After MAX_LOST_ATTEMPTS lost attempts the step fails.
  */
-export async function recoverExpiredLeases(
-  store: Store,
-  now: number,
-  workflowOf: (execution: ExecutionRow) => Promise<CompiledWorkflow>,
-): Promise<number> {
+export async function recoverExpiredLeases(store: Store, now: number): Promise<number> {
   const expired = await store.steps.expiredLeases(now, 100);
   let recovered = 0;
   for (const step of expired) {
@@ -81,7 +85,7 @@ export async function recoverExpiredLeases(
         },
       ]);
       if (!requeue) {
-        const batch = new SettleBatch(tx, { owner: '', leaseMs: 0, capacity: 0, workflowOf });
+        const batch = new SettleBatch(tx, NO_WORKFLOWS);
         await failExecution(batch, execution, `step '${step.step_id}' lost ${lost} attempts to expired leases`);
         await tx.executionLog.append(batch.events);
       }

@@ -258,17 +258,28 @@ export class StepRepository {
 
   /** Cancels every unsettled step of an execution; returns the ids of those that were running. */
   async cancelUnsettled(executionId: string, completedAt: string): Promise<{ cancelled: number; running: string[] }> {
-    const rows = await this.db
-      .updateTable('execution_steps')
-      .set({ status: 'cancelled', completed_at: completedAt, lease_owner: null, lease_expires_at: null, run_at: null })
-      .where('execution_id', '=', executionId)
-      .where('status', 'in', ['pending', 'queued', 'running', 'waiting'])
-      .returning(['step_id', 'lease_owner'])
-      .execute();
-    return {
-      cancelled: rows.length,
-      running: rows.filter((row) => row.lease_owner !== null).map((row) => row.step_id),
-    };
+    return inTransaction(this.db, async (trx) => {
+      // RETURNING shows new values, so the running ones are read first, in the same transaction.
+      const running = await trx
+        .selectFrom('execution_steps')
+        .select('step_id')
+        .where('execution_id', '=', executionId)
+        .where('status', '=', 'running')
+        .execute();
+      const result = await trx
+        .updateTable('execution_steps')
+        .set({
+          status: 'cancelled',
+          completed_at: completedAt,
+          lease_owner: null,
+          lease_expires_at: null,
+          run_at: null,
+        })
+        .where('execution_id', '=', executionId)
+        .where('status', 'in', ['pending', 'queued', 'running', 'waiting'])
+        .executeTakeFirst();
+      return { cancelled: Number(result.numUpdatedRows), running: running.map((row) => row.step_id) };
+    });
   }
 
   /** Extends the leases `owner` holds on running steps. */
