@@ -2,7 +2,11 @@
  * `npm run bench`: measures Weft on SQLite and on PostgreSQL (when reachable) and prints a table.
  * Not part of `npm test`: timings depend on the machine. Each shape runs on a fresh database.
  *
- * Shapes (foundation):
+ * Engine shapes (issue 3), no-op steps: a chain of 200 steps, a root with 500 parallel children
+ * and a join, and 200 concurrent executions of a 5-step chain; SQLite with its default durability
+ * (synchronous FULL) and PostgreSQL with synchronous_commit on.
+ *
+ * API shapes (foundation):
  * - validate: parse, validate and plan a 500-step fan-out/fan-in definition (CPU only).
  * - create: POST /workflows over loopback HTTP, sequentially.
  * - get: GET /workflows/{id}.
@@ -14,6 +18,7 @@ import { validateDefinition } from '../src/definition/validate-definition.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { simpleDefinition, startTestServer, type TestServer } from '../test/helpers/api-server.js';
 import { type Backend, TEST_PG_URL } from '../test/helpers/backends.js';
+import { benchEngineShapes } from './engine-shapes.js';
 
 interface Row {
   backend: string;
@@ -125,10 +130,17 @@ async function postgresReachable(): Promise<boolean> {
   }
 }
 
+async function benchEngine(backend: Backend): Promise<void> {
+  for (const result of await benchEngineShapes(backend))
+    record(backend, `engine: ${result.shape} (per step)`, result.steps, result.totalMs);
+}
+
 await benchValidation();
-await benchApi('sqlite');
-if (await postgresReachable()) await benchApi('postgres');
+const backends: Backend[] = ['sqlite'];
+if (await postgresReachable()) backends.push('postgres');
 else process.stderr.write(`PostgreSQL at ${TEST_PG_URL} is unreachable: its rows are missing.\n`);
+for (const backend of backends) await benchEngine(backend);
+for (const backend of backends) await benchApi(backend);
 
 const header = ['backend', 'shape', 'ops', 'total ms', 'per op'];
 const lines = rows.map((row) => [row.backend, row.shape, String(row.count), row.totalMs.toFixed(0), row.perOp]);

@@ -51,6 +51,8 @@ export class Engine {
   #wakeAt = Number.POSITIVE_INFINITY;
   #unlisten: (() => Promise<void>) | undefined;
   #idle: Array<() => void> = [];
+  /** Set when due work may be waiting for capacity here; a finished step then pumps again. */
+  #backlog = true;
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
@@ -145,9 +147,9 @@ export class Engine {
           return steps;
         });
         for (const step of claimed) this.#dispatch(step);
+        this.#backlog = claimed.length === limit;
         if (claimed.length < limit && !this.#pumpAgain) break;
       }
-      if (!this.#stopped) await this.#scheduleNextDue();
     } catch (error) {
       this.#options.logger.error({ err: error }, 'claiming steps failed; the poll will retry');
     } finally {
@@ -182,7 +184,7 @@ export class Engine {
     void this.#run(step, controller).finally(() => {
       this.#running.delete(key);
       if (this.#running.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
-      if (!this.#stopped) this.wake();
+      if (!this.#stopped && this.#backlog) this.wake();
     });
   }
 
@@ -236,6 +238,10 @@ export class Engine {
       return;
     }
     for (const step of result.dispatch) this.#dispatch(step);
+    if (result.queuedElsewhere > 0) {
+      this.#backlog = true;
+      this.wake();
+    }
     for (const aborted of result.aborted) this.abortExecution(aborted.executionId, aborted.stepIds);
     if (result.wakeAt !== undefined) this.#wakeAtTime(result.wakeAt);
   }
@@ -255,8 +261,12 @@ export class Engine {
         for (const aborted of timedOut) this.abortExecution(aborted);
         if (recovered > 0 || timedOut.length > 0) this.#options.logger.info({ recovered, timedOut }, 'recovered work');
       })
+      .then(() => this.#scheduleNextDue())
       .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'sweeping leases and timeouts failed'))
-      .finally(() => this.wake());
+      .finally(() => {
+        this.#backlog = true;
+        this.wake();
+      });
   }
 }
 

@@ -33,6 +33,37 @@ class ImmediateTransactionSqliteDriver extends SqliteDriver {
   }
 }
 
+/**
+ * Kysely prepares every query anew; preparing costs about as much as running a small statement.
+ * The engine repeats the same few statements, so prepared statements are kept by their SQL text
+ * (bounded; they are only ever run with `all`/`run`, never iterated concurrently).
+ */
+function withStatementCache(database: SqliteDatabase.Database, capacity = 500): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = database.prepare.bind(database);
+  return new Proxy(database, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') {
+        const value = Reflect.get(target, property, receiver);
+        // Native methods need the real database as `this`, not the proxy.
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (source: string) => {
+        let statement = cache.get(source);
+        if (!statement) {
+          statement = prepare(source);
+          if (cache.size >= capacity) {
+            const oldest = cache.keys().next().value;
+            if (oldest !== undefined) cache.delete(oldest);
+          }
+          cache.set(source, statement);
+        }
+        return statement;
+      };
+    },
+  });
+}
+
 class WeftSqliteDialect extends SqliteDialect {
   constructor(private readonly database: SqliteDatabase.Database) {
     super({ database });
@@ -51,7 +82,7 @@ export function createSqliteDialect(options: SqliteOptions): StoreDialect {
   database.pragma(`synchronous = ${options.synchronous}`);
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new WeftSqliteDialect(database) });
+  const db = new Kysely<Database>({ dialect: new WeftSqliteDialect(withStatementCache(database)) });
   return {
     name: 'sqlite',
     db,
