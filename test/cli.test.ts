@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, testBackends } from './helpers/backends.js';
-
-/** The `weft` CLI, run from source the way the bin runs the build. */
-const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
+import { CLI, ROOT, startServe } from './helpers/processes.js';
 
 interface Finished {
   code: number | null;
@@ -29,25 +26,6 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<Finis
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Waits for the `weft is serving` log line and returns the URL it names. */
-function waitForUrl(child: ChildProcess, output: { text: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output.text}`)), 30_000);
-    child.stdout?.on('data', (chunk) => {
-      output.text += chunk;
-      const match = /"url":"(http:\/\/[^"]+)".*"msg":"weft is serving"/.exec(output.text);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${output.text}`));
-    });
   });
 }
 
@@ -95,14 +73,13 @@ for (const backend of testBackends()) {
         assert.match(first.stdout, /applied: 0001-foundation/);
         assert.match((await runCli(['migrate'], env)).stdout, /database is up to date/);
 
-        const child = spawn(process.execPath, [...CLI, 'serve'], { cwd: ROOT, env: { ...process.env, ...env } });
-        const output = { text: '' };
+        const serve = await startServe(env);
         try {
-          const url = await waitForUrl(child, output);
+          const url = serve.url;
           const keyFile = path.join(database.config.dataDir, 'admin-key');
           const key = readFileSync(keyFile, 'utf8').trim();
           assert.equal(statSync(keyFile).mode & 0o777, 0o600);
-          assert.ok(output.text.includes(key), 'the generated key is printed once at first start');
+          assert.ok(serve.output.text.includes(key), 'the generated key is printed once at first start');
           const created = await sendRequest(url, 'POST', '/workflows', {
             key,
             body: JSON.parse(readFileSync(path.join(ROOT, 'templates/fan-out-fan-in.json'), 'utf8')),
@@ -110,9 +87,7 @@ for (const backend of testBackends()) {
           assert.equal(created.status, 201);
           assert.equal((await sendRequest(url, 'GET', '!/readyz')).body.database, backend);
         } finally {
-          const exited = new Promise((resolve) => child.once('exit', resolve));
-          child.kill('SIGTERM');
-          assert.equal(await exited, 0);
+          assert.equal(await serve.stop('SIGTERM'), 0);
         }
       } finally {
         await database.drop();

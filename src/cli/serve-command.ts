@@ -51,7 +51,9 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
   const app = await buildServer({ store, taskTypes, config, logger, engine });
   await engine.start();
   const url = await app.listen({ port: config.port, host: config.host });
-  logger.info({ url, database: store.backend, docs: `${url}/docs` }, 'weft is serving');
+  logger.info({ url, database: store.backend, docs: `${url}/docs`, owner: engine.owner }, 'weft is serving');
+  // Also as a plain line, whatever the log level: people and scripts look for it.
+  process.stdout.write(`weft is serving on ${url} (${store.backend}); docs at ${url}/docs\n`);
   return {
     app,
     engine,
