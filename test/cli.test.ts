@@ -57,6 +57,52 @@ describe('weft validate', () => {
   });
 });
 
+describe('weft run', () => {
+  it('runs a workflow with progress lines, prints its output, exits 0; exits 1 when it fails', async () => {
+    const database = await createTestDatabase('sqlite');
+    try {
+      const file = path.join(database.config.dataDir, 'run.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          name: 'cli run',
+          steps: [
+            { id: 'a', type: 'noop', input: { n: '{{ input.n }}' } },
+            { id: 'wait', type: 'delay', input: { seconds: 0.2 }, depends_on: ['a'] },
+            {
+              id: 'b',
+              type: 'transform',
+              input: { expression: 'n * 3', data: '{{ steps.a.output }}' },
+              depends_on: ['wait'],
+            },
+          ],
+          output: { tripled: '{{ steps.b.output }}' },
+        }),
+      );
+      const result = await runCli(['run', file, '--input', '{"n": 14}']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(JSON.parse(result.stdout), { tripled: 42 });
+      assert.match(result.stderr, /\[1\/3\] a: completed/);
+      assert.match(result.stderr, /wait: waiting/);
+      assert.match(result.stderr, /execution completed/);
+
+      writeFileSync(
+        file,
+        JSON.stringify({
+          name: 'fails',
+          steps: [{ id: 'a', type: 'transform', input: { expression: '$error("boom")' } }],
+        }),
+      );
+      const failed = await runCli(['run', file]);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, /execution failed: step 'a' failed: transform failed: boom/);
+      assert.equal(failed.stdout, '');
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 for (const backend of testBackends()) {
   describe(`weft migrate and serve (${backend})`, () => {
     it('migrates once, then serves with a bootstrap admin key, then stops on SIGTERM', async () => {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { WeftError } from '../errors.js';
 import { runMigrations } from './migrate-command.js';
+import { runWorkflowFile } from './run-command.js';
 import { startServer } from './serve-command.js';
 import { validateFile } from './validate-command.js';
 
@@ -40,6 +41,24 @@ program
     const out = report.exitCode === 0 ? process.stdout : process.stderr;
     out.write(`${report.lines.join('\n')}\n`);
     process.exitCode = report.exitCode;
+  });
+
+program
+  .command('run')
+  .description('run a workflow file once on an embedded store, with live progress; prints the output as JSON')
+  .argument('<file>', 'definition JSON file')
+  .option('--input <json>', 'execution input as JSON', '{}')
+  .option('--database <url>', 'keep the run in this SQLite file or PostgreSQL database instead of memory')
+  .action(async (file: string, flags: { input: string; database?: string }) => {
+    const config = loadConfig();
+    process.exitCode = await runWorkflowFile(file, {
+      input: flags.input,
+      database: flags.database,
+      llmBaseUrl: config.llmBaseUrl,
+      llmApiKey: config.llmApiKey,
+      progress: process.stderr,
+      output: process.stdout,
+    });
   });
 
 program

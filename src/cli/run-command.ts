@@ -1,0 +1,161 @@
+import { readFile } from 'node:fs/promises';
+import pino from 'pino';
+import { validateDefinition } from '../definition/validate-definition.js';
+import { Engine } from '../engine/engine.js';
+import { startExecution } from '../engine/lifecycle.js';
+import { WeftError } from '../errors.js';
+import type { ExecutionStepRow } from '../store/database-schema.js';
+import { openStore } from '../store/store.js';
+import { TaskTypeRegistry } from '../tasks/registry.js';
+
+/**
+ * `weft run <file.json> --input '<json>'`: runs one workflow on an embedded store (an in-memory
+ * SQLite database unless `--database` names one), shows live progress on stderr (a bar and each
+ * step's status on a terminal, one plain line per change otherwise), prints the output as JSON on
+ * stdout, and returns the exit code: 0 completed, 1 failed or cancelled, 2 unusable input.
+ */
+
+/** Options of `weft run`. */
+export interface RunOptions {
+  input: string | undefined;
+  database: string | undefined;
+  llmBaseUrl: string | undefined;
+  llmApiKey: string | undefined;
+  /** Where progress goes; a TTY gets the redrawn view. */
+  progress: NodeJS.WriteStream | { isTTY?: boolean; write(text: string): boolean };
+  output: { write(text: string): boolean };
+}
+
+const SYMBOLS: Record<string, string> = {
+  pending: '·',
+  queued: '○',
+  running: '▶',
+  waiting: '⏸',
+  completed: '✔',
+  failed: '✖',
+  skipped: '↷',
+  cancelled: '⊘',
+};
+
+function bar(settled: number, total: number, width = 30): string {
+  const filled = total === 0 ? width : Math.round((settled / total) * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${settled}/${total}`;
+}
+
+const SETTLED = ['completed', 'failed', 'skipped', 'cancelled'];
+
+/** Runs a definition file; returns the exit code. */
+export async function runWorkflowFile(file: string, options: RunOptions): Promise<number> {
+  let definitionJson: unknown;
+  let input: unknown = {};
+  try {
+    definitionJson = JSON.parse(await readFile(file, 'utf8'));
+    if (options.input !== undefined) input = JSON.parse(options.input);
+  } catch (error) {
+    options.progress.write(`weft run: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const taskTypes = new TaskTypeRegistry();
+  const validation = validateDefinition(definitionJson, taskTypes.lookup());
+  if (!validation.definition) {
+    for (const error of validation.errors)
+      options.progress.write(`${file}: error at ${error.path || '/'}: ${error.message}\n`);
+    return 2;
+  }
+  const store = openStore(
+    {
+      databaseUrl: options.database ?? ':memory:',
+      sqliteSynchronous: 'NORMAL',
+      pgSynchronousCommit: 'on',
+      pgPoolSize: 4,
+    },
+    (error) => options.progress.write(`database: ${error.message}\n`),
+  );
+  const engine = new Engine({
+    store,
+    taskTypes,
+    logger: pino({ level: 'silent' }),
+    config: { llmBaseUrl: options.llmBaseUrl, llmApiKey: options.llmApiKey },
+    pollMs: 200,
+  });
+  try {
+    await store.migrate();
+    const workspace =
+      (await store.workspaces.getBySlug('cli')) ?? (await store.workspaces.create({ slug: 'cli', name: 'weft run' }));
+    await engine.start();
+    let execution = await startExecution(store, {
+      workspaceId: workspace.id,
+      workflow: undefined,
+      adhocDefinition: validation.definition,
+      input,
+      start: true,
+      labels: {},
+      reference: null,
+      webhookUrl: null,
+      trigger: 'cli',
+    }).catch((error: unknown) => {
+      if (error instanceof WeftError) {
+        for (const item of error.errors ?? []) options.progress.write(`input error at ${item.path}: ${item.message}\n`);
+        options.progress.write(`weft run: ${error.message}\n`);
+        return undefined;
+      }
+      throw error;
+    });
+    if (!execution) return 2;
+    engine.wake();
+    const view = new ProgressView(options.progress);
+    for (;;) {
+      const steps = await store.steps.list(execution.id);
+      const current = await store.executions.getById(execution.id);
+      if (!current) throw new Error('the execution disappeared');
+      execution = current;
+      view.render(execution.status, steps);
+      if (['completed', 'failed', 'cancelled'].includes(execution.status)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    view.finish(execution.status, execution.error);
+    if (execution.status === 'completed')
+      options.output.write(`${JSON.stringify(JSON.parse(execution.output ?? 'null'), null, 2)}\n`);
+    return execution.status === 'completed' ? 0 : 1;
+  } finally {
+    await engine.stop(1000);
+    await store.close();
+  }
+}
+
+/** Draws progress: redrawn in place on a terminal, appended line by line elsewhere. */
+class ProgressView {
+  readonly #seen = new Map<string, string>();
+  #drawnLines = 0;
+
+  constructor(private readonly out: RunOptions['progress']) {}
+
+  render(status: string, steps: ExecutionStepRow[]): void {
+    const settled = steps.filter((step) => SETTLED.includes(step.status)).length;
+    if (this.out.isTTY) {
+      const lines = [
+        `${bar(settled, steps.length)} ${status}`,
+        ...steps.map(
+          (step) =>
+            `  ${SYMBOLS[step.status] ?? '?'} ${step.step_id} (${step.type}) ${step.status}${step.attempts > 1 ? ` attempt ${step.attempts}` : ''}`,
+        ),
+      ];
+      const up = this.#drawnLines > 0 ? `\u001b[${this.#drawnLines}A` : '';
+      this.out.write(`${up}${lines.map((line) => `\u001b[2K${line}`).join('\n')}\n`);
+      this.#drawnLines = lines.length;
+      return;
+    }
+    for (const step of steps) {
+      const key = `${step.status}#${step.attempts}`;
+      if (this.#seen.get(step.step_id) === key || step.status === 'pending') continue;
+      this.#seen.set(step.step_id, key);
+      this.out.write(
+        `[${settled}/${steps.length}] ${step.step_id}: ${step.status}${step.attempts > 1 ? ` (attempt ${step.attempts})` : ''}\n`,
+      );
+    }
+  }
+
+  finish(status: string, error: string | null): void {
+    this.out.write(`execution ${status}${error ? `: ${JSON.parse(error).message}` : ''}\n`);
+  }
+}
