@@ -100,17 +100,21 @@ export async function runAdhoc(server: TestServer, definition: unknown, input: u
   return response.body.id;
 }
 
+/** A step of an execution view, as tests read it. */
+export interface StepView {
+  status: string;
+  attempts: number;
+  // biome-ignore lint/suspicious/noExplicitAny: step outputs have any shape; tests assert on them.
+  output: any;
+  // biome-ignore lint/suspicious/noExplicitAny: step errors likewise.
+  error: any;
+  used_fallback: boolean;
+  skip_reason: string | null;
+}
+
 /** The step of an execution view by id. */
-export function stepOf(execution: { steps: Array<{ step_id: string }> }, id: string) {
+export function stepOf(execution: { steps: Array<{ step_id: string }> }, id: string): StepView {
   const step = execution.steps.find((candidate) => candidate.step_id === id);
   if (!step) throw new Error(`no step ${id}`);
-  // biome-ignore lint/suspicious/noExplicitAny: tests read step outputs of any shape and assert on them.
-  return step as unknown as {
-    status: string;
-    attempts: number;
-    output: any;
-    error: any;
-    used_fallback: boolean;
-    skip_reason: string | null;
-  };
+  return step as unknown as StepView;
 }
