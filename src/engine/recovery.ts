@@ -52,7 +52,7 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
         : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
       const guard = { statuses: ['running'], owner: step.lease_owner ?? '' };
       if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
-      await tx.executionLog.recordAttempt({
+      await tx.executionLog.recordAttempts([{
         execution_id: step.execution_id,
         step_id: step.step_id,
         attempt: step.attempts,
@@ -65,7 +65,7 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
         queued_at: step.queued_at,
         started_at: step.started_at,
         ended_at: at,
-      });
+      }]);
       const execution = await tx.executions.getById(step.execution_id);
       if (!execution) return true;
       const data = {

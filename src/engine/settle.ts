@@ -57,6 +57,7 @@ export interface SettleResult {
 class SettleBatch {
   readonly executions = new Map<string, ExecutionRow>();
   readonly events: NewEvent[] = [];
+  readonly attempts: StepAttemptRow[] = [];
   readonly result: SettleResult = { dispatch: [], wakeAt: undefined, aborted: [], queuedElsewhere: 0 };
 
   constructor(
@@ -102,6 +103,7 @@ export async function settleOutcomes(
 ): Promise<SettleResult> {
   const batch = new SettleBatch(tx, env);
   for (const request of requests) await settleOne(batch, request);
+  await tx.executionLog.recordAttempts(batch.attempts);
   await tx.executionLog.append(batch.events);
   return batch.result;
 }
@@ -163,7 +165,7 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
       ...released,
     };
     if (!(await tx.steps.update(key.execution, key.step, patch, guard))) return;
-    await tx.executionLog.recordAttempt({ ...attempt, status: 'completed', error: null });
+    batch.attempts.push({ ...attempt, status: 'completed', error: null });
     batch.event(execution, 'step.completed', { status: 'completed', output: outcome.output }, step.step_id);
     await propagate(batch, execution, workflow, step.step_id, 'completed');
     return;
@@ -228,7 +230,7 @@ async function settleFailure(
     eventData = { status: 'failed', error: outcome.error };
   }
   if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return;
-  await tx.executionLog.recordAttempt({ ...attempt, status: 'failed', error });
+  batch.attempts.push({ ...attempt, status: 'failed', error });
   batch.event(execution, eventType, eventData, step.step_id);
   if (patch.status === 'queued') {
     batch.result.queuedElsewhere += 1;
@@ -282,11 +284,11 @@ export async function queueReady(batch: SettleBatch, execution: ExecutionRow, re
   const { tx, env } = batch;
   const now = Date.now();
   const at = nowIso();
-  await tx.steps.queue(execution.id, ready, now, at);
   const room = env.capacity - batch.result.dispatch.length;
   const mine = execution.status === 'running' ? ready.slice(0, Math.max(0, room)) : [];
+  await tx.steps.queue(execution.id, ready.slice(mine.length), now, at);
   if (mine.length > 0) {
-    const claimed = await tx.steps.claimQueued(execution.id, mine, env.owner, now + env.leaseMs, at);
+    const claimed = await tx.steps.claimPending(execution, mine, env.owner, now + env.leaseMs, at);
     for (const step of claimed) {
       batch.result.dispatch.push(step);
       batch.event(execution, 'step.started', { status: 'running', attempt: step.attempts }, step.step_id);

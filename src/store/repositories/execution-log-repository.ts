@@ -38,13 +38,15 @@ function toEvent(row: ExecutionEventRow): ExecutionEvent {
 export class ExecutionLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Records one attempt (once it has an outcome). */
-  async recordAttempt(row: StepAttemptRow): Promise<void> {
-    await this.db
-      .insertInto('step_attempts')
-      .values(row)
-      .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing())
-      .execute();
+  /** Records attempts (once they have an outcome); a repeated one is ignored. */
+  async recordAttempts(rows: StepAttemptRow[]): Promise<void> {
+    for (let start = 0; start < rows.length; start += 200) {
+      await this.db
+        .insertInto('step_attempts')
+        .values(rows.slice(start, start + 200))
+        .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing())
+        .execute();
+    }
   }
 
   /** Attempts of an execution, by step and attempt number. */

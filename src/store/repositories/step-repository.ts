@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database, ExecutionStepRow } from '../database-schema.js';
+import type { Database, ExecutionRow, ExecutionStepRow } from '../database-schema.js';
 import { inTransaction, type StoreDialect } from '../store-dialect.js';
 
 /**
@@ -128,13 +128,16 @@ export class StepRepository {
     });
   }
 
-  /** Claims specific queued steps of one execution for `owner` (direct dispatch after a settle). */
-  async claimQueued(
-    executionId: string,
+  /**
+   * Claims ready steps of one execution straight from `pending` for `owner` (direct dispatch after
+   * a settle: no queued round trip). The execution row is the caller's, read in the same transaction.
+   */
+  async claimPending(
+    execution: Pick<ExecutionRow, 'id' | 'status' | 'input' | 'labels' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>,
     stepIds: string[],
     owner: string,
     leaseUntil: number,
-    startedAt: string,
+    at: string,
   ): Promise<ClaimedStep[]> {
     if (stepIds.length === 0) return [];
     const rows = await this.db
@@ -144,14 +147,27 @@ export class StepRepository {
         lease_owner: owner,
         lease_expires_at: leaseUntil,
         attempts: eb('attempts', '+', 1),
-        started_at: startedAt,
+        queued_at: at,
+        started_at: at,
+        run_at: Date.now(),
       }))
-      .where('execution_id', '=', executionId)
+      .where('execution_id', '=', execution.id)
       .where('step_id', 'in', stepIds)
-      .where('status', '=', 'queued')
+      .where('status', '=', 'pending')
       .returningAll()
       .execute();
-    return this.withExecutions(rows.map((row) => ({ ...row, previous_status: 'queued' })));
+    return rows.map((row) => ({
+      ...row,
+      run_at: row.run_at === null ? null : Number(row.run_at),
+      lease_expires_at: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
+      previous_status: 'queued',
+      execution_status: execution.status,
+      execution_input: execution.input,
+      execution_labels: execution.labels,
+      workflow_id: execution.workflow_id,
+      workflow_version: execution.workflow_version,
+      adhoc_definition: execution.adhoc_definition,
+    }));
   }
 
   private async withExecutions(
