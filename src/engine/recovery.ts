@@ -52,20 +52,22 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
         : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
       const guard = { statuses: ['running'], owner: step.lease_owner ?? '' };
       if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
-      await tx.executionLog.recordAttempts([{
-        execution_id: step.execution_id,
-        step_id: step.step_id,
-        attempt: step.attempts,
-        workspace_id: step.workspace_id,
-        type: step.type,
-        status: 'lost',
-        used_fallback: step.used_fallback,
-        error,
-        worker: step.lease_owner,
-        queued_at: step.queued_at,
-        started_at: step.started_at,
-        ended_at: at,
-      }]);
+      await tx.executionLog.recordAttempts([
+        {
+          execution_id: step.execution_id,
+          step_id: step.step_id,
+          attempt: step.attempts,
+          workspace_id: step.workspace_id,
+          type: step.type,
+          status: 'lost',
+          used_fallback: step.used_fallback,
+          error,
+          worker: step.lease_owner,
+          queued_at: step.queued_at,
+          started_at: step.started_at,
+          ended_at: at,
+        },
+      ]);
       const execution = await tx.executions.getById(step.execution_id);
       if (!execution) return true;
       const data = {

@@ -133,7 +133,10 @@ export class StepRepository {
    * a settle: no queued round trip). The execution row is the caller's, read in the same transaction.
    */
   async claimPending(
-    execution: Pick<ExecutionRow, 'id' | 'status' | 'input' | 'labels' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>,
+    execution: Pick<
+      ExecutionRow,
+      'id' | 'status' | 'input' | 'labels' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'
+    >,
     stepIds: string[],
     owner: string,
     leaseUntil: number,
