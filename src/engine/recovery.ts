@@ -50,7 +50,7 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
             error,
           }
         : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
-      const guard = { statuses: ['running'], owner: step.lease_owner ?? '' };
+      const guard = { statuses: ['running'], owner: step.lease_owner ?? '', attempt: step.attempts };
       if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
       await tx.executionLog.recordAttempts([
         {

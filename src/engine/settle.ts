@@ -115,7 +115,7 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
   const execution = await batch.execution(step.execution_id);
   if (!execution) return;
   const workflow = await env.workflowOf(execution);
-  const guard = { statuses: ['running'], owner: env.owner };
+  const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
   const released = { lease_owner: null, lease_expires_at: null };
   const key = { execution: step.execution_id, step: step.step_id };
   const attempt: AttemptBase = {
@@ -185,7 +185,7 @@ async function settleFailure(
   const { tx, env } = batch;
   const definition = workflow.steps.get(step.step_id);
   const released = { lease_owner: null, lease_expires_at: null };
-  const guard = { statuses: ['running'], owner: env.owner };
+  const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
   const error = json(outcome.error);
   const now = Date.now();
   const policy = definition ? effectiveRetry(definition) : undefined;

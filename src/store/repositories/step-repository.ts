@@ -224,12 +224,15 @@ export class StepRepository {
     return query.orderBy('position').execute();
   }
 
-  /** Updates a step if it is still in one of `expected` statuses (and held by `owner` when given). */
+  /**
+   * Updates a step if it is still in one of `expected` statuses, held by `owner` and at attempt
+   * `attempt` when given (so a late outcome of an old attempt never settles a newer one).
+   */
   async update(
     executionId: string,
     stepId: string,
     patch: Partial<ExecutionStepRow>,
-    guard: { statuses: readonly string[]; owner?: string },
+    guard: { statuses: readonly string[]; owner?: string; attempt?: number },
   ): Promise<boolean> {
     let query = this.db
       .updateTable('execution_steps')
@@ -238,6 +241,7 @@ export class StepRepository {
       .where('step_id', '=', stepId)
       .where('status', 'in', guard.statuses);
     if (guard.owner !== undefined) query = query.where('lease_owner', '=', guard.owner);
+    if (guard.attempt !== undefined) query = query.where('attempts', '=', guard.attempt);
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
