@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.js';
 import { bootstrapWorkspace } from '../auth/bootstrap.js';
 import type { WeftConfig } from '../config.js';
-import { Engine } from '../engine/engine.js';
+import { type Engine, engineFromConfig } from '../engine/engine.js';
 import { createLogger } from '../logger.js';
 import { openStore, type Store } from '../store/store.js';
 import { TaskTypeRegistry } from '../tasks/registry.js';
@@ -39,15 +39,7 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
     throw error;
   }
   const taskTypes = new TaskTypeRegistry();
-  const engine = new Engine({
-    store,
-    taskTypes,
-    logger,
-    config: { llmBaseUrl: config.llmBaseUrl, llmApiKey: config.llmApiKey },
-    concurrency: config.workerConcurrency,
-    pollMs: config.pollIntervalMs,
-    leaseMs: config.leaseMs,
-  });
+  const engine = engineFromConfig(store, taskTypes, logger, config);
   const app = await buildServer({ store, taskTypes, config, logger, engine });
   await engine.start();
   const url = await app.listen({ port: config.port, host: config.host });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
+import type { WeftConfig } from '../config.js';
 import type { WorkflowDefinition } from '../definition/definition-schema.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
@@ -285,6 +286,24 @@ function startedEvent(step: ClaimedStep) {
       attempt: step.attempts,
     },
   };
+}
+
+/** An engine configured from `WEFT_*` settings (used by `weft serve` and the tests alike). */
+export function engineFromConfig(
+  store: Store,
+  taskTypes: TaskTypeRegistry,
+  logger: FastifyBaseLogger,
+  config: Pick<WeftConfig, 'llmBaseUrl' | 'llmApiKey' | 'workerConcurrency' | 'pollIntervalMs' | 'leaseMs'>,
+): Engine {
+  return new Engine({
+    store,
+    taskTypes,
+    logger,
+    config: { llmBaseUrl: config.llmBaseUrl, llmApiKey: config.llmApiKey },
+    concurrency: config.workerConcurrency,
+    pollMs: config.pollIntervalMs,
+    leaseMs: config.leaseMs,
+  });
 }
 
 /** Loads and caches the compiled definition an execution runs. */

@@ -6,7 +6,7 @@ import { buildServer } from '../../src/api/server.js';
 import { generateApiKey } from '../../src/auth/api-key-secrets.js';
 import { bootstrapWorkspace } from '../../src/auth/bootstrap.js';
 import type { WeftConfig } from '../../src/config.js';
-import { Engine } from '../../src/engine/engine.js';
+import { type Engine, engineFromConfig } from '../../src/engine/engine.js';
 import type { Store } from '../../src/store/store.js';
 import { TaskTypeRegistry } from '../../src/tasks/registry.js';
 import { type Backend, createTestDatabase, type TestDatabase } from './backends.js';
@@ -54,15 +54,7 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
   await bootstrapWorkspace(store, { dataDir: config.dataDir, adminKey });
   const taskTypes = new TaskTypeRegistry();
   const logger = pino({ level: 'silent' });
-  const engine = new Engine({
-    store,
-    taskTypes,
-    logger,
-    config: { llmBaseUrl: config.llmBaseUrl, llmApiKey: config.llmApiKey },
-    concurrency: config.workerConcurrency,
-    pollMs: config.pollIntervalMs,
-    leaseMs: config.leaseMs,
-  });
+  const engine = engineFromConfig(store, taskTypes, logger, config);
   const app = await buildServer({ store, taskTypes, config, logger, engine });
   await engine.start();
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -41,6 +41,26 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return groups;
 }
 
+type ClaimingExecution = Pick<
+  ExecutionRow,
+  'id' | 'status' | 'input' | 'labels' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'
+>;
+
+/** A claimed row with what the runner needs of its execution (epoch columns as numbers). */
+function toClaimed(row: ExecutionStepRow & { previous_status: string }, execution: ClaimingExecution): ClaimedStep {
+  return {
+    ...row,
+    run_at: row.run_at === null ? null : Number(row.run_at),
+    lease_expires_at: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
+    execution_status: execution.status,
+    execution_input: execution.input,
+    execution_labels: execution.labels,
+    workflow_id: execution.workflow_id,
+    workflow_version: execution.workflow_version,
+    adhoc_definition: execution.adhoc_definition,
+  };
+}
+
 export class StepRepository {
   constructor(
     private readonly db: Kysely<Database>,
@@ -159,18 +179,7 @@ export class StepRepository {
       .where('status', '=', 'pending')
       .returningAll()
       .execute();
-    return rows.map((row) => ({
-      ...row,
-      run_at: row.run_at === null ? null : Number(row.run_at),
-      lease_expires_at: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
-      previous_status: 'queued',
-      execution_status: execution.status,
-      execution_input: execution.input,
-      execution_labels: execution.labels,
-      workflow_id: execution.workflow_id,
-      workflow_version: execution.workflow_version,
-      adhoc_definition: execution.adhoc_definition,
-    }));
+    return rows.map((row) => toClaimed({ ...row, previous_status: 'queued' }, execution));
   }
 
   private async withExecutions(
@@ -187,20 +196,7 @@ export class StepRepository {
     const byId = new Map(executions.map((execution) => [execution.id, execution]));
     return rows.flatMap((row) => {
       const execution = byId.get(row.execution_id);
-      if (!execution) return [];
-      return [
-        {
-          ...row,
-          run_at: row.run_at === null ? null : Number(row.run_at),
-          lease_expires_at: row.lease_expires_at === null ? null : Number(row.lease_expires_at),
-          execution_status: execution.status,
-          execution_input: execution.input,
-          execution_labels: execution.labels,
-          workflow_id: execution.workflow_id,
-          workflow_version: execution.workflow_version,
-          adhoc_definition: execution.adhoc_definition,
-        },
-      ];
+      return execution ? [toClaimed(row, execution)] : [];
     });
   }
 
