@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, testBackends } from './helpers/backends.js';
+import { startFixtureServer } from './helpers/http-fixtures.js';
 import { CLI, ROOT, startServe } from './helpers/processes.js';
 
 interface Finished {
@@ -58,6 +59,33 @@ describe('weft validate', () => {
 });
 
 describe('weft run', () => {
+  it('runs the webpage-summary template against local servers', async () => {
+    const site = await startFixtureServer(() => ({
+      text: '<html><head><title>Owls</title></head><body><article><h1>Owls</h1><p>Owls hunt at night and see well in the dark, which makes them excellent hunters of mice and voles in the fields.</p><p>They fly without a sound.</p></article></body></html>',
+      contentType: 'text/html',
+    }));
+    const llm = await startFixtureServer(() => ({
+      json: { model: 'stub', choices: [{ message: { content: 'Owls hunt quietly at night.' } }], usage: {} },
+    }));
+    try {
+      const result = await runCli(
+        [
+          'run',
+          path.join(ROOT, 'templates/webpage-summary.json'),
+          '--input',
+          JSON.stringify({ webpage_url: `${site.url}/owls` }),
+        ],
+        { WEFT_LLM_BASE_URL: llm.url },
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(JSON.parse(result.stdout), { title: 'Owls', summary: 'Owls hunt quietly at night.' });
+      assert.match(result.stderr, /summarize: completed/);
+    } finally {
+      await site.close();
+      await llm.close();
+    }
+  });
+
   it('runs a workflow with progress lines, prints its output, exits 0; exits 1 when it fails', async () => {
     const database = await createTestDatabase('sqlite');
     try {
