@@ -320,7 +320,16 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         );
       }
       const deletedAt = nowIso();
-      await store.executions.update(execution.id, { deleted_at: deletedAt, updated_at: deletedAt }, [execution.status]);
+      if (
+        !(await store.executions.update(execution.id, { deleted_at: deletedAt, updated_at: deletedAt }, [
+          execution.status,
+        ]))
+      ) {
+        throw new WeftError(
+          'CONFLICT',
+          'the execution changed meanwhile (it was resumed or retried); read it and try again',
+        );
+      }
       return { id: execution.id, deleted_at: deletedAt, removed: { execution: true, artifacts: 0 } };
     },
   );

@@ -90,14 +90,27 @@ export class Engine {
     this.#timers = [];
     if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
     await this.#unlisten?.();
-    if (this.#running.size > 0) {
-      const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
-      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-      await Promise.race([idle, grace]);
+    if (this.#running.size > 0 && !(await this.#waitIdle(graceMs))) {
+      // Handlers still running are interrupted; their steps go back to the queue (released).
       for (const controller of this.#running.values()) controller.abort(new Error('the process is stopping'));
+      await this.#waitIdle(2000);
     }
     await this.#flushing;
-    if (this.#settleQueue.length > 0) await this.#flush();
+    // Bounded: with the database gone the leases expire and the outcomes are redone elsewhere.
+    for (let round = 0; round < 10 && this.#settleQueue.length > 0; round += 1) await this.#flush();
+  }
+
+  /** Resolves true once no handler runs here, or false after `ms`. */
+  async #waitIdle(ms: number): Promise<boolean> {
+    if (this.#running.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const result = await Promise.race([idle, timeout]);
+    clearTimeout(timer);
+    return result;
   }
 
   /** Asks the engine to look for due work soon (coalesced). */
@@ -114,8 +127,9 @@ export class Engine {
   /** Aborts the handlers of an execution's steps running in this process. */
   abortExecution(executionId: string, stepIds?: readonly string[]): void {
     for (const [key, controller] of this.#running) {
-      const [execution, step] = key.split('/');
-      if (execution === executionId && (!stepIds || stepIds.includes(step ?? ''))) {
+      const [execution, attemptKey] = key.split('/');
+      const step = attemptKey?.split('#')[0] ?? '';
+      if (execution === executionId && (!stepIds || stepIds.includes(step))) {
         controller.abort(new Error('the execution was cancelled'));
       }
     }
@@ -179,7 +193,8 @@ export class Engine {
   }
 
   #dispatch(step: ClaimedStep): void {
-    const key = `${step.execution_id}/${step.step_id}`;
+    // Keyed by attempt: after a lease recovery this process may hold an old and a new attempt.
+    const key = `${step.execution_id}/${step.step_id}#${step.attempts}`;
     const controller = new AbortController();
     this.#running.set(key, controller);
     void this.#run(step, controller).finally(() => {
@@ -201,6 +216,16 @@ export class Engine {
     } catch (error) {
       outcome = { kind: 'failed', input: null, error: { message: (error as Error).message, retryable: true } };
     }
+    if (this.#stopped && controller.signal.aborted) {
+      // Interrupted by a shutdown, not failed: the step goes back to the queue for any process.
+      outcome = { kind: 'released' };
+    } else if ('output' in outcome && !isJson(outcome.output)) {
+      outcome = {
+        kind: 'failed',
+        input: null,
+        error: { message: 'the output is not JSON (e.g. a BigInt or a cycle)', retryable: false },
+      };
+    }
     this.#settleQueue.push({ step, outcome, endedAt: nowIso() });
     if (!this.#flushing) this.#flushing = this.#flushSoon();
   }
@@ -217,27 +242,67 @@ export class Engine {
   async #flush(): Promise<void> {
     const batch = this.#settleQueue;
     this.#settleQueue = [];
-    let result: SettleResult;
     try {
-      result = await this.#store.transaction(async (tx) => {
-        const settled = await settleOutcomes(tx, batch, {
-          owner: this.owner,
-          leaseMs: this.#options.leaseMs,
-          capacity: this.#stopped ? 0 : Math.max(0, this.#capacity - batch.length),
-          workflowOf: (execution) => this.workflowOf(execution, tx),
-        });
-        if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
-        for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
-        return settled;
-      });
-    } catch (error) {
-      // Outcomes are kept and written again; if this process dies first, leases expire and the
-      // steps run again elsewhere (at-least-once).
-      this.#options.logger.error({ err: error, outcomes: batch.length }, 'settling step outcomes failed; retrying');
-      this.#settleQueue.unshift(...batch);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      this.#apply(await this.#settle(batch));
       return;
+    } catch (error) {
+      if (this.#store.isUnavailableError(error)) {
+        // Kept and written again; if this process dies first, the leases expire and the steps
+        // run again elsewhere (at-least-once).
+        this.#options.logger.error(
+          { err: error, outcomes: batch.length },
+          'the database is unavailable; settling again soon',
+        );
+        this.#settleQueue.unshift(...batch);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return;
+      }
+      this.#options.logger.error(
+        { err: error, outcomes: batch.length },
+        'settling a batch failed; settling its outcomes one by one',
+      );
     }
+    // One outcome that cannot be written must not hold back the others.
+    for (const request of batch) {
+      try {
+        this.#apply(await this.#settle([request]));
+      } catch (error) {
+        if (this.#store.isUnavailableError(error)) {
+          this.#settleQueue.push(request);
+          continue;
+        }
+        const context = { err: error, execution: request.step.execution_id, step: request.step.step_id };
+        this.#options.logger.error(context, 'an outcome could not be recorded; failing the step');
+        const message = `the outcome could not be recorded: ${(error as Error).message}`;
+        try {
+          this.#apply(
+            await this.#settle([
+              { ...request, outcome: { kind: 'failed', input: null, error: { message, retryable: false } } },
+            ]),
+          );
+        } catch (again) {
+          // Left to lease expiry: recovery gives the step back to the queue.
+          this.#options.logger.error({ ...context, err: again }, 'failing the step failed too; its lease will expire');
+        }
+      }
+    }
+  }
+
+  #settle(batch: SettleRequest[]): Promise<SettleResult> {
+    return this.#store.transaction(async (tx) => {
+      const settled = await settleOutcomes(tx, batch, {
+        owner: this.owner,
+        leaseMs: this.#options.leaseMs,
+        capacity: this.#stopped ? 0 : Math.max(0, this.#capacity - batch.length),
+        workflowOf: (execution) => this.workflowOf(execution, tx),
+      });
+      if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
+      for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
+      return settled;
+    });
+  }
+
+  #apply(result: SettleResult): void {
     for (const step of result.dispatch) this.#dispatch(step);
     if (result.queuedElsewhere > 0) {
       this.#backlog = true;
@@ -257,7 +322,10 @@ export class Engine {
   #sweep(): void {
     if (this.#stopped) return;
     const now = Date.now();
-    Promise.all([recoverExpiredLeases(this.#store, now), timeOutExecutions(this.#store, now)])
+    Promise.all([
+      recoverExpiredLeases(this.#store, now, (execution, tx) => this.workflowOf(execution, tx)),
+      timeOutExecutions(this.#store, now),
+    ])
       .then(([recovered, timedOut]) => {
         for (const aborted of timedOut) this.abortExecution(aborted);
         if (recovered > 0 || timedOut.length > 0) this.#options.logger.info({ recovered, timedOut }, 'recovered work');
@@ -268,6 +336,15 @@ export class Engine {
         this.#backlog = true;
         this.wake();
       });
+  }
+}
+
+function isJson(value: unknown): boolean {
+  try {
+    JSON.stringify(value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -6,7 +6,7 @@ import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js
 import type { Store } from '../store/store.js';
 import { type CompiledWorkflow, compileWorkflow } from './compiled-workflow.js';
 import { decideReadiness } from './scheduling-rules.js';
-import { queueReady, SettleBatch } from './settle.js';
+import { finishExecution, queueReady, SettleBatch } from './settle.js';
 import { EXECUTION_ACTIONS, type ExecutionAction, isSettled } from './states.js';
 
 /**
@@ -144,10 +144,19 @@ export async function applyAction(
   options: ActionOptions,
 ): Promise<{ execution: ExecutionRow; abort: string[] }> {
   return store.transaction(async (tx) => {
-    const execution = await tx.executions.get(workspaceId, executionId);
+    const execution = await tx.executions.get(workspaceId, executionId, false, true);
     if (!execution) throw new WeftError('NOT_FOUND', `execution '${executionId}' was not found`);
     const rule = EXECUTION_ACTIONS[action];
     if (!rule.from.includes(execution.status as never)) throw conflict(action, execution.status);
+    if (action === 'retry' && execution.status === 'completed' && options.fromStep === undefined) {
+      throw new WeftError('CONFLICT', 'a completed execution has nothing to retry: name a from_step');
+    }
+    // Every status write below is guarded by the status read above; losing a race is a 409.
+    const move = async (changes: Partial<ExecutionRow>) => {
+      if (!(await tx.executions.update(execution.id, changes, [execution.status]))) {
+        throw new WeftError('CONFLICT', `the execution changed while this ${action} ran; read it and try again`);
+      }
+    };
     const workflow = await options.workflowOf(execution, tx);
     const at = nowIso();
     const batch = new SettleBatch(tx, { ...NO_ENGINE, workflowOf: (row) => options.workflowOf(row, tx) });
@@ -157,7 +166,7 @@ export async function applyAction(
       case 'start': {
         const timeout = workflow.definition.timeout_seconds;
         Object.assign(patch, { started_at: at, timeout_at: timeout ? Date.now() + timeout * 1000 : null });
-        await tx.executions.update(execution.id, patch, rule.from);
+        await move(patch);
         Object.assign(execution, patch);
         batch.events.push(startedEvent(execution, at));
         const roots = workflow.plan.steps.filter((step) => step.dependencies.length === 0).map((step) => step.id);
@@ -165,12 +174,12 @@ export async function applyAction(
         break;
       }
       case 'pause':
-        await tx.executions.update(execution.id, patch, rule.from);
+        await move(patch);
         batch.event(execution, 'workflow.paused', { status: 'paused' });
         break;
       case 'cancel': {
-        await tx.executions.update(execution.id, { ...patch, completed_at: at, steps_unsettled: 0 }, rule.from);
         abort = (await tx.steps.cancelUnsettled(execution.id, at)).running;
+        await move({ ...patch, completed_at: at, steps_unsettled: 0 });
         Object.assign(execution, patch);
         batch.event(execution, 'workflow.cancelled', { status: 'cancelled' });
         break;
@@ -178,7 +187,7 @@ export async function applyAction(
       case 'resume':
       case 'retry': {
         if (action === 'resume' && execution.status === 'paused') {
-          await tx.executions.update(execution.id, patch, rule.from);
+          await move(patch);
         } else {
           await resetSteps(
             tx,
@@ -187,7 +196,7 @@ export async function applyAction(
             workflow,
             action === 'retry' ? options.fromStep : undefined,
             patch,
-            rule.from,
+            move,
           );
         }
         Object.assign(execution, patch);
@@ -200,7 +209,8 @@ export async function applyAction(
     }
     await tx.executionLog.append(batch.events);
     await tx.notify('weft_work');
-    if (abort.length > 0) await tx.notify('weft_cancel', execution.id);
+    // Always: a step claimed by another process while this transaction ran is aborted there too.
+    if (action === 'cancel') await tx.notify('weft_cancel', execution.id);
     return { execution: { ...execution, ...patch }, abort };
   });
 }
@@ -217,7 +227,7 @@ async function resetSteps(
   workflow: CompiledWorkflow,
   fromStep: string | undefined,
   patch: Partial<ExecutionRow>,
-  from: readonly string[],
+  move: (changes: Partial<ExecutionRow>) => Promise<void>,
 ): Promise<void> {
   const rows = await tx.steps.list(execution.id);
   const byId = new Map(rows.map((row) => [row.step_id, row]));
@@ -272,6 +282,7 @@ async function resetSteps(
       error: null,
       used_fallback: 0,
       attempt_base: row.attempts,
+      lost_attempts: 0,
       run_at: null,
       lease_owner: null,
       lease_expires_at: null,
@@ -283,8 +294,19 @@ async function resetSteps(
     unsettled += 1;
     if (decision === 'ready') ready.push(planned.id);
   }
-  Object.assign(patch, { error: null, output: null, completed_at: null, steps_unsettled: unsettled });
-  await tx.executions.update(execution.id, patch, from);
+  // The workflow timeout counts again from the resume, as from a start.
+  const timeout = workflow.definition.timeout_seconds;
+  Object.assign(patch, {
+    error: null,
+    output: null,
+    completed_at: null,
+    steps_unsettled: unsettled,
+    started_at: execution.started_at ?? nowIso(),
+    timeout_at: timeout ? Date.now() + timeout * 1000 : null,
+  });
+  await move(patch);
   Object.assign(execution, patch);
   await queueReady(batch, execution, ready);
+  // Nothing left to run (every reset step was skipped, or nothing needed a reset): finish now.
+  if (unsettled === 0) await finishExecution(batch, execution, workflow);
 }

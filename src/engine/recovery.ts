@@ -1,6 +1,8 @@
 import { nowIso } from '../ids.js';
+import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
-import { failExecution, SettleBatch } from './settle.js';
+import type { CompiledWorkflow } from './compiled-workflow.js';
+import { failExecution, propagate, SettleBatch } from './settle.js';
 
 /**
  * What the periodic sweep repairs: steps whose lease expired (their process or worker died) and
@@ -26,11 +28,18 @@ export const MAX_LOST_ATTEMPTS = 5;
  * but does not use up the retry budget, so a crash re-runs a step at least once more
  * (at-least-once). After MAX_LOST_ATTEMPTS lost attempts the step fails.
  */
-export async function recoverExpiredLeases(store: Store, now: number): Promise<number> {
+export async function recoverExpiredLeases(
+  store: Store,
+  now: number,
+  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+): Promise<number> {
   const expired = await store.steps.expiredLeases(now, 100);
   let recovered = 0;
   for (const step of expired) {
     const done = await store.transaction(async (tx) => {
+      // The execution is locked before its step, in the same order as settles.
+      const execution = await tx.executions.getById(step.execution_id, true);
+      if (!execution) return false;
       const lost = step.lost_attempts + 1;
       const error = JSON.stringify({
         message: `lease expired: the process or worker running attempt ${step.attempts} was lost`,
@@ -50,7 +59,13 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
             error,
           }
         : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
-      const guard = { statuses: ['running'], owner: step.lease_owner ?? '', attempt: step.attempts };
+      // A lease renewed since it was read is not taken back.
+      const guard = {
+        statuses: ['running'],
+        owner: step.lease_owner ?? '',
+        attempt: step.attempts,
+        leaseExpiredBefore: now,
+      };
       if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
       await tx.executionLog.recordAttempts([
         {
@@ -68,8 +83,6 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
           ended_at: at,
         },
       ]);
-      const execution = await tx.executions.getById(step.execution_id);
-      if (!execution) return true;
       const data = {
         execution_id: execution.id,
         workflow_id: execution.workflow_id,
@@ -87,8 +100,11 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
         },
       ]);
       if (!requeue) {
-        const batch = new SettleBatch(tx, NO_WORKFLOWS);
-        await failExecution(batch, execution, `step '${step.step_id}' lost ${lost} attempts to expired leases`);
+        const workflow = await workflowOf(execution, tx);
+        const batch = new SettleBatch(tx, { ...NO_WORKFLOWS, workflowOf: (row) => workflowOf(row, tx) });
+        if (workflow.definition.stop_on_failure === false)
+          await propagate(batch, execution, workflow, step.step_id, 'failed');
+        else await failExecution(batch, execution, `step '${step.step_id}' lost ${lost} attempts to expired leases`);
         await tx.executionLog.append(batch.events);
       }
       await tx.notify('weft_work');
@@ -103,21 +119,18 @@ export async function recoverExpiredLeases(store: Store, now: number): Promise<n
 export async function timeOutExecutions(store: Store, now: number): Promise<string[]> {
   const due = await store.executions.timedOut(now, 100);
   const ids: string[] = [];
-  for (const execution of due) {
-    await store.transaction(async (tx) => {
-      const batch = new SettleBatch(tx, {
-        owner: '',
-        leaseMs: 0,
-        capacity: 0,
-        workflowOf: async () => {
-          throw new Error('unused');
-        },
-      });
+  for (const candidate of due) {
+    const timedOut = await store.transaction(async (tx) => {
+      const execution = await tx.executions.getById(candidate.id, true);
+      if (!execution || !['running', 'paused'].includes(execution.status) || (execution.timeout_at ?? Infinity) > now)
+        return false;
+      const batch = new SettleBatch(tx, NO_WORKFLOWS);
       await failExecution(batch, execution, 'the workflow timed out');
       await tx.executionLog.append(batch.events);
       await tx.notify('weft_cancel', execution.id);
+      return true;
     });
-    ids.push(execution.id);
+    if (timedOut) ids.push(candidate.id);
   }
   return ids;
 }

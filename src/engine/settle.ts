@@ -20,7 +20,9 @@ export type StepOutcome =
   | { kind: 'completed'; input: unknown; output: unknown }
   | { kind: 'failed'; input: unknown; error: StepError }
   | { kind: 'skipped' }
-  | { kind: 'waiting'; input: unknown; until: number; output: unknown };
+  | { kind: 'waiting'; input: unknown; until: number; output: unknown }
+  /** Interrupted by a shutdown: back to the queue without using up the retry budget. */
+  | { kind: 'released' };
 
 /** One outcome to settle. */
 export interface SettleRequest {
@@ -68,7 +70,7 @@ class SettleBatch {
   async execution(id: string): Promise<ExecutionRow | undefined> {
     let execution = this.executions.get(id);
     if (!execution) {
-      execution = await this.tx.executions.getById(id);
+      execution = await this.tx.executions.getById(id, true);
       if (execution) this.executions.set(id, execution);
     }
     return execution;
@@ -102,7 +104,13 @@ export async function settleOutcomes(
   env: SettleEnvironment,
 ): Promise<SettleResult> {
   const batch = new SettleBatch(tx, env);
-  for (const request of requests) await settleOne(batch, request);
+  // Executions are locked in one order (by id) before their steps, so concurrent settles,
+  // cancels and recoveries on PostgreSQL cannot deadlock.
+  const ordered = [...requests].sort((a, b) =>
+    a.step.execution_id < b.step.execution_id ? -1 : a.step.execution_id > b.step.execution_id ? 1 : 0,
+  );
+  for (const request of ordered) await batch.execution(request.step.execution_id);
+  for (const request of ordered) await settleOne(batch, request);
   await tx.executionLog.recordAttempts(batch.attempts);
   await tx.executionLog.append(batch.events);
   return batch.result;
@@ -140,6 +148,27 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
       ...released,
     };
     if (await tx.steps.update(key.execution, key.step, patch, guard)) batch.wakeAt(outcome.until);
+    return;
+  }
+  if (outcome.kind === 'released') {
+    const error = JSON.stringify({ message: 'interrupted: the process stopped', retryable: true });
+    const patch = {
+      status: 'queued',
+      run_at: Date.now(),
+      queued_at: nowIso(),
+      attempt_base: step.attempt_base + 1,
+      error,
+      ...released,
+    };
+    if (!(await tx.steps.update(key.execution, key.step, patch, guard))) return;
+    batch.attempts.push({ ...attempt, status: 'interrupted', error });
+    batch.event(
+      execution,
+      'step.retrying',
+      { status: 'queued', attempt: step.attempts, reason: 'process_stopping' },
+      step.step_id,
+    );
+    batch.result.queuedElsewhere += 1;
     return;
   }
   if (outcome.kind === 'skipped') {
@@ -244,7 +273,7 @@ async function settleFailure(
 }
 
 /** Counts a settled step on its dependents, queues or skips them, and finishes the execution at the end. */
-async function propagate(
+export async function propagate(
   batch: SettleBatch,
   execution: ExecutionRow,
   workflow: CompiledWorkflow,
@@ -298,7 +327,11 @@ export async function queueReady(batch: SettleBatch, execution: ExecutionRow, re
 }
 
 /** Ends an execution whose steps have all settled: completed, or failed when a step failed. */
-async function finishExecution(batch: SettleBatch, execution: ExecutionRow, workflow: CompiledWorkflow): Promise<void> {
+export async function finishExecution(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  workflow: CompiledWorkflow,
+): Promise<void> {
   const { tx } = batch;
   const counts = await tx.steps.countByStatus(execution.id);
   const at = nowIso();

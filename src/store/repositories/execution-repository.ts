@@ -25,19 +25,26 @@ export class ExecutionRepository {
   }
 
   /** An execution of a workspace (deleted ones only when asked). */
-  get(workspaceId: string, id: string, includeDeleted = false): Promise<ExecutionRow | undefined> {
+  get(workspaceId: string, id: string, includeDeleted = false, lock = false): Promise<ExecutionRow | undefined> {
     let query = this.db
       .selectFrom('executions')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
       .where('id', '=', id);
     if (!includeDeleted) query = query.where('deleted_at', 'is', null);
+    if (lock && this.dialect.name === 'postgres') query = query.forUpdate();
     return query.executeTakeFirst();
   }
 
-  /** An execution by id alone, for the engine (which acts on behalf of the execution's workspace). */
-  getById(id: string): Promise<ExecutionRow | undefined> {
-    return this.db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+  /**
+   * An execution by id alone, for the engine (which acts on behalf of the execution's workspace).
+   * `lock` takes its row lock on PostgreSQL (inside a transaction): the engine always locks the
+   * execution before its steps, so settles, cancels and recovery never deadlock each other.
+   */
+  getById(id: string, lock = false): Promise<ExecutionRow | undefined> {
+    let query = this.db.selectFrom('executions').selectAll().where('id', '=', id);
+    if (lock && this.dialect.name === 'postgres') query = query.forUpdate();
+    return query.executeTakeFirst();
   }
 
   /** Executions of a workspace, newest first. */

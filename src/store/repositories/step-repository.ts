@@ -228,7 +228,7 @@ export class StepRepository {
     executionId: string,
     stepId: string,
     patch: Partial<ExecutionStepRow>,
-    guard: { statuses: readonly string[]; owner?: string; attempt?: number },
+    guard: { statuses: readonly string[]; owner?: string; attempt?: number; leaseExpiredBefore?: number },
   ): Promise<boolean> {
     let query = this.db
       .updateTable('execution_steps')
@@ -238,6 +238,7 @@ export class StepRepository {
       .where('status', 'in', guard.statuses);
     if (guard.owner !== undefined) query = query.where('lease_owner', '=', guard.owner);
     if (guard.attempt !== undefined) query = query.where('attempts', '=', guard.attempt);
+    if (guard.leaseExpiredBefore !== undefined) query = query.where('lease_expires_at', '<', guard.leaseExpiredBefore);
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
