@@ -69,11 +69,19 @@ export async function up(db: Kysely<unknown>, { idType, bigintType }: MigrationC
     .addColumn('completed_at', 'text')
     .addPrimaryKeyConstraint('execution_steps_pk', ['execution_id', 'step_id'])
     .execute();
-  await db.schema.createIndex('execution_steps_due_idx').on('execution_steps').columns(['status', 'run_at']).execute();
+  // Partial indexes: only the rows the claim and lease sweeps look for, so most status changes of
+  // a step (pending, completed, skipped...) touch no index entry.
+  await db.schema
+    .createIndex('execution_steps_due_idx')
+    .on('execution_steps')
+    .columns(['run_at'])
+    .where(sql.ref('status'), 'in', sql`('queued', 'waiting')`)
+    .execute();
   await db.schema
     .createIndex('execution_steps_lease_idx')
     .on('execution_steps')
-    .columns(['status', 'lease_expires_at'])
+    .columns(['lease_expires_at'])
+    .where(sql.ref('status'), '=', 'running')
     .execute();
 
   await db.schema
