@@ -18,7 +18,7 @@ export interface ShapeResult {
   totalMs: number;
 }
 
-const chain = (length: number, name: string): WorkflowDefinition => ({
+export const chain = (length: number, name: string): WorkflowDefinition => ({
   name,
   steps: Array.from({ length }, (_, index) => ({
     id: `s${index}`,
@@ -53,7 +53,7 @@ async function waitForAll(store: Store, count: number): Promise<number> {
   }
 }
 
-async function runShape(
+export async function runShape(
   backend: Backend,
   shape: string,
   definitions: WorkflowDefinition[],
