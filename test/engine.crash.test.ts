@@ -100,17 +100,23 @@ for (const backend of testBackends()) {
         const timer = await api(serve.url, 'POST', '/workflows', {
           name: 'timer',
           steps: [
-            { id: 'wait', type: 'delay', input: { seconds: 2 } },
+            { id: 'wait', type: 'delay', input: { seconds: 3 } },
             { id: 'after', type: 'noop', depends_on: ['wait'] },
           ],
         });
-        const timerExecution = (await api(serve.url, 'POST', `/workflows/${timer.body.id}/executions`, {})).body
-          .id as string;
         const ids: string[] = [];
         for (let index = 0; index < 40; index += 1) {
           ids.push((await api(serve.url, 'POST', `/workflows/${workflow.body.id}/executions`, {})).body.id);
         }
         await waitUntil(() => recorder.invocations.size >= 40, 'some steps to run before the kill');
+        // A timer set just before the kill: its step waits in the database when the process dies.
+        const timerExecution = (await api(serve.url, 'POST', `/workflows/${timer.body.id}/executions`, {})).body
+          .id as string;
+        const url0 = serve.url;
+        await waitUntil(
+          async () => (await api(url0, 'GET', `/executions/${timerExecution}`)).body.steps[0].status === 'waiting',
+          'the timer to be set',
+        );
         assert.equal(await serve.stop('SIGKILL'), 'SIGKILL');
         const killedAt = Date.now();
         const ranBeforeKill = recorder.invocations.size;

@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { decideReadiness, effectiveRetry, retryDelayMs } from './scheduling-rules.js';
+import { settleCompleted } from './settle-completed.js';
 import { contextOf } from './step-context.js';
 
 /**
@@ -110,7 +111,9 @@ export async function settleOutcomes(
     a.step.execution_id < b.step.execution_id ? -1 : a.step.execution_id > b.step.execution_id ? 1 : 0,
   );
   for (const request of ordered) await batch.execution(request.step.execution_id);
-  for (const request of ordered) await settleOne(batch, request);
+  const completed = ordered.filter((request) => request.outcome.kind === 'completed');
+  if (completed.length > 0) await settleCompleted(batch, completed);
+  for (const request of ordered) if (request.outcome.kind !== 'completed') await settleOne(batch, request);
   await tx.executionLog.recordAttempts(batch.attempts);
   await tx.executionLog.append(batch.events);
   return batch.result;

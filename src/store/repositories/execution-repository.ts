@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database, ExecutionRow } from '../database-schema.js';
 import { decodeCursor, type PageRequest, toPage } from '../pagination.js';
 import type { StoreDialect } from '../store-dialect.js';
@@ -84,6 +84,20 @@ export class ExecutionRepository {
       .where('id', '=', id)
       .returning(['steps_unsettled', 'status'])
       .executeTakeFirst();
+  }
+
+  /** `countSettled` for many executions in one statement. */
+  async countSettledMany(
+    decrements: Array<{ id: string; settled: number }>,
+  ): Promise<Array<{ id: string; steps_unsettled: number; status: string }>> {
+    if (decrements.length === 0) return [];
+    const values = decrements.map((row) => sql`(${row.id}, cast(${row.settled} as integer))`);
+    const result = await sql<{ id: string; steps_unsettled: number; status: string }>`
+      update executions set steps_unsettled = steps_unsettled - v.column2
+      from (values ${sql.join(values)}) as v
+      where executions.id = v.column1
+      returning id, steps_unsettled, status`.execute(this.db);
+    return result.rows.map((row) => ({ ...row, steps_unsettled: Number(row.steps_unsettled) }));
   }
 
   /** Running executions whose workflow timeout passed. */

@@ -30,6 +30,33 @@ export interface DependentCounters {
 
 const CHUNK = 200;
 
+/** Every column of `execution_steps`, for RETURNING lists that must not include joined tables. */
+const STEP_COLUMNS: ReadonlyArray<keyof ExecutionStepRow> = [
+  'execution_id',
+  'step_id',
+  'workspace_id',
+  'position',
+  'type',
+  'status',
+  'skip_reason',
+  'deps_total',
+  'deps_settled',
+  'deps_completed',
+  'attempts',
+  'attempt_base',
+  'lost_attempts',
+  'used_fallback',
+  'input',
+  'output',
+  'error',
+  'run_at',
+  'lease_owner',
+  'lease_expires_at',
+  'queued_at',
+  'started_at',
+  'completed_at',
+];
+
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
@@ -182,6 +209,11 @@ export class StepRepository {
     return rows.map((row) => toClaimed({ ...row, previous_status: 'queued' }, execution));
   }
 
+  /** The claimed view of a row claimed by `claimPendingMany`. */
+  static claimed(row: ExecutionStepRow, execution: ClaimingExecution): ClaimedStep {
+    return toClaimed({ ...row, previous_status: 'queued' }, execution);
+  }
+
   private async withExecutions(
     rows: Array<ExecutionStepRow & { previous_status: string }>,
     db: Kysely<Database> = this.db,
@@ -261,6 +293,90 @@ export class StepRepository {
       .where('status', '=', 'pending')
       .returning(['step_id', 'deps_total', 'deps_settled', 'deps_completed'])
       .execute();
+  }
+
+  /**
+   * Completes many running steps in one statement (guarded like `update`: still running, held by
+   * `owner`, at the same attempt). Returns the `execution_id/step_id` keys it completed.
+   */
+  async completeMany(
+    rows: Array<{
+      executionId: string;
+      stepId: string;
+      attempt: number;
+      input: string | null;
+      output: string | null;
+      at: string;
+    }>,
+    owner: string,
+  ): Promise<Set<string>> {
+    const done = new Set<string>();
+    for (let start = 0; start < rows.length; start += CHUNK) {
+      const values = rows
+        .slice(start, start + CHUNK)
+        .map(
+          (row) =>
+            sql`(${row.executionId}, ${row.stepId}, cast(${row.attempt} as integer), ${row.input}, ${row.output}, ${row.at})`,
+        );
+      const result = await sql<{ execution_id: string; step_id: string }>`
+        update execution_steps
+        set status = 'completed', input = v.column4, output = v.column5, error = null, completed_at = v.column6,
+            lease_owner = null, lease_expires_at = null
+        from (values ${sql.join(values)}) as v
+        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
+          and execution_steps.attempts = v.column3 and execution_steps.status = 'running'
+          and execution_steps.lease_owner = ${owner}
+        returning execution_id, step_id`.execute(this.db);
+      for (const row of result.rows) done.add(`${row.execution_id}/${row.step_id}`);
+    }
+    return done;
+  }
+
+  /** `countSettledDependency` for many dependents at once, with summed increments. */
+  async countSettledDependencies(
+    increments: Array<{ executionId: string; stepId: string; settled: number; completed: number }>,
+  ): Promise<Array<DependentCounters & { execution_id: string }>> {
+    const counters: Array<DependentCounters & { execution_id: string }> = [];
+    for (let start = 0; start < increments.length; start += CHUNK) {
+      const values = increments
+        .slice(start, start + CHUNK)
+        .map(
+          (row) =>
+            sql`(${row.executionId}, ${row.stepId}, cast(${row.settled} as integer), cast(${row.completed} as integer))`,
+        );
+      const result = await sql<DependentCounters & { execution_id: string }>`
+        update execution_steps
+        set deps_settled = deps_settled + v.column3, deps_completed = deps_completed + v.column4
+        from (values ${sql.join(values)}) as v
+        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
+          and execution_steps.status = 'pending'
+        returning execution_id, step_id, deps_total, deps_settled, deps_completed`.execute(this.db);
+      counters.push(...result.rows);
+    }
+    return counters;
+  }
+
+  /** `claimPending` for steps of many executions in one statement; returns the claimed rows. */
+  async claimPendingMany(
+    steps: Array<{ executionId: string; stepId: string }>,
+    owner: string,
+    leaseUntil: number,
+    at: string,
+  ): Promise<ExecutionStepRow[]> {
+    const claimed: ExecutionStepRow[] = [];
+    for (let start = 0; start < steps.length; start += CHUNK) {
+      const values = steps.slice(start, start + CHUNK).map((step) => sql`(${step.executionId}, ${step.stepId})`);
+      const result = await sql<ExecutionStepRow>`
+        update execution_steps
+        set status = 'running', lease_owner = ${owner}, lease_expires_at = ${leaseUntil}, attempts = attempts + 1,
+            queued_at = ${at}, started_at = ${at}, run_at = ${Date.now()}
+        from (values ${sql.join(values)}) as v
+        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
+          and execution_steps.status = 'pending'
+        returning ${sql.join(STEP_COLUMNS.map((column) => sql.ref(column)))}`.execute(this.db);
+      claimed.push(...result.rows);
+    }
+    return claimed;
   }
 
   /** Moves pending steps to queued, due at `runAt`. Returns how many moved. */

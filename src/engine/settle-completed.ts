@@ -1,0 +1,127 @@
+import { nowIso } from '../ids.js';
+import type { ExecutionRow } from '../store/database-schema.js';
+import { StepRepository } from '../store/repositories/step-repository.js';
+import type { CompiledWorkflow } from './compiled-workflow.js';
+import { decideReadiness } from './scheduling-rules.js';
+import { finishExecution, propagate, type SettleBatch, type SettleRequest } from './settle.js';
+
+/**
+ * The common case of a settle, done set-wise: completed attempts. Whatever the batch size, it
+ * costs one statement each to complete the steps, count them on their dependents, claim the
+ * dependents that became ready and count them on their executions, instead of one per outcome.
+ * Rarer cases (a dependent skipped, an execution not running) go through the per-step path.
+ */
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+/** Settles completed outcomes (all of kind `completed`) in the batch's transaction. */
+export async function settleCompleted(batch: SettleBatch, requests: SettleRequest[]): Promise<void> {
+  const { tx, env } = batch;
+  const completed = await tx.steps.completeMany(
+    requests.map(({ step, outcome, endedAt }) => ({
+      executionId: step.execution_id,
+      stepId: step.step_id,
+      attempt: step.attempts,
+      input: outcome.kind === 'completed' ? json(outcome.input) : null,
+      output: outcome.kind === 'completed' ? json(outcome.output) : null,
+      at: endedAt,
+    })),
+    env.owner,
+  );
+
+  const workflows = new Map<string, { execution: ExecutionRow; workflow: CompiledWorkflow }>();
+  const increments = new Map<string, { executionId: string; stepId: string; settled: number; completed: number }>();
+  const settledPerExecution = new Map<string, number>();
+  for (const { step, outcome, endedAt } of requests) {
+    if (!completed.has(`${step.execution_id}/${step.step_id}`) || outcome.kind !== 'completed') continue;
+    const execution = await batch.execution(step.execution_id);
+    if (!execution) continue;
+    const workflow = await env.workflowOf(execution);
+    workflows.set(execution.id, { execution, workflow });
+    batch.attempts.push({
+      execution_id: step.execution_id,
+      step_id: step.step_id,
+      attempt: step.attempts,
+      workspace_id: step.workspace_id,
+      type: step.type,
+      status: 'completed',
+      used_fallback: step.used_fallback,
+      error: null,
+      worker: env.owner,
+      queued_at: step.queued_at,
+      started_at: step.started_at,
+      ended_at: endedAt,
+    });
+    batch.event(execution, 'step.completed', { status: 'completed', output: outcome.output }, step.step_id);
+    settledPerExecution.set(execution.id, (settledPerExecution.get(execution.id) ?? 0) + 1);
+    for (const dependent of workflow.dependents.get(step.step_id) ?? []) {
+      const key = `${execution.id}/${dependent}`;
+      const entry = increments.get(key) ?? { executionId: execution.id, stepId: dependent, settled: 0, completed: 0 };
+      entry.settled += 1;
+      entry.completed += 1;
+      increments.set(key, entry);
+    }
+  }
+
+  const counters = await tx.steps.countSettledDependencies([...increments.values()]);
+  const ready: Array<{ execution: ExecutionRow; stepId: string }> = [];
+  const skipped: Array<{ execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }> = [];
+  for (const counter of counters) {
+    const owner = workflows.get(counter.execution_id);
+    if (!owner) continue;
+    const decision = decideReadiness(owner.workflow.steps.get(counter.step_id)?.run_if, counter);
+    if (decision === 'ready') ready.push({ execution: owner.execution, stepId: counter.step_id });
+    if (decision === 'skip') skipped.push({ ...owner, stepId: counter.step_id });
+  }
+
+  await startReady(batch, ready);
+
+  const finished = await tx.executions.countSettledMany(
+    [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
+  );
+  for (const row of finished) {
+    const owner = workflows.get(row.id);
+    if (owner && row.steps_unsettled <= 0) await finishExecution(batch, owner.execution, owner.workflow);
+  }
+
+  // Rare: a dependent skipped because another of its dependencies did not complete.
+  const at = nowIso();
+  for (const { execution, workflow, stepId } of skipped) {
+    const patch = { status: 'skipped', skip_reason: 'dependency', completed_at: at };
+    if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['pending'] }))) continue;
+    batch.event(execution, 'step.skipped', { status: 'skipped', reason: 'dependency' }, stepId);
+    await propagate(batch, execution, workflow, stepId, 'skipped');
+  }
+}
+
+/** Claims the ready steps of running executions for this process, as far as it has room; queues the rest. */
+async function startReady(
+  batch: SettleBatch,
+  ready: Array<{ execution: ExecutionRow; stepId: string }>,
+): Promise<void> {
+  if (ready.length === 0) return;
+  const { tx, env } = batch;
+  let room = Math.max(0, env.capacity - batch.result.dispatch.length);
+  const mine: Array<{ executionId: string; stepId: string }> = [];
+  const queued = new Map<string, string[]>();
+  for (const { execution, stepId } of ready) {
+    if (execution.status === 'running' && room > 0) {
+      mine.push({ executionId: execution.id, stepId });
+      room -= 1;
+    } else {
+      queued.set(execution.id, [...(queued.get(execution.id) ?? []), stepId]);
+    }
+  }
+  const now = Date.now();
+  const at = nowIso();
+  for (const [executionId, stepIds] of queued) await tx.steps.queue(executionId, stepIds, now, at);
+  batch.result.queuedElsewhere += ready.length - mine.length;
+  const executions = new Map(ready.map(({ execution }) => [execution.id, execution]));
+  for (const row of await tx.steps.claimPendingMany(mine, env.owner, now + env.leaseMs, at)) {
+    const execution = executions.get(row.execution_id);
+    if (!execution) continue;
+    const claimed = StepRepository.claimed(row, execution);
+    batch.result.dispatch.push(claimed);
+    batch.event(execution, 'step.started', { status: 'running', attempt: claimed.attempts }, claimed.step_id);
+  }
+}
