@@ -50,6 +50,10 @@ export function createPostgresDialect(options: PostgresOptions): StoreDialect {
   // An idle client that loses its server emits 'error' on the pool; without a listener the
   // process would crash. It is reported; the next query gets a fresh client.
   pool.on('error', options.onIdleConnectionError);
+  // A client checked out of the pool emits 'error' on itself when its server goes away; without a
+  // listener that would crash the process. Its running query rejects as well, so the error is
+  // handled where the query was made; here it is only reported.
+  pool.on('connect', (client) => client.on('error', options.onIdleConnectionError));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     name: 'postgres',
