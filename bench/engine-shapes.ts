@@ -93,8 +93,12 @@ export async function runShape(
         }),
       ),
     );
+    const created = Date.now();
     engine.wake();
     const totalMs = (await waitForAll(store, definitions.length)) - started;
+    process.stderr.write(
+      `  ${backend} ${shape}: creating the executions took ${created - started} ms of ${totalMs} ms\n`,
+    );
     const failed = await store.executions.list(workspace.id, { status: 'failed' }, { limit: 1 });
     if (failed.items.length > 0) throw new Error(`${shape}: an execution failed: ${failed.items[0]?.error}`);
     return { shape, steps: definitions.reduce((sum, definition) => sum + definition.steps.length, 0), totalMs };

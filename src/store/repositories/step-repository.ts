@@ -57,17 +57,6 @@ const STEP_COLUMNS: ReadonlyArray<keyof ExecutionStepRow> = [
   'completed_at',
 ];
 
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const name = key(item);
-    const group = groups.get(name);
-    if (group) group.push(item);
-    else groups.set(name, [item]);
-  }
-  return groups;
-}
-
 type ClaimingExecution = Pick<
   ExecutionRow,
   'id' | 'status' | 'input' | 'labels' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'
@@ -149,28 +138,23 @@ export class StepRepository {
         .orderBy('execution_steps.run_at')
         .limit(limit)
         .execute();
-      const claimed: Array<ExecutionStepRow & { previous_status: string }> = [];
-      for (const [previous, statusRows] of groupBy(due, (row) => row.status)) {
-        for (const [executionId, rows] of groupBy(statusRows, (row) => row.execution_id)) {
-          const updated = await trx
-            .updateTable('execution_steps')
-            .set((eb) => ({
-              status: 'running',
-              lease_owner: owner,
-              lease_expires_at: leaseUntil,
-              ...(previous === 'queued' ? { attempts: eb('attempts', '+', 1), started_at: startedAt } : {}),
-            }))
-            .where('execution_id', '=', executionId)
-            .where(
-              'step_id',
-              'in',
-              rows.map((row) => row.step_id),
-            )
-            .returningAll()
-            .execute();
-          for (const row of updated) claimed.push({ ...row, previous_status: previous });
-        }
-      }
+      if (due.length === 0) return [];
+      // One statement for the whole claim; a waiting step (a fired timer) keeps its attempt.
+      const previous = new Map(due.map((row) => [`${row.execution_id}/${row.step_id}`, row.status]));
+      const values = due.map((row) => sql`(${row.execution_id}, ${row.step_id})`);
+      const updated = await sql<ExecutionStepRow>`
+        update execution_steps
+        set attempts = case when status = 'queued' then attempts + 1 else attempts end,
+            started_at = case when status = 'queued' then ${startedAt} else started_at end,
+            status = 'running', lease_owner = ${owner}, lease_expires_at = ${leaseUntil}
+        from (values ${sql.join(values)}) as v
+        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
+          and execution_steps.status in ('queued', 'waiting')
+        returning ${sql.join(STEP_COLUMNS.map((column) => sql.ref(column)))}`.execute(trx);
+      const claimed = updated.rows.map((row) => ({
+        ...row,
+        previous_status: previous.get(`${row.execution_id}/${row.step_id}`) ?? 'queued',
+      }));
       return this.withExecutions(claimed, trx);
     });
   }
