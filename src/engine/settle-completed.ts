@@ -3,7 +3,7 @@ import type { ExecutionRow } from '../store/database-schema.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { decideReadiness } from './scheduling-rules.js';
-import { finishExecution, propagate, type SettleBatch, type SettleRequest } from './settle.js';
+import { finishExecutions, propagate, type SettleBatch, type SettleRequest } from './settle.js';
 
 /**
  * The common case of a settle, done set-wise: completed attempts. Whatever the batch size, it
@@ -79,10 +79,13 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
   const finished = await tx.executions.countSettledMany(
     [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
   );
-  for (const row of finished) {
-    const owner = workflows.get(row.id);
-    if (owner && row.steps_unsettled <= 0) await finishExecution(batch, owner.execution, owner.workflow);
-  }
+  await finishExecutions(
+    batch,
+    finished.flatMap((row) => {
+      const owner = workflows.get(row.id);
+      return owner && row.steps_unsettled <= 0 ? [owner] : [];
+    }),
+  );
 
   // Rare: a dependent skipped because another of its dependencies did not complete.
   const at = nowIso();

@@ -330,6 +330,37 @@ export async function queueReady(batch: SettleBatch, execution: ExecutionRow, re
 }
 
 /** Ends an execution whose steps have all settled: completed, or failed when a step failed. */
+/**
+ * `finishExecution` for many executions: one query finds those with failed steps, and those
+ * without an `output` template complete in one statement; the rest go one by one.
+ */
+export async function finishExecutions(
+  batch: SettleBatch,
+  finished: Array<{ execution: ExecutionRow; workflow: CompiledWorkflow }>,
+): Promise<void> {
+  if (finished.length === 0) return;
+  const failed = await batch.tx.steps.executionsWithFailedSteps(finished.map(({ execution }) => execution.id));
+  const simple: ExecutionRow[] = [];
+  for (const entry of finished) {
+    if (failed.has(entry.execution.id) || entry.workflow.definition.output !== undefined) {
+      await finishExecution(batch, entry.execution, entry.workflow);
+    } else {
+      simple.push(entry.execution);
+    }
+  }
+  if (simple.length === 0) return;
+  const at = nowIso();
+  const completed = await batch.tx.executions.completeMany(
+    simple.map((execution) => execution.id),
+    at,
+  );
+  for (const execution of simple) {
+    if (!completed.has(execution.id)) continue;
+    Object.assign(execution, { status: 'completed', output: 'null', completed_at: at, steps_unsettled: 0 });
+    batch.event(execution, 'workflow.completed', { status: 'completed', output: null });
+  }
+}
+
 export async function finishExecution(
   batch: SettleBatch,
   execution: ExecutionRow,

@@ -100,6 +100,19 @@ export class ExecutionRepository {
     return result.rows.map((row) => ({ ...row, steps_unsettled: Number(row.steps_unsettled) }));
   }
 
+  /** Completes running or paused executions with a null output; returns the ids it completed. */
+  async completeMany(ids: readonly string[], at: string): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.db
+      .updateTable('executions')
+      .set({ status: 'completed', output: 'null', completed_at: at, steps_unsettled: 0, updated_at: at })
+      .where('id', 'in', ids)
+      .where('status', 'in', ['running', 'paused'])
+      .returning('id')
+      .execute();
+    return new Set(rows.map((row) => row.id));
+  }
+
   /** Running executions whose workflow timeout passed. */
   timedOut(now: number, limit: number): Promise<ExecutionRow[]> {
     return this.db

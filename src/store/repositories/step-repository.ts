@@ -436,6 +436,19 @@ export class StepRepository {
     return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
   }
 
+  /** Which of these executions have a failed step. */
+  async executionsWithFailedSteps(executionIds: readonly string[]): Promise<Set<string>> {
+    if (executionIds.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('execution_steps')
+      .select('execution_id')
+      .distinct()
+      .where('execution_id', 'in', executionIds)
+      .where('status', '=', 'failed')
+      .execute();
+    return new Set(rows.map((row) => row.execution_id));
+  }
+
   /** Step counts by status for one execution. */
   async countByStatus(executionId: string): Promise<Record<string, number>> {
     const rows = await this.db
