@@ -2,7 +2,6 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import type { WorkflowDefinition } from '../src/definition/definition-schema.js';
 import { Engine } from '../src/engine/engine.js';
-import { startExecution } from '../src/engine/lifecycle.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { type Backend, createTestDatabase } from '../test/helpers/backends.js';
@@ -80,7 +79,7 @@ export async function runShape(
     const started = Date.now();
     await Promise.all(
       definitions.map((definition) =>
-        startExecution(store, {
+        engine.startExecution({
           workspaceId: workspace.id,
           workflow: undefined,
           adhocDefinition: definition,

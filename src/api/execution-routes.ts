@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
 import { validateDefinition } from '../definition/validate-definition.js';
-import { applyAction, startExecution } from '../engine/lifecycle.js';
+import { applyAction } from '../engine/lifecycle.js';
 import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
@@ -87,7 +87,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         throw new WeftError('CONFLICT', `workflow '${workflow.id}' is disabled; enable it to start executions`);
       const definition = await store.workflows.versionDefinition(workflow.id, workflow.version);
       if (!definition) throw notFound('workflow version', String(workflow.version));
-      const execution = await startExecution(store, {
+      const execution = await engine.startExecution({
         workspaceId: workspace.id,
         workflow: { id: workflow.id, version: workflow.version, definition },
         adhocDefinition: undefined,
@@ -98,7 +98,6 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         webhookUrl: request.body.webhook_url ?? workflow.webhook_url,
         trigger: null,
       });
-      engine.wake();
       return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
     },
   );
@@ -128,7 +127,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       if (errors.length > 0 || !validation.definition) {
         throw new WeftError('DEFINITION_INVALID', `the request has ${errors.length} error(s)`, { errors });
       }
-      const execution = await startExecution(store, {
+      const execution = await engine.startExecution({
         workspaceId: workspace.id,
         workflow: undefined,
         adhocDefinition: validation.definition,
@@ -139,7 +138,6 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         webhookUrl: typeof envelope.webhook_url === 'string' ? envelope.webhook_url : null,
         trigger: null,
       });
-      engine.wake();
       return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
     },
   );

@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { TaskContext } from '../tasks/task-type.js';
 import { type CompiledWorkflow, CompiledWorkflowCache } from './compiled-workflow.js';
+import { insertExecutions, type PreparedExecution, prepareExecution, type StartExecution } from './lifecycle.js';
 import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
 import { runClaimedStep } from './step-runner.js';
@@ -52,6 +53,12 @@ export class Engine {
   #wakeAt = Number.POSITIVE_INFINITY;
   #unlisten: (() => Promise<void>) | undefined;
   #idle: Array<() => void> = [];
+  #starts: Array<{
+    prepared: PreparedExecution;
+    resolve: (row: ExecutionRow) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  #startsFlushing: Promise<void> | undefined;
   /** Set when due work may be waiting for capacity here; a finished step then pumps again. */
   #backlog = true;
 
@@ -122,6 +129,42 @@ export class Engine {
     }
     this.#pumping = true;
     setImmediate(() => void this.#pump());
+  }
+
+  /**
+   * Starts an execution. Starts that arrive together are written in one transaction (group
+   * commit): a burst of API calls or triggered events costs a few commits, not one each. A bad
+   * input is rejected before anything is written.
+   */
+  async startExecution(request: StartExecution): Promise<ExecutionRow> {
+    const prepared = prepareExecution(request);
+    return new Promise((resolve, reject) => {
+      this.#starts.push({ prepared, resolve, reject });
+      this.#startsFlushing ??= this.#flushStarts();
+    });
+  }
+
+  async #flushStarts(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      while (this.#starts.length > 0) {
+        const batch = this.#starts.splice(0, 500);
+        try {
+          await this.#store.transaction((tx) =>
+            insertExecutions(
+              tx,
+              batch.map((entry) => entry.prepared),
+            ),
+          );
+          for (const entry of batch) entry.resolve(entry.prepared.execution);
+          this.wake();
+        } catch (error) {
+          for (const entry of batch) entry.reject(error);
+        }
+      }
+    } finally {
+      this.#startsFlushing = undefined;
+    }
   }
 
   /** Aborts the handlers of an execution's steps running in this process. */

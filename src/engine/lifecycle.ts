@@ -46,8 +46,34 @@ export function checkInput(definition: WorkflowDefinition, input: unknown): unkn
   return copy;
 }
 
-/** Creates an execution with its steps (and queues its roots when started). */
+/** The rows a new execution consists of, ready to insert. */
+export interface PreparedExecution {
+  execution: ExecutionRow;
+  steps: ExecutionStepRow[];
+}
+
+/** Creates an execution with its steps (and queues its roots when started), in its own transaction. */
 export async function startExecution(store: Store, request: StartExecution): Promise<ExecutionRow> {
+  const prepared = prepareExecution(request);
+  await store.transaction((tx) => insertExecutions(tx, [prepared]));
+  return prepared.execution;
+}
+
+/** Inserts prepared executions (one statement per table for all of them) and announces the work. */
+export async function insertExecutions(tx: Store, prepared: PreparedExecution[]): Promise<void> {
+  if (prepared.length === 0) return;
+  await tx.executions.insertMany(prepared.map((entry) => entry.execution));
+  await tx.steps.insertMany(prepared.flatMap((entry) => entry.steps));
+  const started = prepared.filter((entry) => entry.execution.status === 'running');
+  await tx.executionLog.append(started.map((entry) => startedEvent(entry.execution, entry.execution.created_at)));
+  if (started.length > 0) await tx.notify('weft_work');
+}
+
+/**
+ * Checks the input and builds the rows of a new execution; throws the 400 of a bad input.
+ * Nothing is written.
+ */
+export function prepareExecution(request: StartExecution): PreparedExecution {
   const definition = request.workflow?.definition ?? request.adhocDefinition;
   if (!definition) throw new Error('startExecution needs a workflow or an inline definition');
   const compiled = compileWorkflow(definition);
@@ -102,15 +128,7 @@ export async function startExecution(store: Store, request: StartExecution): Pro
     started_at: null,
     completed_at: null,
   }));
-  await store.transaction(async (tx) => {
-    await tx.executions.insert(execution);
-    await tx.steps.insertMany(steps);
-    if (request.start) {
-      await tx.executionLog.append([startedEvent(execution, at)]);
-      await tx.notify('weft_work');
-    }
-  });
-  return execution;
+  return { execution, steps };
 }
 
 function startedEvent(execution: ExecutionRow, at: string) {

@@ -19,9 +19,14 @@ export class ExecutionRepository {
     private readonly dialect: StoreDialect,
   ) {}
 
-  /** Inserts a new execution row. */
-  async insert(row: ExecutionRow): Promise<void> {
-    await this.db.insertInto('executions').values(row).execute();
+  /** Inserts new execution rows. */
+  async insertMany(rows: ExecutionRow[]): Promise<void> {
+    for (let start = 0; start < rows.length; start += 100) {
+      await this.db
+        .insertInto('executions')
+        .values(rows.slice(start, start + 100))
+        .execute();
+    }
   }
 
   /** An execution of a workspace (deleted ones only when asked). */
