@@ -110,7 +110,8 @@ export async function settleOutcomes(
   const ordered = [...requests].sort((a, b) =>
     a.step.execution_id < b.step.execution_id ? -1 : a.step.execution_id > b.step.execution_id ? 1 : 0,
   );
-  for (const request of ordered) await batch.execution(request.step.execution_id);
+  const ids = [...new Set(ordered.map((request) => request.step.execution_id))];
+  for (const execution of await tx.executions.getManyLocked(ids)) batch.executions.set(execution.id, execution);
   const completed = ordered.filter((request) => request.outcome.kind === 'completed');
   if (completed.length > 0) await settleCompleted(batch, completed);
   for (const request of ordered) if (request.outcome.kind !== 'completed') await settleOne(batch, request);

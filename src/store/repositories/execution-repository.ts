@@ -29,6 +29,14 @@ export class ExecutionRepository {
     }
   }
 
+  /** Several executions by id, locked in id order on PostgreSQL (see `getById`). */
+  async getManyLocked(ids: readonly string[]): Promise<ExecutionRow[]> {
+    if (ids.length === 0) return [];
+    let query = this.db.selectFrom('executions').selectAll().where('id', 'in', ids).orderBy('id');
+    if (this.dialect.name === 'postgres') query = query.forUpdate();
+    return query.execute();
+  }
+
   /** An execution of a workspace (deleted ones only when asked). */
   get(workspaceId: string, id: string, includeDeleted = false, lock = false): Promise<ExecutionRow | undefined> {
     let query = this.db
