@@ -131,8 +131,15 @@ async function postgresReachable(): Promise<boolean> {
 }
 
 async function benchEngine(backend: Backend): Promise<void> {
-  for (const result of await benchEngineShapes(backend))
+  for (const result of await benchEngineShapes(backend)) {
     record(backend, `engine: ${result.shape} (per step)`, result.steps, result.totalMs);
+  }
+  if (backend === 'sqlite') {
+    // The same shapes with synchronous=NORMAL: safe against a killed process, not a power loss.
+    for (const result of await benchEngineShapes(backend, 'NORMAL')) {
+      record('sqlite NORMAL', `engine: ${result.shape} (per step)`, result.steps, result.totalMs);
+    }
+  }
 }
 
 await benchValidation();
