@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import pino from 'pino';
 import type { WorkflowDefinition } from '../src/definition/definition-schema.js';
 import { Engine } from '../src/engine/engine.js';
+import { adhocStartRequest } from '../src/engine/lifecycle.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { type Backend, createTestDatabase } from '../test/helpers/backends.js';
@@ -78,19 +79,7 @@ export async function runShape(
   try {
     const started = Date.now();
     await Promise.all(
-      definitions.map((definition) =>
-        engine.startExecution({
-          workspaceId: workspace.id,
-          workflow: undefined,
-          adhocDefinition: definition,
-          input: {},
-          start: true,
-          labels: {},
-          reference: null,
-          webhookUrl: null,
-          trigger: null,
-        }),
-      ),
+      definitions.map((definition) => engine.startExecution(adhocStartRequest(workspace.id, definition))),
     );
     const created = Date.now();
     engine.wake();

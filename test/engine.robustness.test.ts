@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import type { WorkflowDefinition } from '../src/definition/definition-schema.js';
 import { Engine } from '../src/engine/engine.js';
-import { startExecution } from '../src/engine/lifecycle.js';
+import { adhocStartRequest, startExecution } from '../src/engine/lifecycle.js';
 import type { Store } from '../src/store/store.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { defineTask } from '../src/tasks/task-type.js';
@@ -35,17 +35,7 @@ function testRegistry(): TaskTypeRegistry {
 }
 
 async function startAdhoc(store: Store, workspaceId: string, definition: WorkflowDefinition) {
-  return startExecution(store, {
-    workspaceId,
-    workflow: undefined,
-    adhocDefinition: definition,
-    input: {},
-    start: true,
-    labels: {},
-    reference: null,
-    webhookUrl: null,
-    trigger: null,
-  });
+  return startExecution(store, adhocStartRequest(workspaceId, definition));
 }
 
 async function waitForStatus(store: Store, id: string, statuses: string[]) {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import pino from 'pino';
 import { validateDefinition } from '../definition/validate-definition.js';
 import { Engine } from '../engine/engine.js';
-import { startExecution } from '../engine/lifecycle.js';
+import { adhocStartRequest, startExecution } from '../engine/lifecycle.js';
 import { WeftError } from '../errors.js';
 import type { ExecutionStepRow } from '../store/database-schema.js';
 import { openStore } from '../store/store.js';
@@ -83,17 +83,10 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
     const workspace =
       (await store.workspaces.getBySlug('cli')) ?? (await store.workspaces.create({ slug: 'cli', name: 'weft run' }));
     await engine.start();
-    let execution = await startExecution(store, {
-      workspaceId: workspace.id,
-      workflow: undefined,
-      adhocDefinition: validation.definition,
-      input,
-      start: true,
-      labels: {},
-      reference: null,
-      webhookUrl: null,
-      trigger: 'cli',
-    }).catch((error: unknown) => {
+    let execution = await startExecution(
+      store,
+      adhocStartRequest(workspace.id, validation.definition, input, 'cli'),
+    ).catch((error: unknown) => {
       if (error instanceof WeftError) {
         for (const item of error.errors ?? []) options.progress.write(`input error at ${item.path}: ${item.message}\n`);
         options.progress.write(`weft run: ${error.message}\n`);

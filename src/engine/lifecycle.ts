@@ -31,6 +31,26 @@ export interface StartExecution {
 
 const NO_ENGINE = { owner: '', leaseMs: 0, capacity: 0 };
 
+/** A start request for an inline (ad-hoc) definition, started at once, with no labels. */
+export function adhocStartRequest(
+  workspaceId: string,
+  definition: WorkflowDefinition,
+  input: unknown = {},
+  trigger: string | null = null,
+): StartExecution {
+  return {
+    workspaceId,
+    workflow: undefined,
+    adhocDefinition: definition,
+    input,
+    start: true,
+    labels: {},
+    reference: null,
+    webhookUrl: null,
+    trigger,
+  };
+}
+
 /** Checks an execution's input against the definition's input_schema (400 with the failing paths). */
 export function checkInput(definition: WorkflowDefinition, input: unknown): unknown {
   if (definition.input_schema === undefined) return input;
