@@ -88,9 +88,18 @@ for (const backend of testBackends()) {
       assert.match(created.body.key, /^weft_/);
       assert.equal(created.body.prefix, created.body.key.slice(0, 12));
       assert.equal((await server.request('GET', '/workflows', { key: created.body.key })).status, 200);
-      const list = await server.request('GET', '/api-keys');
+      let list = await server.request('GET', '/api-keys');
+      const deadline = Date.now() + 5000;
+      while (
+        !list.body.items.find((item: { id: string }) => item.id === created.body.id).last_used_at &&
+        Date.now() < deadline
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        list = await server.request('GET', '/api-keys');
+      }
       const listed = list.body.items.find((item: { id: string }) => item.id === created.body.id);
       assert.equal(listed.name, 'ci');
+      assert.ok(listed.last_used_at, 'the use of the key is recorded');
       assert.equal(list.text.includes(created.body.key), false, 'the raw key is never listed');
       assert.equal(list.text.includes(hashApiKey(created.body.key)), false, 'nor its hash');
       assert.equal((await server.request('DELETE', `/api-keys/${created.body.id}`)).status, 204);

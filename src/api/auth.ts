@@ -86,6 +86,13 @@ export function installAuthentication(app: FastifyInstance, store: Store): void 
       );
     }
     request.auth = { key: found.key, workspace: await resolveWorkspace(store, request, found.key, found.workspace) };
+    // `last_used_at` is kept to the minute: one write per key and minute, off the request's path.
+    const lastUsed = found.key.last_used_at ? Date.parse(found.key.last_used_at) : 0;
+    if (Date.now() - lastUsed > 60_000) {
+      store.apiKeys
+        .touch(found.key.id, new Date().toISOString())
+        .catch((error: unknown) => request.log.warn({ err: error, key: found.key.id }, 'recording key use failed'));
+    }
   });
 }
 

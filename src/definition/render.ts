@@ -65,14 +65,6 @@ export async function renderValue(value: unknown, context: TemplateContext): Pro
   return value;
 }
 
-/** True when a JSON value holds at least one template (so rendering can be skipped otherwise). */
-export function containsTemplate(value: unknown): boolean {
-  if (typeof value === 'string') return isTemplate(value);
-  if (Array.isArray(value)) return value.some(containsTemplate);
-  if (value !== null && typeof value === 'object') return Object.values(value).some(containsTemplate);
-  return false;
-}
-
 /** JSONata-style truthiness of a `when` result: false, null, 0, '', [] and {} are false. */
 export function isTruthy(value: unknown): boolean {
   if (Array.isArray(value)) return value.length > 0;

@@ -3,6 +3,7 @@ import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { failExecution, propagate, SettleBatch } from './settle.js';
+import { ENDS_FROM, type ExecutionStatus } from './states.js';
 
 /**
  * What the periodic sweep repairs: steps whose lease expired (their process or worker died) and
@@ -122,7 +123,11 @@ export async function timeOutExecutions(store: Store, now: number): Promise<stri
   for (const candidate of due) {
     const timedOut = await store.transaction(async (tx) => {
       const execution = await tx.executions.getById(candidate.id, true);
-      if (!execution || !['running', 'paused'].includes(execution.status) || (execution.timeout_at ?? Infinity) > now)
+      if (
+        !execution ||
+        !ENDS_FROM.includes(execution.status as ExecutionStatus) ||
+        (execution.timeout_at ?? Infinity) > now
+      )
         return false;
       const batch = new SettleBatch(tx, NO_WORKFLOWS);
       await failExecution(batch, execution, 'the workflow timed out');

@@ -8,6 +8,7 @@ import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { decideReadiness, effectiveRetry, retryDelayMs } from './scheduling-rules.js';
 import { settleCompleted } from './settle-completed.js';
+import { ENDS_FROM } from './states.js';
 import { contextOf } from './step-context.js';
 
 /**
@@ -401,7 +402,7 @@ async function endExecution(
   const changed = await batch.tx.executions.update(
     execution.id,
     { ...patch, status, steps_unsettled: 0, updated_at: nowIso() },
-    ['running', 'paused'],
+    ENDS_FROM,
   );
   if (!changed) return;
   Object.assign(execution, patch, { status, steps_unsettled: 0 });

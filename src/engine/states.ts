@@ -46,20 +46,11 @@ export const EXECUTION_ACTIONS: Readonly<
   retry: { from: ['completed', 'failed', 'cancelled'], to: 'running' },
 });
 
-/** Transitions the engine makes on its own. */
-const ENGINE_TRANSITIONS: Readonly<Record<ExecutionStatus, readonly ExecutionStatus[]>> = Object.freeze({
-  pending: ['running', 'cancelled'],
-  running: ['completed', 'failed', 'cancelled', 'paused'],
-  paused: ['running', 'cancelled', 'failed'],
-  completed: ['running'],
-  failed: ['running'],
-  cancelled: ['running'],
-});
-
-/** True when the engine may move an execution from `from` to `to`. */
-export function canTransition(from: ExecutionStatus, to: ExecutionStatus): boolean {
-  return ENGINE_TRANSITIONS[from].includes(to);
-}
+/**
+ * Statuses from which the engine itself ends an execution (completed when its steps are done,
+ * failed on a failure or timeout). A paused execution can still end: its running steps finish.
+ */
+export const ENDS_FROM: readonly ExecutionStatus[] = Object.freeze(['running', 'paused']);
 
 /** True when a step status is settled. */
 export function isSettled(status: string): boolean {

@@ -86,8 +86,8 @@ export class ApiKeyRepository {
     return Number(result.numDeletedRows) > 0;
   }
 
-  /** Records that a key was used (at most once a minute per key, by the caller's choice). */
-  async touch(id: string): Promise<void> {
-    await this.db.updateTable('api_keys').set({ last_used_at: nowIso() }).where('id', '=', id).execute();
+  /** Records that a key was used now. */
+  async touch(id: string, at: string): Promise<void> {
+    await this.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
   }
 }

@@ -137,18 +137,6 @@ export class ExecutionRepository {
       .execute();
   }
 
-  /** How many executions of a workflow are running or paused. */
-  async countActive(workspaceId: string, workflowId: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('executions')
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .where('workspace_id', '=', workspaceId)
-      .where('workflow_id', '=', workflowId)
-      .where('status', 'in', ['pending', 'running', 'paused'])
-      .executeTakeFirstOrThrow();
-    return Number(row.count);
-  }
-
   /** Active executions of a workflow (for `DELETE /workflows/{id}?cancel_running=true`). */
   async activeIds(workspaceId: string, workflowId: string): Promise<string[]> {
     const rows = await this.db
