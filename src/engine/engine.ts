@@ -336,7 +336,7 @@ export class Engine {
       const settled = await settleOutcomes(tx, batch, {
         owner: this.owner,
         leaseMs: this.#options.leaseMs,
-        capacity: this.#stopped ? 0 : Math.max(0, this.#capacity - batch.length),
+        capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
         workflowOf: (execution) => this.workflowOf(execution, tx),
       });
       if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
