@@ -5,6 +5,7 @@ import type { WeftConfig } from '../config.js';
 import { type Engine, engineFromConfig } from '../engine/engine.js';
 import { createLogger } from '../logger.js';
 import { openStore, type Store } from '../store/store.js';
+import { loadPlugins } from '../tasks/plugins.js';
 import { TaskTypeRegistry } from '../tasks/registry.js';
 
 /** A running server and how to stop it. */
@@ -39,6 +40,11 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
     throw error;
   }
   const taskTypes = new TaskTypeRegistry();
+  const plugins = await loadPlugins(config.plugins, taskTypes).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  if (plugins.length > 0) logger.info({ task_types: plugins }, 'plugins loaded');
   const engine = engineFromConfig(store, taskTypes, logger, config);
   const app = await buildServer({ store, taskTypes, config, logger, engine });
   await engine.start();

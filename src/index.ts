@@ -1,0 +1,17 @@
+/**
+ * The public surface of the `weft` package: what plugin modules and embedders import.
+ * The HTTP API is the main interface; see README.md.
+ */
+export { loadConfig, type WeftConfig } from './config.js';
+export type { StepDefinition, WorkflowDefinition } from './definition/definition-schema.js';
+export { type ExecutionPlan, planExecution } from './definition/plan.js';
+export { type DefinitionValidation, validateDefinition } from './definition/validate-definition.js';
+export { ERROR_REGISTRY, type ErrorCode, type FieldError, WeftError } from './errors.js';
+export { NonRetryableError, type StepError, WaitUntil } from './tasks/task-outcomes.js';
+export {
+  defineTask,
+  type JsonSchema,
+  type TaskContext,
+  type TaskHandler,
+  type TaskTypeDescriptor,
+} from './tasks/task-type.js';
