@@ -1,9 +1,8 @@
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
-import { StepRepository } from '../store/repositories/step-repository.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { decideReadiness } from './scheduling-rules.js';
-import { finishExecutions, propagate, type SettleBatch, type SettleRequest } from './settle.js';
+import { finishExecutions, propagate, type SettleBatch, type SettleRequest, startReady } from './settle.js';
 
 /**
  * The common case of a settle, done set-wise: completed attempts. Whatever the batch size, it
@@ -94,37 +93,5 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
     if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['pending'] }))) continue;
     batch.event(execution, 'step.skipped', { status: 'skipped', reason: 'dependency' }, stepId);
     await propagate(batch, execution, workflow, stepId, 'skipped');
-  }
-}
-
-/** Claims the ready steps of running executions for this process, as far as it has room; queues the rest. */
-async function startReady(
-  batch: SettleBatch,
-  ready: Array<{ execution: ExecutionRow; stepId: string }>,
-): Promise<void> {
-  if (ready.length === 0) return;
-  const { tx, env } = batch;
-  let room = Math.max(0, env.capacity - batch.result.dispatch.length);
-  const mine: Array<{ executionId: string; stepId: string }> = [];
-  const queued = new Map<string, string[]>();
-  for (const { execution, stepId } of ready) {
-    if (execution.status === 'running' && room > 0) {
-      mine.push({ executionId: execution.id, stepId });
-      room -= 1;
-    } else {
-      queued.set(execution.id, [...(queued.get(execution.id) ?? []), stepId]);
-    }
-  }
-  const now = Date.now();
-  const at = nowIso();
-  for (const [executionId, stepIds] of queued) await tx.steps.queue(executionId, stepIds, now, at);
-  batch.result.queuedElsewhere += ready.length - mine.length;
-  const executions = new Map(ready.map(({ execution }) => [execution.id, execution]));
-  for (const row of await tx.steps.claimPendingMany(mine, env.owner, now + env.leaseMs, at)) {
-    const execution = executions.get(row.execution_id);
-    if (!execution) continue;
-    const claimed = StepRepository.claimed(row, execution);
-    batch.result.dispatch.push(claimed);
-    batch.event(execution, 'step.started', { status: 'running', attempt: claimed.attempts }, claimed.step_id);
   }
 }

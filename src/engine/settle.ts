@@ -2,7 +2,7 @@ import { renderValue, type TemplateContext } from '../definition/render.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
 import type { NewEvent } from '../store/repositories/execution-log-repository.js';
-import type { ClaimedStep } from '../store/repositories/step-repository.js';
+import { type ClaimedStep, StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
@@ -189,21 +189,8 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
     await propagate(batch, execution, workflow, step.step_id, 'skipped');
     return;
   }
-  if (outcome.kind === 'completed') {
-    const patch = {
-      status: 'completed',
-      input: json(outcome.input),
-      output: json(outcome.output),
-      error: null,
-      completed_at: endedAt,
-      ...released,
-    };
-    if (!(await tx.steps.update(key.execution, key.step, patch, guard))) return;
-    batch.attempts.push({ ...attempt, status: 'completed', error: null });
-    batch.event(execution, 'step.completed', { status: 'completed', output: outcome.output }, step.step_id);
-    await propagate(batch, execution, workflow, step.step_id, 'completed');
-    return;
-  }
+  // Completed outcomes are settled set-wise (settle-completed.ts); what is left is a failure.
+  if (outcome.kind === 'completed') return;
   await settleFailure(batch, execution, workflow, step, outcome, endedAt, attempt);
 }
 
@@ -294,7 +281,10 @@ export async function propagate(
     const current = pending.shift();
     if (!current) break;
     const dependents = workflow.dependents.get(current.id) ?? [];
-    const counters = await tx.steps.countSettledDependency(execution.id, dependents, current.status === 'completed');
+    const completed = current.status === 'completed' ? 1 : 0;
+    const counters = await tx.steps.countSettledDependencies(
+      dependents.map((stepId) => ({ executionId: execution.id, stepId, settled: 1, completed })),
+    );
     for (const counter of counters) {
       const decision = decideReadiness(workflow.steps.get(counter.step_id)?.run_if, counter);
       if (decision === 'ready') ready.push(counter.step_id);
@@ -308,30 +298,53 @@ export async function propagate(
     }
   }
   await queueReady(batch, execution, ready);
-  const counts = await tx.executions.countSettled(execution.id, settled);
+  const [counts] = await tx.executions.countSettledMany([{ id: execution.id, settled }]);
   if (counts && counts.steps_unsettled <= 0) await finishExecution(batch, execution, workflow);
 }
 
-/** Queues ready steps and claims for this process as many as it can start now. */
-export async function queueReady(batch: SettleBatch, execution: ExecutionRow, ready: string[]): Promise<void> {
-  if (ready.length === 0) return;
-  const { tx, env } = batch;
-  const now = Date.now();
-  const at = nowIso();
-  const room = env.capacity - batch.result.dispatch.length;
-  const mine = execution.status === 'running' ? ready.slice(0, Math.max(0, room)) : [];
-  await tx.steps.queue(execution.id, ready.slice(mine.length), now, at);
-  if (mine.length > 0) {
-    const claimed = await tx.steps.claimPending(execution, mine, env.owner, now + env.leaseMs, at);
-    for (const step of claimed) {
-      batch.result.dispatch.push(step);
-      batch.event(execution, 'step.started', { status: 'running', attempt: step.attempts }, step.step_id);
-    }
-  }
-  batch.result.queuedElsewhere += ready.length - mine.length;
+/** Queues ready steps of one execution and claims for this process as many as it can start now. */
+export function queueReady(batch: SettleBatch, execution: ExecutionRow, ready: string[]): Promise<void> {
+  return startReady(
+    batch,
+    ready.map((stepId) => ({ execution, stepId })),
+  );
 }
 
-/** Ends an execution whose steps have all settled: completed, or failed when a step failed. */
+/**
+ * Claims ready steps of running executions for this process, as far as it has room (one
+ * statement for all of them), and queues the rest for whichever process claims them.
+ */
+export async function startReady(
+  batch: SettleBatch,
+  ready: Array<{ execution: ExecutionRow; stepId: string }>,
+): Promise<void> {
+  if (ready.length === 0) return;
+  const { tx, env } = batch;
+  let room = Math.max(0, env.capacity - batch.result.dispatch.length);
+  const mine: Array<{ executionId: string; stepId: string }> = [];
+  const queued = new Map<string, string[]>();
+  for (const { execution, stepId } of ready) {
+    if (execution.status === 'running' && room > 0) {
+      mine.push({ executionId: execution.id, stepId });
+      room -= 1;
+    } else {
+      queued.set(execution.id, [...(queued.get(execution.id) ?? []), stepId]);
+    }
+  }
+  const now = Date.now();
+  const at = nowIso();
+  for (const [executionId, stepIds] of queued) await tx.steps.queue(executionId, stepIds, now, at);
+  batch.result.queuedElsewhere += ready.length - mine.length;
+  const executions = new Map(ready.map(({ execution }) => [execution.id, execution]));
+  for (const row of await tx.steps.claimPendingMany(mine, env.owner, now + env.leaseMs, at)) {
+    const execution = executions.get(row.execution_id);
+    if (!execution) continue;
+    const claimed = StepRepository.claimed(row, execution);
+    batch.result.dispatch.push(claimed);
+    batch.event(execution, 'step.started', { status: 'running', attempt: claimed.attempts }, claimed.step_id);
+  }
+}
+
 /**
  * `finishExecution` for many executions: one query finds those with failed steps, and those
  * without an `output` template complete in one statement; the rest go one by one.
@@ -363,6 +376,7 @@ export async function finishExecutions(
   }
 }
 
+/** Ends an execution whose steps have all settled: completed, or failed when a step failed. */
 export async function finishExecution(
   batch: SettleBatch,
   execution: ExecutionRow,

@@ -89,17 +89,7 @@ export class ExecutionRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** Counts `settled` more steps as settled; returns the steps still unsettled and the status. */
-  async countSettled(id: string, settled: number): Promise<{ steps_unsettled: number; status: string } | undefined> {
-    return this.db
-      .updateTable('executions')
-      .set((eb) => ({ steps_unsettled: eb('steps_unsettled', '-', settled) }))
-      .where('id', '=', id)
-      .returning(['steps_unsettled', 'status'])
-      .executeTakeFirst();
-  }
-
-  /** `countSettled` for many executions in one statement. */
+  /** Counts settled steps on executions; returns how many remain unsettled and each status. */
   async countSettledMany(
     decrements: Array<{ id: string; settled: number }>,
   ): Promise<Array<{ id: string; steps_unsettled: number; status: string }>> {

@@ -159,40 +159,6 @@ export class StepRepository {
     });
   }
 
-  /**
-   * Claims ready steps of one execution straight from `pending` for `owner` (direct dispatch after
-   * a settle: no queued round trip). The execution row is the caller's, read in the same transaction.
-   */
-  async claimPending(
-    execution: Pick<
-      ExecutionRow,
-      'id' | 'status' | 'input' | 'labels' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'
-    >,
-    stepIds: string[],
-    owner: string,
-    leaseUntil: number,
-    at: string,
-  ): Promise<ClaimedStep[]> {
-    if (stepIds.length === 0) return [];
-    const rows = await this.db
-      .updateTable('execution_steps')
-      .set((eb) => ({
-        status: 'running',
-        lease_owner: owner,
-        lease_expires_at: leaseUntil,
-        attempts: eb('attempts', '+', 1),
-        queued_at: at,
-        started_at: at,
-        run_at: Date.now(),
-      }))
-      .where('execution_id', '=', execution.id)
-      .where('step_id', 'in', stepIds)
-      .where('status', '=', 'pending')
-      .returningAll()
-      .execute();
-    return rows.map((row) => toClaimed({ ...row, previous_status: 'queued' }, execution));
-  }
-
   /** The claimed view of a row claimed by `claimPendingMany`. */
   static claimed(row: ExecutionStepRow, execution: ClaimingExecution): ClaimedStep {
     return toClaimed({ ...row, previous_status: 'queued' }, execution);
@@ -259,26 +225,6 @@ export class StepRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** Counts one settled dependency on each pending dependent and returns their counters. */
-  async countSettledDependency(
-    executionId: string,
-    dependents: readonly string[],
-    completed: boolean,
-  ): Promise<DependentCounters[]> {
-    if (dependents.length === 0) return [];
-    return this.db
-      .updateTable('execution_steps')
-      .set((eb) => ({
-        deps_settled: eb('deps_settled', '+', 1),
-        deps_completed: eb('deps_completed', '+', completed ? 1 : 0),
-      }))
-      .where('execution_id', '=', executionId)
-      .where('step_id', 'in', dependents)
-      .where('status', '=', 'pending')
-      .returning(['step_id', 'deps_total', 'deps_settled', 'deps_completed'])
-      .execute();
-  }
-
   /**
    * Completes many running steps in one statement (guarded like `update`: still running, held by
    * `owner`, at the same attempt). Returns the `execution_id/step_id` keys it completed.
@@ -316,7 +262,7 @@ export class StepRepository {
     return done;
   }
 
-  /** `countSettledDependency` for many dependents at once, with summed increments. */
+  /** Counts settled (and completed) dependencies on pending dependents; returns their counters. */
   async countSettledDependencies(
     increments: Array<{ executionId: string; stepId: string; settled: number; completed: number }>,
   ): Promise<Array<DependentCounters & { execution_id: string }>> {
@@ -340,7 +286,7 @@ export class StepRepository {
     return counters;
   }
 
-  /** `claimPending` for steps of many executions in one statement; returns the claimed rows. */
+  /** Claims ready steps straight from `pending` for `owner` (many executions, one statement). */
   async claimPendingMany(
     steps: Array<{ executionId: string; stepId: string }>,
     owner: string,
