@@ -13,6 +13,7 @@ import { testBackends } from './helpers/backends.js';
 function bodyFor(method: string, path: string): unknown {
   if (method === 'PUT' && path.startsWith('/workflows/')) return simpleDefinition('Taken over');
   if (method === 'PATCH' && path.startsWith('/workflows/')) return { name: 'Taken over' };
+  if (path.endsWith('/fail')) return { error: { message: 'taken over' } };
   if (method === 'POST' || method === 'PUT' || method === 'PATCH') return {};
   return undefined;
 }
@@ -40,6 +41,17 @@ for (const backend of testBackends()) {
       objectsOfB['/executions/'] = execution.body.id;
       const key = await server.request('POST', '/api-keys', { body: { name: 'b key', role: 'member' }, headers: inB });
       objectsOfB['/api-keys/'] = key.body.id;
+      // A task of B: a declared type, a step of it, and a poll by B's worker.
+      await server.request('PUT', '/task-types/b.secret', { body: {}, headers: inB });
+      await server.request('POST', '/executions', {
+        body: { definition: { name: 'B task', steps: [{ id: 'work', type: 'b.secret' }] } },
+        headers: inB,
+      });
+      const polled = await server.request('POST', '/tasks/poll', {
+        body: { worker_id: 'b-worker', types: ['b.secret'], wait_seconds: 5 },
+        headers: inB,
+      });
+      objectsOfB['/tasks/'] = polled.body.tasks[0]?.id;
       keysOfA = { admin: server.adminKey, member: await createKey(server, 'member') };
     });
     after(() => server.close());
@@ -78,6 +90,26 @@ for (const backend of testBackends()) {
       assert.equal(stillThere.status, 200);
       assert.equal(stillThere.body.name, 'Secret of B');
       assert.equal(stillThere.body.deleted_at, null);
+    });
+
+    it("keeps B's task types and tasks from A's workers", async () => {
+      assert.ok(objectsOfB['/tasks/'], 'B has a task');
+      const types = await server.request('GET', '/task-types');
+      assert.equal(types.status, 200);
+      assert.equal(types.text.includes('b.secret'), false);
+      assertProblem(await server.request('GET', '/task-types/b.secret'), 404, 'NOT_FOUND');
+      const worker = await createKey(server, 'worker');
+      const polled = await server.request('POST', '/tasks/poll', {
+        key: worker,
+        body: { worker_id: 'a-worker', types: ['b.secret'] },
+      });
+      assert.deepEqual(polled.body, { tasks: [] });
+      // B's worker still holds its lease: A's calls above changed nothing.
+      const beat = await server.request('POST', `/tasks/${objectsOfB['/tasks/']}/heartbeat`, {
+        headers: { 'x-workspace-slug': 'tenant-b' },
+      });
+      assert.equal(beat.status, 200, beat.text);
+      assert.equal(beat.body.cancel_requested, false);
     });
   });
 }

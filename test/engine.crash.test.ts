@@ -181,7 +181,7 @@ for (const backend of testBackends()) {
           for (const id of ids) {
             const timeline = (await api(first.url, 'GET', `/executions/${id}/timeline`)).body;
             for (const item of timeline.items)
-              if (item.status === 'completed') workers.add(String(item.worker).split(':')[1] ?? '');
+              if (item.status === 'completed') workers.add(String(item.worker).split(':')[2] ?? ''); // engine:<host>:<pid>:<hex>
           }
           const pids = processes.map((serve) => String(serve.child.pid));
           for (const pid of pids)

@@ -1,5 +1,6 @@
 import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
+import type { ExternalTasks } from '../engine/external-tasks.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 
@@ -9,4 +10,6 @@ export interface ApiContext {
   taskTypes: TaskTypeRegistry;
   config: WeftConfig;
   engine: Engine;
+  /** The task routes' operations (external workers). */
+  tasks: ExternalTasks;
 }

@@ -7,6 +7,7 @@ import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/s
 import { notFound, WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
+import { workspaceTaskTypes } from '../tasks/declared-types.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
 import {
@@ -119,7 +120,10 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       const envelope =
         body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
       const unknownFields = Object.keys(envelope).filter((key) => !(key in AdhocBody.properties));
-      const validation = validateDefinition(envelope.definition, taskTypes.lookup());
+      const validation = validateDefinition(
+        envelope.definition,
+        await workspaceTaskTypes(store, taskTypes, workspace.id),
+      );
       const errors = [
         ...unknownFields.map((key) => ({ path: `/${key}`, message: `unknown field '${key}'` })),
         ...validation.errors.map((error) => ({ ...error, path: `/definition${error.path}` })),

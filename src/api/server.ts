@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
+import { ExternalTasks } from '../engine/external-tasks.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { ApiContext } from './api-context.js';
@@ -13,6 +14,8 @@ import { installErrorHandling } from './errors.js';
 import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { compileRequestSchema } from './request-validation.js';
+import { taskRoutes } from './task-routes.js';
+import { taskTypeRoutes } from './task-type-routes.js';
 import { templateRoutes } from './template-routes.js';
 import { workflowRoutes } from './workflow-routes.js';
 import { workspaceRoutes } from './workspace-routes.js';
@@ -61,11 +64,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  const tasks = new ExternalTasks(options.store, options.engine);
+  // Waiting long polls answer (with no tasks) as the server closes instead of holding it up.
+  app.addHook('preClose', async () => tasks.close());
   const context: ApiContext = {
     store: options.store,
     taskTypes: options.taskTypes,
     config: options.config,
     engine: options.engine,
+    tasks,
   };
   await app.register(healthRoutes, context);
   await app.register(
@@ -76,6 +83,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(workflowRoutes, context);
       await api.register(templateRoutes, context);
       await api.register(executionRoutes, context);
+      await api.register(taskTypeRoutes, context);
+      await api.register(taskRoutes, context);
     },
     { prefix: API_PREFIX },
   );

@@ -5,6 +5,7 @@ import { type DefinitionValidation, validateDefinition } from '../definition/val
 import { applyAction } from '../engine/lifecycle.js';
 import { notFound, WeftError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
+import { workspaceTaskTypes } from '../tasks/declared-types.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
 import { compileDefinitionRouteSchema } from './request-validation.js';
@@ -105,7 +106,8 @@ function parseLabels(labels: string[] | undefined): Array<[string, string]> {
 
 /** The workflow routes of SPEC §5. */
 export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
-  const validateFor = (body: unknown) => validateDefinition(body, taskTypes.lookup());
+  const validateFor = async (workspaceId: string, body: unknown) =>
+    validateDefinition(body, await workspaceTaskTypes(store, taskTypes, workspaceId));
 
   app.post(
     '/workflows',
@@ -119,7 +121,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       },
     },
     async (request, reply) => {
-      const definition = requireValidDefinition(validateFor(request.body));
+      const definition = requireValidDefinition(await validateFor(authOf(request).workspace.id, request.body));
       const workflow = await store.workflows.create(authOf(request).workspace.id, definition);
       return reply.status(201).header('location', `${request.url}/${workflow.id}`).send(workflow);
     },
@@ -137,7 +139,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       },
     },
     async (request) => {
-      const result = validateFor(request.body);
+      const result = await validateFor(authOf(request).workspace.id, request.body);
       return { valid: result.valid, errors: result.errors, warnings: result.warnings, plan: result.plan };
     },
   );
@@ -225,7 +227,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       const { workspace } = authOf(request);
       const { id } = request.params;
       if (!(await store.workflows.get(workspace.id, id))) throw notFound('workflow', id);
-      const definition = requireValidDefinition(validateFor(request.body));
+      const definition = requireValidDefinition(await validateFor(authOf(request).workspace.id, request.body));
       const workflow = await store.workflows.update(workspace.id, id, definition);
       if (!workflow) throw notFound('workflow', id);
       return workflow;

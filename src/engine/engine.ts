@@ -37,7 +37,7 @@ export interface EngineOptions {
 }
 
 export class Engine {
-  readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly owner = `engine:${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   readonly #store: Store;
   readonly #options: Required<Omit<EngineOptions, 'store'>>;
   readonly #workflows = new CompiledWorkflowCache();
@@ -61,6 +61,9 @@ export class Engine {
   #startsFlushing: Promise<void> | undefined;
   /** Set when due work may be waiting for capacity here; a finished step then pumps again. */
   #backlog = true;
+  /** Types this engine claims: built-ins and plugins (handler or not); others are for workers. */
+  readonly #claims: { types: string[] };
+  readonly #workListeners = new Set<() => void>();
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
@@ -72,14 +75,31 @@ export class Engine {
       leaseMs: options.leaseMs ?? 30_000,
       pollMs: options.pollMs ?? 1000,
     };
+    this.#claims = { types: options.taskTypes.list().map((descriptor) => descriptor.type) };
+  }
+
+  /**
+   * Calls `listener` whenever work is announced (steps queued anywhere, on PostgreSQL by any
+   * process); waiting task polls use it. Returns the unsubscribe.
+   */
+  onWork(listener: () => void): () => void {
+    this.#workListeners.add(listener);
+    return () => this.#workListeners.delete(listener);
+  }
+
+  /** Whether this engine runs steps of `type` (else external workers poll for them). */
+  claimsType(type: string): boolean {
+    return this.#options.taskTypes.get(type) !== undefined;
   }
 
   /** Starts listening, polling and renewing leases. */
   async start(): Promise<void> {
     this.#stopped = false;
     this.#unlisten = await this.#store.notifier.listen((channel, payload) => {
-      if (channel === 'weft_work') this.wake();
-      else if (channel === 'weft_cancel') this.abortExecution(payload);
+      if (channel === 'weft_work') {
+        this.wake();
+        for (const listener of this.#workListeners) listener();
+      } else if (channel === 'weft_cancel') this.abortExecution(payload);
     });
     const poll = setInterval(() => this.#sweep(), this.#options.pollMs);
     const renew = setInterval(() => this.#renewLeases(), Math.max(100, Math.floor(this.#options.leaseMs / 3)));
@@ -200,7 +220,14 @@ export class Engine {
         const limit = Math.min(this.#capacity, 100);
         const now = Date.now();
         const claimed = await this.#store.transaction(async (tx) => {
-          const steps = await tx.steps.claimDue(this.owner, now, now + this.#options.leaseMs, nowIso(), limit);
+          const steps = await tx.steps.claimDue(
+            this.owner,
+            now,
+            now + this.#options.leaseMs,
+            nowIso(),
+            limit,
+            this.#claims,
+          );
           await tx.executionLog.append(steps.filter((step) => step.previous_status === 'queued').map(startedEvent));
           return steps;
         });
@@ -217,7 +244,7 @@ export class Engine {
   }
 
   async #scheduleNextDue(): Promise<void> {
-    const next = await this.#store.steps.nextDueAt();
+    const next = await this.#store.steps.nextDueAt(this.#claims);
     if (next !== undefined) this.#wakeAtTime(next);
   }
 
@@ -332,17 +359,39 @@ export class Engine {
   }
 
   #settle(batch: SettleRequest[]): Promise<SettleResult> {
-    return this.#store.transaction(async (tx) => {
-      const settled = await settleOutcomes(tx, batch, {
-        owner: this.owner,
-        leaseMs: this.#options.leaseMs,
-        capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
-        workflowOf: (execution) => this.workflowOf(execution, tx),
-      });
-      if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
-      for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
-      return settled;
+    return this.#store.transaction((tx) => this.#settleIn(tx, batch, this.owner, this.owner));
+  }
+
+  async #settleIn(tx: Store, batch: SettleRequest[], owner: string, worker: string): Promise<SettleResult> {
+    const settled = await settleOutcomes(tx, batch, {
+      owner,
+      worker,
+      leaseMs: this.#options.leaseMs,
+      capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
+      claimsType: (type) => this.claimsType(type),
+      workflowOf: (execution) => this.workflowOf(execution, tx),
     });
+    if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
+    for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
+    return settled;
+  }
+
+  /**
+   * Settles outcomes of attempts leased to `owner` (an external worker's task) in one
+   * transaction that first runs `check` (which locks and verifies the lease, or throws); steps
+   * that became ready start here as after any settle. Returns what `check` returned.
+   */
+  async settleLeased<T>(
+    owner: string,
+    worker: string,
+    check: (tx: Store) => Promise<{ requests: SettleRequest[]; value: T }>,
+  ): Promise<T> {
+    const { value, result } = await this.#store.transaction(async (tx) => {
+      const { requests, value } = await check(tx);
+      return { value, result: await this.#settleIn(tx, requests, owner, worker) };
+    });
+    this.#apply(result);
+    return value;
   }
 
   #apply(result: SettleResult): void {

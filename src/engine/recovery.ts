@@ -1,8 +1,10 @@
 import { nowIso } from '../ids.js';
-import type { ExecutionRow } from '../store/database-schema.js';
+import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
+import { StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
-import { failExecution, propagate, SettleBatch } from './settle.js';
+import { TASK_OWNER_PREFIX, workerOfOwner } from './external-tasks.js';
+import { failExecution, propagate, SettleBatch, settleOutcomes } from './settle.js';
 import { ENDS_FROM, type ExecutionStatus } from './states.js';
 
 /**
@@ -37,6 +39,10 @@ export async function recoverExpiredLeases(
   const expired = await store.steps.expiredLeases(now, 100);
   let recovered = 0;
   for (const step of expired) {
+    if (step.lease_owner?.startsWith(TASK_OWNER_PREFIX)) {
+      if (await failExpiredTask(store, step, now, workflowOf)) recovered += 1;
+      continue;
+    }
     const done = await store.transaction(async (tx) => {
       // The execution is locked before its step, in the same order as settles.
       const execution = await tx.executions.getById(step.execution_id, true);
@@ -74,7 +80,7 @@ export async function recoverExpiredLeases(
           step_id: step.step_id,
           attempt: step.attempts,
           workspace_id: step.workspace_id,
-          type: step.type,
+          type: step.attempt_type,
           status: 'lost',
           used_fallback: step.used_fallback,
           error,
@@ -114,6 +120,56 @@ export async function recoverExpiredLeases(
     if (done) recovered += 1;
   }
   return recovered;
+}
+
+/**
+ * An external worker's lease that expired is a failed attempt, like a timeout: the worker died,
+ * hung or lost its network. It is retryable, so the step's retry policy and fallback apply.
+ */
+async function failExpiredTask(
+  store: Store,
+  expired: ExecutionStepRow,
+  now: number,
+  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+): Promise<boolean> {
+  const owner = expired.lease_owner ?? '';
+  return store.transaction(async (tx) => {
+    const execution = await tx.executions.getById(expired.execution_id, true);
+    const row = await tx.steps.get(expired.execution_id, expired.step_id);
+    if (!execution || !row) return false;
+    // Settled, renewed or re-claimed since it was read: nothing to recover.
+    if (row.status !== 'running' || row.lease_owner !== owner || row.attempts !== expired.attempts) return false;
+    if (Number(row.lease_expires_at ?? 0) >= now) return false;
+    const workflow = await workflowOf(execution, tx);
+    const definition = workflow.steps.get(row.step_id);
+    const timeout =
+      row.used_fallback === 1
+        ? (definition?.fallback?.timeout_seconds ?? definition?.timeout_seconds)
+        : definition?.timeout_seconds;
+    const started = row.started_at === null ? now : Date.parse(row.started_at);
+    const message =
+      timeout !== undefined && timeout !== null && now >= started + timeout * 1000
+        ? `timed out after ${timeout} s (worker '${workerOfOwner(owner)}')`
+        : `lease expired: worker '${workerOfOwner(owner)}' stopped sending heartbeats`;
+    const result = await settleOutcomes(
+      tx,
+      [
+        {
+          step: StepRepository.claimed(row, execution),
+          outcome: {
+            kind: 'failed',
+            input: row.input === null ? null : JSON.parse(row.input),
+            error: { message, retryable: true },
+          },
+          endedAt: nowIso(),
+        },
+      ],
+      { owner, worker: workerOfOwner(owner), leaseMs: 0, capacity: 0, workflowOf: (next) => workflowOf(next, tx) },
+    );
+    await tx.notify('weft_work');
+    for (const aborted of result.aborted) await tx.notify('weft_cancel', aborted.executionId);
+    return true;
+  });
 }
 
 /** Fails executions past their workflow timeout; returns their ids (to abort running handlers). */

@@ -38,10 +38,15 @@ type AttemptBase = Omit<StepAttemptRow, 'status' | 'error'>;
 
 /** What the engine needs to settle. */
 export interface SettleEnvironment {
+  /** Lease owner the settled attempts must still be held by. */
   owner: string;
+  /** Who ran the attempts, for the attempt log (defaults to `owner`). */
+  worker?: string;
   leaseMs: number;
   /** How many claimed steps this process may start now. */
   capacity: number;
+  /** Whether this process's engine runs steps of a type (the rest wait for external workers). */
+  claimsType?: (type: string) => boolean;
   workflowOf(execution: ExecutionRow): Promise<CompiledWorkflow>;
 }
 
@@ -136,9 +141,9 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
     step_id: step.step_id,
     attempt: step.attempts,
     workspace_id: step.workspace_id,
-    type: step.type,
+    type: step.attempt_type,
     used_fallback: step.used_fallback,
-    worker: env.owner,
+    worker: env.worker ?? env.owner,
     queued_at: step.queued_at,
     started_at: step.started_at,
     ended_at: endedAt,
@@ -232,6 +237,7 @@ async function settleFailure(
       run_at: now,
       queued_at: nowIso(),
       used_fallback: 1,
+      attempt_type: definition.fallback.type,
       input: json(outcome.input),
       error,
       ...released,
@@ -324,7 +330,8 @@ export async function startReady(
   const mine: Array<{ executionId: string; stepId: string }> = [];
   const queued = new Map<string, string[]>();
   for (const { execution, stepId } of ready) {
-    if (execution.status === 'running' && room > 0) {
+    const type = room > 0 ? (await env.workflowOf(execution)).steps.get(stepId)?.type : undefined;
+    if (execution.status === 'running' && room > 0 && type !== undefined && env.claimsType?.(type)) {
       mine.push({ executionId: execution.id, stepId });
       room -= 1;
     } else {

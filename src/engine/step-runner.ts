@@ -63,6 +63,14 @@ function attemptSpec(step: StepDefinition, usedFallback: boolean) {
   return { type: step.type, input: step.input, timeoutSeconds: step.timeout_seconds ?? null };
 }
 
+/** An attempt ready to run: its type, rendered input and per-attempt timeout. */
+export interface PreparedAttempt {
+  kind: 'run';
+  type: string;
+  input: unknown;
+  timeoutSeconds: number | null;
+}
+
 /** Runs a claimed step and returns its outcome. */
 export async function runClaimedStep(
   claimed: ClaimedStep,
@@ -70,6 +78,25 @@ export async function runClaimedStep(
   signal: AbortSignal,
   env: RunnerEnvironment,
 ): Promise<StepOutcome> {
+  const prepared = await prepareAttempt(claimed, workflow, env);
+  if (prepared.kind !== 'run') return prepared;
+  const handler = env.taskTypes.get(prepared.type)?.handler;
+  if (!handler) {
+    return failed(prepared.input, new NonRetryableError(`no handler for task type '${prepared.type}' in this process`));
+  }
+  return runHandler(handler, prepared.input, claimed, prepared.timeoutSeconds, signal, env);
+}
+
+/**
+ * Everything of an attempt before its handler: a fired timer completes, a false `when` skips, a
+ * template that cannot render fails; otherwise the type and input to run. External workers get
+ * the same rendered input as in-process handlers.
+ */
+export async function prepareAttempt(
+  claimed: ClaimedStep,
+  workflow: CompiledWorkflow,
+  env: Pick<RunnerEnvironment, 'store'>,
+): Promise<PreparedAttempt | StepOutcome> {
   if (claimed.previous_status === 'waiting') {
     // A durable timer that fired: the output was decided when the step started waiting.
     return { kind: 'completed', input: parseJson(claimed.input), output: parseJson(claimed.output) };
@@ -98,9 +125,7 @@ export async function runClaimedStep(
     // Templates fail the same way on every attempt.
     return failed(input, new NonRetryableError(`input could not be rendered: ${(error as Error).message}`));
   }
-  const handler = env.taskTypes.get(spec.type)?.handler;
-  if (!handler) return failed(input, new NonRetryableError(`no handler for task type '${spec.type}' in this process`));
-  return runHandler(handler, input, claimed, spec.timeoutSeconds, signal, env);
+  return { kind: 'run', type: spec.type, input, timeoutSeconds: spec.timeoutSeconds };
 }
 
 async function runHandler(

@@ -58,6 +58,7 @@ export interface Database {
   execution_steps: ExecutionStepRow;
   step_attempts: StepAttemptRow;
   execution_events: ExecutionEventRow;
+  task_types: TaskTypeRow;
 }
 
 export interface ExecutionRow {
@@ -94,6 +95,8 @@ export interface ExecutionStepRow {
   /** Index of the step in the definition. */
   position: number;
   type: string;
+  /** Type of the current attempt: `type`, or the fallback's type once the fallback runs. */
+  attempt_type: string;
   status: string;
   /** Why a skipped step was skipped: `condition` (its `when`) or `dependency`. */
   skip_reason: string | null;
@@ -141,4 +144,16 @@ export interface ExecutionEventRow {
   step_id: string | null;
   data: string;
   created_at: string;
+}
+
+export interface TaskTypeRow {
+  workspace_id: string;
+  type: string;
+  description: string;
+  /** JSON Schema text, or null when the type accepts anything. */
+  input_schema: string | null;
+  output_schema: string | null;
+  lease_seconds: number;
+  created_at: string;
+  updated_at: string;
 }

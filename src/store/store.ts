@@ -10,6 +10,7 @@ import { ApiKeyRepository } from './repositories/api-key-repository.js';
 import { ExecutionLogRepository } from './repositories/execution-log-repository.js';
 import { ExecutionRepository } from './repositories/execution-repository.js';
 import { StepRepository } from './repositories/step-repository.js';
+import { TaskTypeRepository } from './repositories/task-type-repository.js';
 import { WorkflowRepository } from './repositories/workflow-repository.js';
 import { WorkspaceRepository } from './repositories/workspace-repository.js';
 import { createSqliteDialect } from './sqlite/sqlite-dialect.js';
@@ -26,6 +27,7 @@ export class Store {
   readonly executions: ExecutionRepository;
   readonly steps: StepRepository;
   readonly executionLog: ExecutionLogRepository;
+  readonly taskTypes: TaskTypeRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -39,6 +41,7 @@ export class Store {
     this.executions = new ExecutionRepository(db, dialect);
     this.steps = new StepRepository(db, dialect);
     this.executionLog = new ExecutionLogRepository(db);
+    this.taskTypes = new TaskTypeRepository(db);
   }
 
   /** `sqlite` or `postgres`. */

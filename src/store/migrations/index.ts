@@ -1,6 +1,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as foundation from './0001-foundation.js';
 import * as executions from './0002-executions.js';
+import * as taskTypes from './0003-task-types.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -11,6 +12,7 @@ import type { MigrationContext } from './migration-context.js';
 const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationContext) => Promise<void> }> = {
   '0001-foundation': foundation,
   '0002-executions': executions,
+  '0003-task-types': taskTypes,
 };
 
 /** A Kysely migration provider for one backend. */

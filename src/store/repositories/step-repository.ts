@@ -20,6 +20,13 @@ export interface ClaimedStep extends ExecutionStepRow {
   adhoc_definition: string | null;
 }
 
+/** Which due steps a claim takes: those whose current attempt has one of `types`. */
+export interface ClaimFilter {
+  types: readonly string[];
+  /** Only this workspace's steps (external workers); the engine claims across workspaces. */
+  workspaceId?: string;
+}
+
 /** The counters of a dependent after one of its dependencies settled. */
 export interface DependentCounters {
   step_id: string;
@@ -37,6 +44,7 @@ const STEP_COLUMNS: ReadonlyArray<keyof ExecutionStepRow> = [
   'workspace_id',
   'position',
   'type',
+  'attempt_type',
   'status',
   'skip_reason',
   'deps_total',
@@ -95,7 +103,8 @@ export class StepRepository {
 
   /**
    * Claims up to `limit` due steps (queued or waiting with `run_at <= now`) of running executions
-   * for `owner` until `leaseUntil`. On PostgreSQL concurrent claimers skip each other's rows.
+   * whose current attempt has one of `filter.types` (of one workspace when named), for `owner`
+   * until `leaseUntil`. On PostgreSQL concurrent claimers skip each other's rows.
    */
   async claimDue(
     owner: string,
@@ -103,7 +112,10 @@ export class StepRepository {
     leaseUntil: number,
     startedAt: string,
     limit: number,
+    filter: ClaimFilter,
   ): Promise<ClaimedStep[]> {
+    if (filter.types.length === 0) return [];
+    const workspace = filter.workspaceId === undefined ? sql`` : sql`and es.workspace_id = ${filter.workspaceId}`;
     if (this.dialect.name === 'postgres') {
       const rows = await sql<ExecutionStepRow & { previous_status: string }>`
         with due as (
@@ -111,6 +123,7 @@ export class StepRepository {
           from execution_steps es
           join executions e on e.id = es.execution_id
           where es.status in ('queued', 'waiting') and es.run_at <= ${now} and e.status = 'running'
+            and es.attempt_type in (${sql.join(filter.types)}) ${workspace}
           order by es.run_at
           limit ${limit}
           for update of es skip locked
@@ -128,16 +141,17 @@ export class StepRepository {
     }
     // SQLite has one writer and cannot return FROM columns: select, then update, in one transaction.
     return inTransaction(this.db, async (trx) => {
-      const due = await trx
+      let query = trx
         .selectFrom('execution_steps')
         .innerJoin('executions', 'executions.id', 'execution_steps.execution_id')
         .select(['execution_steps.execution_id', 'execution_steps.step_id', 'execution_steps.status'])
         .where('execution_steps.status', 'in', ['queued', 'waiting'])
         .where('execution_steps.run_at', '<=', now)
         .where('executions.status', '=', 'running')
-        .orderBy('execution_steps.run_at')
-        .limit(limit)
-        .execute();
+        .where('execution_steps.attempt_type', 'in', filter.types);
+      if (filter.workspaceId !== undefined)
+        query = query.where('execution_steps.workspace_id', '=', filter.workspaceId);
+      const due = await query.orderBy('execution_steps.run_at').limit(limit).execute();
       if (due.length === 0) return [];
       // One statement for the whole claim; a waiting step (a fired timer) keeps its attempt.
       const previous = new Map(due.map((row) => [`${row.execution_id}/${row.step_id}`, row.status]));
@@ -210,7 +224,14 @@ export class StepRepository {
     executionId: string,
     stepId: string,
     patch: Partial<ExecutionStepRow>,
-    guard: { statuses: readonly string[]; owner?: string; attempt?: number; leaseExpiredBefore?: number },
+    guard: {
+      statuses: readonly string[];
+      owner?: string;
+      attempt?: number;
+      leaseExpiredBefore?: number;
+      /** Only while the lease is still valid at this time (epoch ms). */
+      leaseValidAt?: number;
+    },
   ): Promise<boolean> {
     let query = this.db
       .updateTable('execution_steps')
@@ -221,6 +242,7 @@ export class StepRepository {
     if (guard.owner !== undefined) query = query.where('lease_owner', '=', guard.owner);
     if (guard.attempt !== undefined) query = query.where('attempts', '=', guard.attempt);
     if (guard.leaseExpiredBefore !== undefined) query = query.where('lease_expires_at', '<', guard.leaseExpiredBefore);
+    if (guard.leaseValidAt !== undefined) query = query.where('lease_expires_at', '>=', guard.leaseValidAt);
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
@@ -370,15 +392,18 @@ export class StepRepository {
       .execute();
   }
 
-  /** The earliest `run_at` of a queued or waiting step of a running execution, if any. */
-  async nextDueAt(): Promise<number | undefined> {
-    const row = await this.db
+  /** The earliest `run_at` of a queued or waiting step of a running execution that `filter` claims. */
+  async nextDueAt(filter: ClaimFilter): Promise<number | undefined> {
+    if (filter.types.length === 0) return undefined;
+    let query = this.db
       .selectFrom('execution_steps')
       .innerJoin('executions', 'executions.id', 'execution_steps.execution_id')
       .select((eb) => eb.fn.min('execution_steps.run_at').as('next'))
       .where('execution_steps.status', 'in', ['queued', 'waiting'])
       .where('executions.status', '=', 'running')
-      .executeTakeFirst();
+      .where('execution_steps.attempt_type', 'in', filter.types);
+    if (filter.workspaceId !== undefined) query = query.where('execution_steps.workspace_id', '=', filter.workspaceId);
+    const row = await query.executeTakeFirst();
     return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
   }
 

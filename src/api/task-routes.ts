@@ -1,0 +1,185 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { MAX_WAIT_SECONDS } from '../engine/external-tasks.js';
+import type { ApiContext } from './api-context.js';
+import { authOf } from './auth.js';
+import { errorResponses, IdParams, Timestamp } from './schemas.js';
+import { TASK_TYPE_PATTERN } from './task-type-routes.js';
+
+/**
+ * The worker routes (SPEC §5): long-poll for tasks, heartbeat, complete, fail, release. The
+ * protocol is documented in docs/workers.md.
+ */
+
+const TaskSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Names this attempt and lease; a new attempt has a new id.' }),
+    execution_id: Type.String(),
+    step_id: Type.String(),
+    workflow_id: Type.Union([Type.String(), Type.Null()]),
+    type: Type.String(),
+    input: Type.Unknown({ description: 'The step input after templates and input_mappings.' }),
+    attempt: Type.Integer({ minimum: 1 }),
+    lease_expires_at: Timestamp,
+    lease_seconds: Type.Integer({ description: 'Send heartbeats well within this.' }),
+  },
+  { title: 'Task' },
+);
+
+const PollBody = Type.Object(
+  {
+    worker_id: Type.String({ minLength: 1, maxLength: 200, description: 'Shown in timelines and events.' }),
+    types: Type.Array(Type.String({ pattern: TASK_TYPE_PATTERN }), { minItems: 1, maxItems: 100 }),
+    wait_seconds: Type.Optional(
+      Type.Number({ minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: 'Long-poll up to this long.' }),
+    ),
+    max_tasks: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const EmptyBody = Type.Object({}, { additionalProperties: false });
+const CompleteBody = Type.Object(
+  { output: Type.Optional(Type.Unknown({ description: 'The step output (JSON); null when absent.' })) },
+  { additionalProperties: false },
+);
+const FailBody = Type.Object(
+  {
+    error: Type.Object(
+      {
+        message: Type.String({ minLength: 1, maxLength: 10_000 }),
+        retryable: Type.Optional(Type.Boolean({ default: true, description: 'false skips the remaining attempts.' })),
+        details: Type.Optional(Type.Unknown()),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const SettledSchema = Type.Object(
+  {
+    id: Type.String(),
+    execution_id: Type.String(),
+    step_id: Type.String(),
+    status: Type.String({ description: 'The step status now: completed, queued (a retry), failed, ...' }),
+  },
+  { title: 'Settled task' },
+);
+
+const roles = ['admin', 'member', 'worker'] as const;
+const tags = ['workers'];
+const settledResponses = { 200: SettledSchema, ...errorResponses(400, 401, 403, 404, 409) };
+
+/** The task routes of external workers. */
+export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { tasks }) => {
+  app.post(
+    '/tasks/poll',
+    {
+      config: { roles },
+      schema: {
+        tags,
+        summary: 'Claim tasks of the given types, waiting up to wait_seconds for one to be queued',
+        body: PollBody,
+        response: { 200: Type.Object({ tasks: Type.Array(TaskSchema) }), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      // A client that goes away stops waiting; a task claimed meanwhile goes back on lease expiry.
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableEnded) gone.abort();
+      });
+      const body = request.body;
+      const claimed = await tasks.poll(
+        authOf(request).workspace.id,
+        {
+          workerId: body.worker_id,
+          types: body.types,
+          waitSeconds: body.wait_seconds ?? 0,
+          maxTasks: body.max_tasks ?? 1,
+        },
+        gone.signal,
+      );
+      return { tasks: claimed };
+    },
+  );
+
+  app.post(
+    '/tasks/:id/heartbeat',
+    {
+      config: { roles },
+      preValidation: emptyBodyDefault,
+      schema: {
+        tags,
+        summary: 'Extend the lease; cancel_requested says to stop (the execution was cancelled)',
+        params: IdParams,
+        body: EmptyBody,
+        response: {
+          200: Type.Object({ lease_expires_at: Timestamp, cancel_requested: Type.Boolean() }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => tasks.heartbeat(authOf(request).workspace.id, request.params.id),
+  );
+
+  app.post(
+    '/tasks/:id/complete',
+    {
+      config: { roles },
+      preValidation: emptyBodyDefault,
+      schema: {
+        tags,
+        summary: 'Complete the task with its output',
+        params: IdParams,
+        body: CompleteBody,
+        response: settledResponses,
+      },
+    },
+    async (request) => tasks.complete(authOf(request).workspace.id, request.params.id, request.body.output),
+  );
+
+  app.post(
+    '/tasks/:id/fail',
+    {
+      config: { roles },
+      schema: {
+        tags,
+        summary: 'Fail this attempt (retried per the step policy when retryable, then the fallback)',
+        params: IdParams,
+        body: FailBody,
+        response: settledResponses,
+      },
+    },
+    async (request) => {
+      const { message, retryable, details } = request.body.error;
+      return tasks.fail(authOf(request).workspace.id, request.params.id, {
+        message,
+        retryable: retryable ?? true,
+        ...(details === undefined ? {} : { details }),
+      });
+    },
+  );
+
+  app.post(
+    '/tasks/:id/release',
+    {
+      config: { roles },
+      preValidation: emptyBodyDefault,
+      schema: {
+        tags,
+        summary: 'Hand the task back to the queue without using up an attempt (worker shutdown)',
+        params: IdParams,
+        body: EmptyBody,
+        response: settledResponses,
+      },
+    },
+    async (request) => tasks.release(authOf(request).workspace.id, request.params.id),
+  );
+};
+
+/** A call without a body means `{}`. */
+async function emptyBodyDefault(request: { body: unknown }): Promise<void> {
+  request.body ??= {};
+}

@@ -1,0 +1,375 @@
+import { randomBytes } from 'node:crypto';
+import { WeftError } from '../errors.js';
+import { nowIso } from '../ids.js';
+import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
+import { type ClaimedStep, StepRepository } from '../store/repositories/step-repository.js';
+import type { Store } from '../store/store.js';
+import type { StepError } from '../tasks/task-outcomes.js';
+import type { Engine } from './engine.js';
+import type { SettleRequest, StepOutcome } from './settle.js';
+import { prepareAttempt } from './step-runner.js';
+import { TaskWaiters } from './task-waiters.js';
+
+/**
+ * External workers (SPEC §4–§5): steps whose type has no in-process handler wait in the queue
+ * until a worker polls for their type. A poll claims them under a lease (the same claim as the
+ * engine's, owned by `task:<nonce>:<worker_id>`), renders their input, and hands them out as
+ * tasks; heartbeats extend the lease; complete, fail and release settle them through the engine
+ * exactly like an in-process outcome. A task id names its execution, step, attempt and claim, so
+ * a call on a lease that was lost (expired and taken back, reset, cancelled) is a 409 that
+ * changes nothing.
+ */
+
+/** Lease owners of external tasks start with this; engine owners never do. */
+export const TASK_OWNER_PREFIX = 'task:';
+/** Lease of a type that was never declared (SPEC §4 default). */
+export const DEFAULT_LEASE_SECONDS = 30;
+/** Longest long poll (SPEC §5). */
+export const MAX_WAIT_SECONDS = 30;
+
+/** A task as a worker sees it. */
+export interface TaskView {
+  id: string;
+  execution_id: string;
+  step_id: string;
+  workflow_id: string | null;
+  type: string;
+  input: unknown;
+  attempt: number;
+  lease_expires_at: string;
+  lease_seconds: number;
+}
+
+/** What a poll asks for. */
+export interface PollRequest {
+  workerId: string;
+  types: readonly string[];
+  waitSeconds: number;
+  maxTasks: number;
+}
+
+/** The settled state a complete, fail or release call leaves the step in. */
+export interface TaskSettled {
+  id: string;
+  execution_id: string;
+  step_id: string;
+  status: string;
+}
+
+interface TaskRef {
+  executionId: string;
+  stepId: string;
+  attempt: number;
+  nonce: string;
+}
+
+function encodeTaskId(ref: TaskRef): string {
+  const text = JSON.stringify([ref.executionId, ref.stepId, ref.attempt, ref.nonce]);
+  return `task_${Buffer.from(text).toString('base64url')}`;
+}
+
+function decodeTaskId(id: string): TaskRef | undefined {
+  if (!id.startsWith('task_')) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(id.slice(5), 'base64url').toString('utf8'));
+    if (!Array.isArray(value) || value.length !== 4) return undefined;
+    const [executionId, stepId, attempt, nonce] = value as unknown[];
+    if (typeof executionId !== 'string' || typeof stepId !== 'string') return undefined;
+    if (typeof attempt !== 'number' || !Number.isInteger(attempt) || typeof nonce !== 'string') return undefined;
+    return { executionId, stepId, attempt, nonce };
+  } catch {
+    // Not base64url JSON: an id Weft never issued, which is a 404 like any unknown id.
+    return undefined;
+  }
+}
+
+/** The worker id inside a task lease owner (`task:<nonce>:<worker_id>`). */
+export function workerOfOwner(owner: string): string {
+  if (!owner.startsWith(TASK_OWNER_PREFIX)) return owner;
+  const rest = owner.slice(TASK_OWNER_PREFIX.length);
+  return rest.slice(rest.indexOf(':') + 1);
+}
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+/** The task routes' operations, for one process. */
+export class ExternalTasks {
+  readonly #waiters: TaskWaiters;
+
+  constructor(
+    private readonly store: Store,
+    private readonly engine: Engine,
+  ) {
+    this.#waiters = new TaskWaiters((listener) => engine.onWork(listener));
+  }
+
+  /**
+   * Claims up to `maxTasks` due steps of `types` in the workspace; when none is due, waits up to
+   * `waitSeconds` for one to be queued (woken by the store's announcements, and by a timer for a
+   * retry that becomes due) or for `signal` (the client went away).
+   */
+  async poll(workspaceId: string, request: PollRequest, signal?: AbortSignal): Promise<TaskView[]> {
+    const deadline = Date.now() + Math.min(request.waitSeconds, MAX_WAIT_SECONDS) * 1000;
+    for (;;) {
+      // Taken before the claim: an announcement during the claim is not missed.
+      const generation = this.#waiters.generation;
+      const tasks = await this.#claim(workspaceId, request);
+      if (tasks.length > 0 || signal?.aborted || Date.now() >= deadline) return tasks;
+      const nextDue = await this.store.steps.nextDueAt({ types: request.types, workspaceId });
+      await this.#waiters.waitForWork(generation, Math.min(deadline, nextDue ?? deadline), signal);
+      if (signal?.aborted || this.#waiters.closed) return [];
+    }
+  }
+
+  async #claim(workspaceId: string, request: PollRequest): Promise<TaskView[]> {
+    const declared = await this.store.taskTypes.leaseSeconds(workspaceId, request.types);
+    const byLease = new Map<number, string[]>();
+    for (const type of new Set(request.types)) {
+      const seconds = declared.get(type) ?? DEFAULT_LEASE_SECONDS;
+      byLease.set(seconds, [...(byLease.get(seconds) ?? []), type]);
+    }
+    const owner = `${TASK_OWNER_PREFIX}${randomBytes(6).toString('base64url')}:${request.workerId}`;
+    const claimed: Array<{ step: ClaimedStep; leaseSeconds: number }> = [];
+    for (const [leaseSeconds, types] of byLease) {
+      const limit = request.maxTasks - claimed.length;
+      if (limit <= 0) break;
+      const now = Date.now();
+      const steps = await this.store.transaction(async (tx) => {
+        const rows = await tx.steps.claimDue(owner, now, now + leaseSeconds * 1000, nowIso(), limit, {
+          types,
+          workspaceId,
+        });
+        await tx.executionLog.append(rows.map((step) => startedEvent(step, request.workerId)));
+        return rows;
+      });
+      claimed.push(...steps.map((step) => ({ step, leaseSeconds })));
+    }
+    if (claimed.length === 0) return [];
+    return this.#handOut(owner, request.workerId, claimed);
+  }
+
+  /**
+   * Renders each claimed attempt's input as the engine would; an attempt that skips (`when`) or
+   * cannot render is settled here and not handed out. The input is recorded on the step, and a
+   * step's `timeout_seconds` caps the lease.
+   */
+  async #handOut(
+    owner: string,
+    workerId: string,
+    claimed: Array<{ step: ClaimedStep; leaseSeconds: number }>,
+  ): Promise<TaskView[]> {
+    const runs: Array<{ step: ClaimedStep; input: unknown; leaseExpiresAt: number; leaseSeconds: number }> = [];
+    const settle: SettleRequest[] = [];
+    for (const { step, leaseSeconds } of claimed) {
+      let outcome: StepOutcome;
+      try {
+        const workflow = await this.engine.workflowOf({ ...step, id: step.execution_id });
+        const prepared = await prepareAttempt(step, workflow, { store: this.store });
+        if (prepared.kind === 'run') {
+          const leaseExpiresAt = Math.min(
+            step.lease_expires_at ?? Date.now(),
+            attemptDeadline(step, prepared.timeoutSeconds) ?? Number.POSITIVE_INFINITY,
+          );
+          runs.push({ step, input: prepared.input, leaseExpiresAt, leaseSeconds });
+          continue;
+        }
+        outcome = prepared;
+      } catch (error) {
+        outcome = { kind: 'failed', input: null, error: { message: (error as Error).message, retryable: true } };
+      }
+      settle.push({ step, outcome, endedAt: nowIso() });
+    }
+    const handed = await this.engine.settleLeased(owner, workerId, async (tx) => {
+      const kept: typeof runs = [];
+      for (const run of runs) {
+        const patch = { input: json(run.input), lease_expires_at: run.leaseExpiresAt };
+        const guard = { statuses: ['running'], owner, attempt: run.step.attempts };
+        if (await tx.steps.update(run.step.execution_id, run.step.step_id, patch, guard)) kept.push(run);
+      }
+      return { requests: settle, value: kept };
+    });
+    return handed.map(({ step, input, leaseExpiresAt, leaseSeconds }) => ({
+      id: encodeTaskId({
+        executionId: step.execution_id,
+        stepId: step.step_id,
+        attempt: step.attempts,
+        nonce: owner.slice(TASK_OWNER_PREFIX.length, owner.indexOf(':', TASK_OWNER_PREFIX.length)),
+      }),
+      execution_id: step.execution_id,
+      step_id: step.step_id,
+      workflow_id: step.workflow_id,
+      type: step.attempt_type,
+      input,
+      attempt: step.attempts,
+      lease_expires_at: new Date(leaseExpiresAt).toISOString(),
+      lease_seconds: leaseSeconds,
+    }));
+  }
+
+  /**
+   * Extends a task's lease by its type's `lease_seconds` (never past the attempt's timeout).
+   * Answers `cancel_requested` once the step was cancelled with its execution; a lost lease is a
+   * 409.
+   */
+  async heartbeat(
+    workspaceId: string,
+    taskId: string,
+  ): Promise<{ lease_expires_at: string; cancel_requested: boolean }> {
+    const { ref, row, execution } = await this.#find(workspaceId, taskId);
+    if (isCancelledAttempt(row, ref)) {
+      return { lease_expires_at: new Date(row.lease_expires_at ?? Date.now()).toISOString(), cancel_requested: true };
+    }
+    const now = Date.now();
+    if (!holdsLease(row, ref, now)) throw leaseLost(taskId, row);
+    const owner = row.lease_owner ?? '';
+    const leaseSeconds =
+      (await this.store.taskTypes.leaseSeconds(workspaceId, [row.attempt_type])).get(row.attempt_type) ??
+      DEFAULT_LEASE_SECONDS;
+    const workflow = await this.engine.workflowOf(execution);
+    const definition = workflow.steps.get(row.step_id);
+    const timeoutSeconds =
+      row.used_fallback === 1 && definition?.fallback
+        ? (definition.fallback.timeout_seconds ?? definition.timeout_seconds ?? null)
+        : (definition?.timeout_seconds ?? null);
+    const until = Math.min(now + leaseSeconds * 1000, attemptDeadline(row, timeoutSeconds) ?? Number.POSITIVE_INFINITY);
+    const renewed = await this.store.steps.update(
+      row.execution_id,
+      row.step_id,
+      { lease_expires_at: until },
+      { statuses: ['running'], owner, attempt: ref.attempt, leaseValidAt: now },
+    );
+    if (!renewed) {
+      // Lost to a cancel, an expiry sweep or a reset since it was read.
+      const again = await this.store.steps.get(row.execution_id, row.step_id);
+      if (again && isCancelledAttempt(again, ref)) {
+        return { lease_expires_at: new Date(now).toISOString(), cancel_requested: true };
+      }
+      throw leaseLost(taskId, again ?? row);
+    }
+    return { lease_expires_at: new Date(until).toISOString(), cancel_requested: false };
+  }
+
+  /** Completes a task with its output. */
+  complete(workspaceId: string, taskId: string, output: unknown): Promise<TaskSettled> {
+    return this.#settle(workspaceId, taskId, (row) => ({
+      kind: 'completed',
+      input: parseJson(row.input),
+      output: output === undefined ? null : output,
+    }));
+  }
+
+  /** Fails a task's attempt: retried per the step's policy when retryable, then the fallback. */
+  fail(workspaceId: string, taskId: string, error: StepError): Promise<TaskSettled> {
+    return this.#settle(workspaceId, taskId, (row) => ({ kind: 'failed', input: parseJson(row.input), error }));
+  }
+
+  /** Hands a task back to the queue without using up an attempt (a worker shutting down). */
+  release(workspaceId: string, taskId: string): Promise<TaskSettled> {
+    return this.#settle(workspaceId, taskId, () => ({ kind: 'released' }));
+  }
+
+  async #settle(
+    workspaceId: string,
+    taskId: string,
+    outcomeOf: (row: ExecutionStepRow) => StepOutcome,
+  ): Promise<TaskSettled> {
+    const { ref } = await this.#find(workspaceId, taskId);
+    const current = await this.store.steps.get(ref.executionId, ref.stepId);
+    const owner = current?.lease_owner ?? '';
+    const settled = await this.engine.settleLeased(owner, workerOfOwner(owner), async (tx) => {
+      // The execution is locked before its step, as in every settle; then the lease is checked.
+      const execution = await tx.executions.getById(ref.executionId, true);
+      const row = await tx.steps.get(ref.executionId, ref.stepId);
+      if (!execution || !row || row.workspace_id !== workspaceId) throw taskNotFound(taskId);
+      if (!holdsLease(row, ref, Date.now()) || row.lease_owner !== owner) throw leaseLost(taskId, row);
+      const step = StepRepository.claimed(row, execution);
+      return { requests: [{ step, outcome: outcomeOf(row), endedAt: nowIso() }], value: row };
+    });
+    const after = await this.store.steps.get(settled.execution_id, settled.step_id);
+    return {
+      id: taskId,
+      execution_id: settled.execution_id,
+      step_id: settled.step_id,
+      status: after?.status ?? settled.status,
+    };
+  }
+
+  /** The task's step and execution in the workspace, or a 404. */
+  async #find(
+    workspaceId: string,
+    taskId: string,
+  ): Promise<{ ref: TaskRef; row: ExecutionStepRow; execution: ExecutionRow }> {
+    const ref = decodeTaskId(taskId);
+    if (!ref) throw taskNotFound(taskId);
+    const execution = await this.store.executions.get(workspaceId, ref.executionId);
+    const row = execution ? await this.store.steps.get(ref.executionId, ref.stepId) : undefined;
+    if (!execution || !row || row.workspace_id !== workspaceId || row.attempts < ref.attempt) {
+      throw taskNotFound(taskId);
+    }
+    return { ref, row, execution };
+  }
+
+  /** Stops waiting polls (server shutdown); they answer with no tasks. */
+  close(): void {
+    this.#waiters.close();
+  }
+}
+
+function holdsLease(row: ExecutionStepRow, ref: TaskRef, now: number): boolean {
+  return (
+    row.status === 'running' &&
+    row.attempts === ref.attempt &&
+    (row.lease_owner ?? '').startsWith(`${TASK_OWNER_PREFIX}${ref.nonce}:`) &&
+    Number(row.lease_expires_at ?? 0) >= now
+  );
+}
+
+/** The step was cancelled (with its execution) while this attempt held it. */
+function isCancelledAttempt(row: ExecutionStepRow, ref: TaskRef): boolean {
+  return row.status === 'cancelled' && row.attempts === ref.attempt;
+}
+
+/** When the attempt's `timeout_seconds` runs out, if it has one. */
+function attemptDeadline(
+  step: Pick<ExecutionStepRow, 'started_at'>,
+  timeoutSeconds: number | null | undefined,
+): number | undefined {
+  if (timeoutSeconds === null || timeoutSeconds === undefined || step.started_at === null) return undefined;
+  return Date.parse(step.started_at) + timeoutSeconds * 1000;
+}
+
+function taskNotFound(taskId: string): WeftError {
+  return new WeftError('NOT_FOUND', `task '${taskId}' was not found`);
+}
+
+function leaseLost(taskId: string, row: ExecutionStepRow): WeftError {
+  const why =
+    row.status === 'cancelled'
+      ? 'the step was cancelled with its execution'
+      : row.status === 'running' || row.status === 'queued'
+        ? 'the lease expired and the step was handed out again'
+        : `the step is now '${row.status}'`;
+  return new WeftError('LEASE_LOST', `task '${taskId}' no longer holds its lease: ${why}; nothing was changed`);
+}
+
+function startedEvent(step: ClaimedStep, workerId: string) {
+  return {
+    workspaceId: step.workspace_id,
+    executionId: step.execution_id,
+    stepId: step.step_id,
+    type: 'step.started',
+    at: step.started_at ?? nowIso(),
+    data: {
+      execution_id: step.execution_id,
+      workflow_id: step.workflow_id,
+      step_id: step.step_id,
+      status: 'running',
+      attempt: step.attempts,
+      worker: workerId,
+    },
+  };
+}
+
+function parseJson(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
