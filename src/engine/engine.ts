@@ -366,6 +366,7 @@ export class Engine {
     const settled = await settleOutcomes(tx, batch, {
       owner,
       worker,
+      claimOwner: this.owner,
       leaseMs: this.#options.leaseMs,
       capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
       claimsType: (type) => this.claimsType(type),

@@ -42,6 +42,8 @@ export interface SettleEnvironment {
   owner: string;
   /** Who ran the attempts, for the attempt log (defaults to `owner`). */
   worker?: string;
+  /** Lease owner of steps claimed to run here (defaults to `owner`; differs when settling a worker's task). */
+  claimOwner?: string;
   leaseMs: number;
   /** How many claimed steps this process may start now. */
   capacity: number;
@@ -343,7 +345,7 @@ export async function startReady(
   for (const [executionId, stepIds] of queued) await tx.steps.queue(executionId, stepIds, now, at);
   batch.result.queuedElsewhere += ready.length - mine.length;
   const executions = new Map(ready.map(({ execution }) => [execution.id, execution]));
-  for (const row of await tx.steps.claimPendingMany(mine, env.owner, now + env.leaseMs, at)) {
+  for (const row of await tx.steps.claimPendingMany(mine, env.claimOwner ?? env.owner, now + env.leaseMs, at)) {
     const execution = executions.get(row.execution_id);
     if (!execution) continue;
     const claimed = StepRepository.claimed(row, execution);
