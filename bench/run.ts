@@ -11,6 +11,9 @@
  * - create: POST /workflows over loopback HTTP, sequentially.
  * - get: GET /workflows/{id}.
  * - list: GET /workflows?limit=50 over 1,000 workflows.
+ *
+ * Worker shapes (issue 4): poll-to-start latency and task throughput, see worker-shapes.ts.
+ * `npm run bench -- workers` runs only those.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -19,6 +22,7 @@ import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { simpleDefinition, startTestServer, type TestServer } from '../test/helpers/api-server.js';
 import { type Backend, TEST_PG_URL } from '../test/helpers/backends.js';
 import { benchEngineShapes } from './engine-shapes.js';
+import { benchWorkerShapes } from './worker-shapes.js';
 
 interface Row {
   backend: string;
@@ -31,14 +35,14 @@ interface Row {
 
 const rows: Row[] = [];
 
-function record(backend: string, shape: string, count: number, totalMs: number): void {
+function record(backend: string, shape: string, count: number, totalMs: number, detail?: string): void {
   rows.push({
     backend,
     shape,
     count,
     totalMs,
     unit: 'ms/op',
-    perOp: `${(totalMs / count).toFixed(3)} ms (${Math.round((count / totalMs) * 1000)}/s)`,
+    perOp: detail ?? `${(totalMs / count).toFixed(3)} ms (${Math.round((count / totalMs) * 1000)}/s)`,
   });
   process.stderr.write(`  ${backend} ${shape}: ${(totalMs / count).toFixed(3)} ms/op\n`);
 }
@@ -142,12 +146,20 @@ async function benchEngine(backend: Backend): Promise<void> {
   }
 }
 
-await benchValidation();
+const only = process.argv[2];
 const backends: Backend[] = ['sqlite'];
 if (await postgresReachable()) backends.push('postgres');
 else process.stderr.write(`PostgreSQL at ${TEST_PG_URL} is unreachable: its rows are missing.\n`);
-for (const backend of backends) await benchEngine(backend);
-for (const backend of backends) await benchApi(backend);
+if (only !== 'workers') {
+  await benchValidation();
+  for (const backend of backends) await benchEngine(backend);
+  for (const backend of backends) await benchApi(backend);
+}
+for (const backend of backends) {
+  for (const result of await benchWorkerShapes(backend)) {
+    record(backend, `workers: ${result.shape}`, result.count, result.totalMs, result.detail);
+  }
+}
 
 const header = ['backend', 'shape', 'ops', 'total ms', 'per op'];
 const lines = rows.map((row) => [row.backend, row.shape, String(row.count), row.totalMs.toFixed(0), row.perOp]);

@@ -378,17 +378,16 @@ export class Engine {
   }
 
   /**
-   * Settles outcomes of attempts leased to `owner` (an external worker's task) in one
-   * transaction that first runs `check` (which locks and verifies the lease, or throws); steps
-   * that became ready start here as after any settle. Returns what `check` returned.
+   * Settles outcomes of attempts leased to an external worker's task in one transaction that
+   * first runs `check` (which locks and verifies the lease, or throws, and names the lease owner
+   * and worker); steps that became ready start here as after any settle. Returns what `check`
+   * returned.
    */
   async settleLeased<T>(
-    owner: string,
-    worker: string,
-    check: (tx: Store) => Promise<{ requests: SettleRequest[]; value: T }>,
+    check: (tx: Store) => Promise<{ requests: SettleRequest[]; value: T; owner: string; worker: string }>,
   ): Promise<T> {
     const { value, result } = await this.#store.transaction(async (tx) => {
-      const { requests, value } = await check(tx);
+      const { requests, value, owner, worker } = await check(tx);
       return { value, result: await this.#settleIn(tx, requests, owner, worker) };
     });
     this.#apply(result);

@@ -179,14 +179,14 @@ export class ExternalTasks {
       }
       settle.push({ step, outcome, endedAt: nowIso() });
     }
-    const handed = await this.engine.settleLeased(owner, workerId, async (tx) => {
+    const handed = await this.engine.settleLeased(async (tx) => {
       const kept: typeof runs = [];
       for (const run of runs) {
         const patch = { input: json(run.input), lease_expires_at: run.leaseExpiresAt };
         const guard = { statuses: ['running'], owner, attempt: run.step.attempts };
         if (await tx.steps.update(run.step.execution_id, run.step.step_id, patch, guard)) kept.push(run);
       }
-      return { requests: settle, value: kept };
+      return { requests: settle, value: kept, owner, worker: workerId };
     });
     return handed.map(({ step, input, leaseExpiresAt, leaseSeconds }) => ({
       id: encodeTaskId({
@@ -273,25 +273,27 @@ export class ExternalTasks {
     taskId: string,
     outcomeOf: (row: ExecutionStepRow) => StepOutcome,
   ): Promise<TaskSettled> {
-    const { ref } = await this.#find(workspaceId, taskId);
-    const current = await this.store.steps.get(ref.executionId, ref.stepId);
-    const owner = current?.lease_owner ?? '';
-    const settled = await this.engine.settleLeased(owner, workerOfOwner(owner), async (tx) => {
+    const ref = decodeTaskId(taskId);
+    if (!ref) throw taskNotFound(taskId);
+    const outcome = await this.engine.settleLeased(async (tx) => {
       // The execution is locked before its step, as in every settle; then the lease is checked.
       const execution = await tx.executions.getById(ref.executionId, true);
-      const row = await tx.steps.get(ref.executionId, ref.stepId);
-      if (!execution || !row || row.workspace_id !== workspaceId) throw taskNotFound(taskId);
-      if (!holdsLease(row, ref, Date.now()) || row.lease_owner !== owner) throw leaseLost(taskId, row);
+      const row = execution ? await tx.steps.get(ref.executionId, ref.stepId) : undefined;
+      if (!execution || !row || execution.workspace_id !== workspaceId || row.attempts < ref.attempt) {
+        throw taskNotFound(taskId);
+      }
+      if (!holdsLease(row, ref, Date.now())) throw leaseLost(taskId, row);
+      const owner = row.lease_owner ?? '';
+      const outcome = outcomeOf(row);
       const step = StepRepository.claimed(row, execution);
-      return { requests: [{ step, outcome: outcomeOf(row), endedAt: nowIso() }], value: row };
+      return { requests: [{ step, outcome, endedAt: nowIso() }], value: outcome, owner, worker: workerOfOwner(owner) };
     });
-    const after = await this.store.steps.get(settled.execution_id, settled.step_id);
-    return {
-      id: taskId,
-      execution_id: settled.execution_id,
-      step_id: settled.step_id,
-      status: after?.status ?? settled.status,
-    };
+    // A completed attempt is completed; a failure may have been queued for a retry or failed.
+    const status =
+      outcome.kind === 'completed'
+        ? 'completed'
+        : ((await this.store.steps.get(ref.executionId, ref.stepId))?.status ?? 'unknown');
+    return { id: taskId, execution_id: ref.executionId, step_id: ref.stepId, status };
   }
 
   /** The task's step and execution in the workspace, or a 404. */
