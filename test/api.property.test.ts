@@ -56,6 +56,44 @@ for (const backend of testBackends()) {
       );
     });
 
+    it('never answers 500 to random task-type declarations and task calls', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(
+            'PUT /task-types/:name',
+            'POST /tasks/poll',
+            'POST /tasks/:name/heartbeat',
+            'POST /tasks/:name/complete',
+            'POST /tasks/:name/fail',
+            'POST /tasks/:name/release',
+          ),
+          textArb,
+          fc.oneof(
+            bodyArb,
+            fc.record({
+              worker_id: fc.string(),
+              types: fc.array(fc.string()),
+              wait_seconds: fc.oneof(fc.double(), fc.constant(0)),
+              max_tasks: fc.integer(),
+            }),
+            fc.record({ input_schema: fc.jsonValue({ maxDepth: 3 }), lease_seconds: fc.integer() }),
+            fc.record({ error: fc.record({ message: fc.string(), retryable: fc.jsonValue() }) }),
+          ),
+          async (route, name, body) => {
+            const [method = 'POST', template = '/'] = route.split(' ');
+            const path = template.replace(':name', encodeURIComponent(name) || 'x');
+            const sent =
+              body !== null && typeof body === 'object' && 'wait_seconds' in body ? { ...body, wait_seconds: 0 } : body;
+            assertHandled(
+              await server.request(method, path, { body: sent }),
+              `${method} ${path} ${JSON.stringify(sent).slice(0, 200)}`,
+            );
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+
     it('never answers 500 to random query strings and ids', async () => {
       await fc.assert(
         fc.asyncProperty(
