@@ -114,6 +114,11 @@ export class ExternalTasks {
       // Taken before the claim: an announcement during the claim is not missed.
       const generation = this.#waiters.generation;
       const tasks = await this.#claim(workspaceId, request);
+      if (tasks.length > 0 && signal?.aborted) {
+        // Nobody will receive them: hand them back now rather than lose an attempt to expiry.
+        await Promise.all(tasks.map((task) => this.release(workspaceId, task.id)));
+        return [];
+      }
       if (tasks.length > 0 || signal?.aborted || Date.now() >= deadline) return tasks;
       const nextDue = await this.store.steps.nextDueAt({ types: request.types, workspaceId });
       await this.#waiters.waitForWork(generation, Math.min(deadline, nextDue ?? deadline), signal);
@@ -220,7 +225,7 @@ export class ExternalTasks {
       return { lease_expires_at: new Date(row.lease_expires_at ?? Date.now()).toISOString(), cancel_requested: true };
     }
     const now = Date.now();
-    if (!holdsLease(row, ref, now)) throw leaseLost(taskId, row);
+    if (!holdsLease(row, ref, now)) throw leaseLost(taskId, row, ref);
     const owner = row.lease_owner ?? '';
     const leaseSeconds =
       (await this.store.taskTypes.leaseSeconds(workspaceId, [row.attempt_type])).get(row.attempt_type) ??
@@ -244,7 +249,7 @@ export class ExternalTasks {
       if (again && isCancelledAttempt(again, ref)) {
         return { lease_expires_at: new Date(now).toISOString(), cancel_requested: true };
       }
-      throw leaseLost(taskId, again ?? row);
+      throw leaseLost(taskId, again ?? row, ref);
     }
     return { lease_expires_at: new Date(until).toISOString(), cancel_requested: false };
   }
@@ -265,7 +270,7 @@ export class ExternalTasks {
 
   /** Hands a task back to the queue without using up an attempt (a worker shutting down). */
   release(workspaceId: string, taskId: string): Promise<TaskSettled> {
-    return this.#settle(workspaceId, taskId, () => ({ kind: 'released' }));
+    return this.#settle(workspaceId, taskId, (row) => ({ kind: 'released', by: workerOfOwner(row.lease_owner ?? '') }));
   }
 
   async #settle(
@@ -282,7 +287,7 @@ export class ExternalTasks {
       if (!execution || !row || execution.workspace_id !== workspaceId || row.attempts < ref.attempt) {
         throw taskNotFound(taskId);
       }
-      if (!holdsLease(row, ref, Date.now())) throw leaseLost(taskId, row);
+      if (!holdsLease(row, ref, Date.now())) throw leaseLost(taskId, row, ref);
       const owner = row.lease_owner ?? '';
       const outcome = outcomeOf(row);
       const step = StepRepository.claimed(row, execution);
@@ -344,13 +349,14 @@ function taskNotFound(taskId: string): WeftError {
   return new WeftError('NOT_FOUND', `task '${taskId}' was not found`);
 }
 
-function leaseLost(taskId: string, row: ExecutionStepRow): WeftError {
-  const why =
-    row.status === 'cancelled'
-      ? 'the step was cancelled with its execution'
-      : row.status === 'running' || row.status === 'queued'
-        ? 'the lease expired and the step was handed out again'
-        : `the step is now '${row.status}'`;
+function leaseLost(taskId: string, row: ExecutionStepRow, ref: TaskRef): WeftError {
+  let why: string;
+  if (row.attempts > ref.attempt) why = `the step was handed out again (attempt ${row.attempts})`;
+  else if (row.status === 'cancelled') why = 'the step was cancelled with its execution';
+  else if (row.status === 'running') why = 'the lease expired';
+  else if (row.status === 'queued')
+    why = 'this attempt was already settled or its lease expired; the step waits for a retry';
+  else why = `the step is now '${row.status}'`;
   return new WeftError('LEASE_LOST', `task '${taskId}' no longer holds its lease: ${why}; nothing was changed`);
 }
 

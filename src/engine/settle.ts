@@ -23,8 +23,11 @@ export type StepOutcome =
   | { kind: 'failed'; input: unknown; error: StepError }
   | { kind: 'skipped' }
   | { kind: 'waiting'; input: unknown; until: number; output: unknown }
-  /** Interrupted by a shutdown: back to the queue without using up the retry budget. */
-  | { kind: 'released' };
+  /**
+   * Interrupted by a shutdown (or handed back by a worker): back to the queue without using up
+   * the retry budget. `by` names the worker that released it; absent, the process stopped.
+   */
+  | { kind: 'released'; by?: string };
 
 /** One outcome to settle. */
 export interface SettleRequest {
@@ -163,7 +166,8 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
     return;
   }
   if (outcome.kind === 'released') {
-    const error = JSON.stringify({ message: 'interrupted: the process stopped', retryable: true });
+    const message = outcome.by ? `released by worker '${outcome.by}'` : 'interrupted: the process stopped';
+    const error = JSON.stringify({ message, retryable: true });
     const patch = {
       status: 'queued',
       run_at: Date.now(),
@@ -173,11 +177,11 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
       ...released,
     };
     if (!(await tx.steps.update(key.execution, key.step, patch, guard))) return;
-    batch.attempts.push({ ...attempt, status: 'interrupted', error });
+    batch.attempts.push({ ...attempt, status: outcome.by ? 'released' : 'interrupted', error });
     batch.event(
       execution,
       'step.retrying',
-      { status: 'queued', attempt: step.attempts, reason: 'process_stopping' },
+      { status: 'queued', attempt: step.attempts, reason: outcome.by ? 'released' : 'process_stopping' },
       step.step_id,
     );
     batch.result.queuedElsewhere += 1;
