@@ -7,6 +7,25 @@ export type { StepDefinition, WorkflowDefinition } from './definition/definition
 export { type ExecutionPlan, planExecution } from './definition/plan.js';
 export { type DefinitionValidation, validateDefinition } from './definition/validate-definition.js';
 export { ERROR_REGISTRY, type ErrorCode, type FieldError, WeftError } from './errors.js';
+export {
+  type ClientOptions,
+  createClient,
+  createWorker,
+  defineWorker,
+  type Execution,
+  type Task,
+  TaskAbortedError,
+  type TaskType,
+  WeftApiError,
+  WeftClient,
+  WeftWorker,
+  type WorkerHandler,
+  type WorkerHandlerDefinition,
+  type WorkerHandlers,
+  type WorkerOptions,
+  type WorkerTaskContext,
+  type Workflow,
+} from './sdk/index.js';
 export { NonRetryableError, type StepError, WaitUntil } from './tasks/task-outcomes.js';
 export {
   defineTask,

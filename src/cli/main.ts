@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { WeftError } from '../errors.js';
 import { runMigrations } from './migrate-command.js';
 import { runWorkflowFile } from './run-command.js';
 import { startServer } from './serve-command.js';
 import { validateFile } from './validate-command.js';
+import { runWorkerCommand, type WorkerFlags } from './worker-command.js';
 
 /** The `weft` command line. */
 const program = new Command()
@@ -59,6 +60,26 @@ program
       progress: process.stderr,
       output: process.stdout,
     });
+  });
+
+program
+  .command('worker')
+  .description('run an external task worker: the module exports `handlers` mapping task types to handlers')
+  .argument('<module>', 'worker module (a path from the working directory, or a package name)')
+  .addOption(new Option('--url <url>', 'the Weft server').env('WEFT_URL').default('http://127.0.0.1:8080'))
+  .addOption(new Option('--api-key <key>', 'API key (role worker, member or admin)').env('WEFT_API_KEY'))
+  .option('--types <types>', "comma-separated task types to serve (default: all of the module's)")
+  .option('--concurrency <n>', 'tasks run at once', '10')
+  .addOption(new Option('--worker-id <id>', 'shown in timelines (default <host>-<pid>-<random>)').env('WEFT_WORKER_ID'))
+  .option('--wait-seconds <s>', 'long-poll wait, 0..30', '20')
+  .option('--grace-seconds <s>', 'on SIGTERM/SIGINT: how long running tasks may finish before they are released', '10')
+  .action(async (module: string, flags: WorkerFlags) => {
+    const exitCode = await runWorkerCommand(module, flags, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      logLevel: loadConfig().logLevel,
+    });
+    if (exitCode !== undefined) process.exitCode = exitCode;
   });
 
 program

@@ -1,0 +1,224 @@
+import createFetchClient, { type Client } from 'openapi-fetch';
+import { WeftApiError } from './api-error.js';
+import type {
+  AdhocExecutionRequest,
+  ApiPaths,
+  Execution,
+  ExecutionEventPage,
+  ExecutionEventQuery,
+  ExecutionListQuery,
+  ExecutionPage,
+  ExecutionStatus,
+  ExecutionTimeline,
+  HeartbeatResult,
+  PollRequest,
+  RetryRequest,
+  StartExecutionRequest,
+  Task,
+  TaskFailure,
+  TaskSettlement,
+  TaskType,
+  TaskTypeDeclaration,
+  TaskTypePage,
+  ValidationReport,
+  Workflow,
+  WorkflowDefinition,
+  WorkflowListQuery,
+  WorkflowPage,
+  WorkflowPatch,
+  WorkflowVersionPage,
+} from './types.js';
+
+/**
+ * The typed HTTP client of the Weft API. Requests and answers are typed from the server's
+ * OpenAPI document (`api-types.ts`); calls resolve to the answer's body and throw a
+ * `WeftApiError` on any non-2xx answer. Network failures reject with fetch's own error.
+ */
+
+/** How to reach a Weft server. */
+export interface ClientOptions {
+  /** The server's root URL, e.g. `http://127.0.0.1:8080` (a trailing `/api/v1` is accepted too). */
+  baseUrl: string;
+  /** An API key (`Authorization: Bearer <key>`). */
+  apiKey: string;
+  /** Act in another workspace (admin keys only): sent as `X-Workspace-Id`. */
+  workspaceId?: string;
+  /** A fetch implementation (tests, proxies); defaults to the global fetch. */
+  fetch?: (request: Request) => Promise<Response>;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Aborts the request (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/** The raw openapi-fetch client: every route, typed, answering `{data, error, response}`. */
+export type RawClient = Client<ApiPaths>;
+
+/** Strips a trailing slash and `/api/v1`: the generated paths carry the prefix themselves. */
+function rootUrl(baseUrl: string): string {
+  return baseUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
+}
+
+/** Resolves to the body of a 2xx answer; throws WeftApiError for any other status. */
+async function unwrap<T>(method: string, call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) {
+    const where = response.url ? new URL(response.url).pathname : '';
+    throw new WeftApiError(response.status, error, `${method} ${where}`.trim());
+  }
+  return data as T;
+}
+
+/** A client of one Weft server with one API key. */
+export class WeftClient {
+  /** The openapi-fetch client, for routes without a convenience method here. */
+  readonly raw: RawClient;
+
+  constructor(options: ClientOptions) {
+    const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}` };
+    if (options.workspaceId) headers['x-workspace-id'] = options.workspaceId;
+    this.raw = createFetchClient<ApiPaths>({
+      baseUrl: rootUrl(options.baseUrl),
+      headers,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+  }
+
+  /** Workflows: definitions with versions. */
+  readonly workflows = {
+    /** Creates a workflow (version 1). */
+    create: (definition: WorkflowDefinition, options?: CallOptions): Promise<Workflow> =>
+      unwrap('POST', this.raw.POST('/api/v1/workflows', { body: definition, ...options })),
+    /** The latest version, or `version`. */
+    get: (id: string, query: { version?: number } = {}, options?: CallOptions): Promise<Workflow> =>
+      unwrap('GET', this.raw.GET('/api/v1/workflows/{id}', { params: { path: { id }, query }, ...options })),
+    /** One page of workflows, newest first. */
+    list: (query: WorkflowListQuery = {}, options?: CallOptions): Promise<WorkflowPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/workflows', { params: { query }, ...options })),
+    /** Saves a new definition as the next version. */
+    update: (id: string, definition: WorkflowDefinition, options?: CallOptions): Promise<Workflow> =>
+      unwrap('PUT', this.raw.PUT('/api/v1/workflows/{id}', { params: { path: { id } }, body: definition, ...options })),
+    /** Changes name, description, enabled, labels or webhook_url without a new version. */
+    patch: (id: string, fields: WorkflowPatch, options?: CallOptions): Promise<Workflow> =>
+      unwrap('PATCH', this.raw.PATCH('/api/v1/workflows/{id}', { params: { path: { id } }, body: fields, ...options })),
+    /** The versions of a workflow. */
+    versions: (id: string, options?: CallOptions): Promise<WorkflowVersionPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/workflows/{id}/versions', { params: { path: { id } }, ...options })),
+    /** Soft-deletes a workflow; 409 while executions run unless `cancelRunning`. */
+    delete: (id: string, query: { cancel_running?: boolean } = {}, options?: CallOptions): Promise<unknown> =>
+      unwrap('DELETE', this.raw.DELETE('/api/v1/workflows/{id}', { params: { path: { id }, query }, ...options })),
+    /** Validates a definition without saving it: `{valid, errors, warnings, plan}`. */
+    validate: (definition: WorkflowDefinition, options?: CallOptions): Promise<ValidationReport> =>
+      unwrap('POST', this.raw.POST('/api/v1/workflows/validate', { body: definition, ...options })),
+  };
+
+  /** Executions: runs of workflows and their lifecycle. */
+  readonly executions = {
+    /** Starts an execution of a saved workflow (202). */
+    start: (workflowId: string, request: StartExecutionRequest = {}, options?: CallOptions): Promise<Execution> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/workflows/{id}/executions', {
+          params: { path: { id: workflowId } },
+          body: request,
+          ...options,
+        }),
+      ),
+    /** Runs an inline definition once (202). */
+    startAdhoc: (request: AdhocExecutionRequest, options?: CallOptions): Promise<Execution> =>
+      unwrap('POST', this.raw.POST('/api/v1/executions', { body: request, ...options })),
+    /** An execution with its steps. */
+    get: (id: string, options?: CallOptions): Promise<Execution> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions/{id}', { params: { path: { id } }, ...options })),
+    /** One page of executions, newest first. */
+    list: (query: ExecutionListQuery = {}, options?: CallOptions): Promise<ExecutionPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions', { params: { query }, ...options })),
+    /** `{id, status, progress}`. */
+    status: (id: string, options?: CallOptions): Promise<ExecutionStatus> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions/{id}/status', { params: { path: { id } }, ...options })),
+    /** Per step and attempt: queued, started and ended times. */
+    timeline: (id: string, options?: CallOptions): Promise<ExecutionTimeline> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions/{id}/timeline', { params: { path: { id } }, ...options })),
+    /** One page of the execution's event log (newest first unless `order: 'asc'`). */
+    events: (id: string, query: ExecutionEventQuery = {}, options?: CallOptions): Promise<ExecutionEventPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions/{id}/events', { params: { path: { id }, query }, ...options })),
+    /** Starts an execution created with `start: false`. */
+    run: (id: string, options?: CallOptions): Promise<Execution> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/executions/{id}/start', { params: { path: { id } }, body: {}, ...options }),
+      ),
+    /** Cancels a pending, running or paused execution. */
+    cancel: (id: string, options?: CallOptions): Promise<Execution> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/executions/{id}/cancel', { params: { path: { id } }, body: {}, ...options }),
+      ),
+    /** Pauses a running execution: running steps finish, no new step starts. */
+    pause: (id: string, options?: CallOptions): Promise<Execution> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/executions/{id}/pause', { params: { path: { id } }, body: {}, ...options }),
+      ),
+    /** Resumes a paused execution. */
+    resume: (id: string, options?: CallOptions): Promise<Execution> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/executions/{id}/resume', { params: { path: { id } }, body: {}, ...options }),
+      ),
+    /** Re-runs a settled execution, from its failed steps or from `from_step`. */
+    retry: (id: string, request: RetryRequest = {}, options?: CallOptions): Promise<Execution> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/executions/{id}/retry', { params: { path: { id } }, body: request, ...options }),
+      ),
+  };
+
+  /** Task types: the registry, and declaring types served by external workers. */
+  readonly taskTypes = {
+    /** Declares (or updates) an external task type; 409 for a built-in or plugin name. */
+    declare: (type: string, declaration: TaskTypeDeclaration = {}, options?: CallOptions): Promise<TaskType> =>
+      unwrap(
+        'PUT',
+        this.raw.PUT('/api/v1/task-types/{type}', { params: { path: { type } }, body: declaration, ...options }),
+      ),
+    /** Every task type the workspace knows. */
+    list: (options?: CallOptions): Promise<TaskTypePage> =>
+      unwrap('GET', this.raw.GET('/api/v1/task-types', { ...options })),
+    /** One task type. */
+    get: (type: string, options?: CallOptions): Promise<TaskType> =>
+      unwrap('GET', this.raw.GET('/api/v1/task-types/{type}', { params: { path: { type } }, ...options })),
+  };
+
+  /** Tasks: the worker protocol (poll, heartbeat, then complete, fail or release). */
+  readonly tasks = {
+    /** Leases up to `max_tasks` tasks, waiting up to `wait_seconds` for one to be queued. */
+    poll: async (request: PollRequest, options?: CallOptions): Promise<Task[]> =>
+      (await unwrap('POST', this.raw.POST('/api/v1/tasks/poll', { body: request, ...options }))).tasks,
+    /** Extends the lease; `cancel_requested` means stop and do not complete. 409 LEASE_LOST: drop the task. */
+    heartbeat: (id: string, options?: CallOptions): Promise<HeartbeatResult> =>
+      unwrap('POST', this.raw.POST('/api/v1/tasks/{id}/heartbeat', { params: { path: { id } }, body: {}, ...options })),
+    /** Completes the task with its output. */
+    complete: (id: string, output: unknown, options?: CallOptions): Promise<TaskSettlement> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/tasks/{id}/complete', { params: { path: { id } }, body: { output }, ...options }),
+      ),
+    /** Fails the attempt; `retryable: false` skips the remaining attempts. */
+    fail: (id: string, error: TaskFailure, options?: CallOptions): Promise<TaskSettlement> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/tasks/{id}/fail', { params: { path: { id } }, body: { error }, ...options }),
+      ),
+    /** Hands the task back to the queue without using up an attempt. */
+    release: (id: string, options?: CallOptions): Promise<TaskSettlement> =>
+      unwrap('POST', this.raw.POST('/api/v1/tasks/{id}/release', { params: { path: { id } }, body: {}, ...options })),
+  };
+}
+
+/** Creates a client of the Weft API. */
+export function createClient(options: ClientOptions): WeftClient {
+  return new WeftClient(options);
+}

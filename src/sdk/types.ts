@@ -1,0 +1,82 @@
+/**
+ * Named types of the API's requests and answers, read from the generated `api-types.ts` (the
+ * server's OpenAPI document) so they cannot drift from the routes. When a route changes, run
+ * `npm run sdk:types` and these follow.
+ */
+import type { paths } from './api-types.js';
+
+/** Every route of the API, keyed by path (with its `/api/v1` prefix) then method. */
+export type ApiPaths = paths;
+
+type Method = 'get' | 'put' | 'post' | 'patch' | 'delete';
+type Operation<P extends keyof ApiPaths, M extends Method> = NonNullable<ApiPaths[P][M]>;
+type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;
+
+/** The JSON body of the `status` answer of `M path`. */
+export type ResponseOf<P extends keyof ApiPaths, M extends Method, S extends number = 200> =
+  Operation<P, M> extends { responses: infer Responses }
+    ? S extends keyof Responses
+      ? JsonContent<Responses[S]>
+      : never
+    : never;
+
+/** The JSON request body of `M path`. */
+export type RequestOf<P extends keyof ApiPaths, M extends Method> =
+  Operation<P, M> extends { requestBody?: infer Body } ? JsonContent<NonNullable<Body>> : never;
+
+/** The query parameters of `M path`. */
+export type QueryOf<P extends keyof ApiPaths, M extends Method> =
+  Operation<P, M> extends { parameters: { query?: infer Query } } ? NonNullable<Query> : never;
+
+/** A workflow: metadata and the definition of one version. */
+export type Workflow = ResponseOf<'/api/v1/workflows/{id}', 'get'>;
+/** A page of workflows. */
+export type WorkflowPage = ResponseOf<'/api/v1/workflows', 'get'>;
+/** Filters and paging of the workflow list. */
+export type WorkflowListQuery = QueryOf<'/api/v1/workflows', 'get'>;
+/** A workflow definition as sent to create, update and validate. */
+export type WorkflowDefinition = RequestOf<'/api/v1/workflows', 'post'>;
+/** Metadata changed without a new version (PATCH). */
+export type WorkflowPatch = RequestOf<'/api/v1/workflows/{id}', 'patch'>;
+/** The versions of a workflow. */
+export type WorkflowVersionPage = ResponseOf<'/api/v1/workflows/{id}/versions', 'get'>;
+/** `{valid, errors, warnings, plan}` of a definition. */
+export type ValidationReport = ResponseOf<'/api/v1/workflows/validate', 'post'>;
+
+/** An execution with its steps. */
+export type Execution = ResponseOf<'/api/v1/executions/{id}', 'get'>;
+/** A page of executions. */
+export type ExecutionPage = ResponseOf<'/api/v1/executions', 'get'>;
+/** Filters and paging of the execution list. */
+export type ExecutionListQuery = QueryOf<'/api/v1/executions', 'get'>;
+/** How to start an execution of a saved workflow. */
+export type StartExecutionRequest = RequestOf<'/api/v1/workflows/{id}/executions', 'post'>;
+/** An ad-hoc run of an inline definition. */
+export type AdhocExecutionRequest = RequestOf<'/api/v1/executions', 'post'>;
+/** `{id, status, progress}` of an execution. */
+export type ExecutionStatus = ResponseOf<'/api/v1/executions/{id}/status', 'get'>;
+/** Per step and attempt: queued, started and ended times. */
+export type ExecutionTimeline = ResponseOf<'/api/v1/executions/{id}/timeline', 'get'>;
+/** A page of an execution's event log. */
+export type ExecutionEventPage = ResponseOf<'/api/v1/executions/{id}/events', 'get'>;
+/** Paging and order of the event log. */
+export type ExecutionEventQuery = QueryOf<'/api/v1/executions/{id}/events', 'get'>;
+/** `{from_step?}` of a retry. */
+export type RetryRequest = RequestOf<'/api/v1/executions/{id}/retry', 'post'>;
+
+/** A task type as the registry lists it (built-in, plugin or declared). */
+export type TaskType = ResponseOf<'/api/v1/task-types/{type}', 'get'>;
+/** The task types of the workspace. */
+export type TaskTypePage = ResponseOf<'/api/v1/task-types', 'get'>;
+/** What declaring an external task type sends. */
+export type TaskTypeDeclaration = RequestOf<'/api/v1/task-types/{type}', 'put'>;
+/** A long-poll request of a worker. */
+export type PollRequest = RequestOf<'/api/v1/tasks/poll', 'post'>;
+/** A task leased to a worker: one attempt of one step. */
+export type Task = ResponseOf<'/api/v1/tasks/poll', 'post'>['tasks'][number];
+/** The answer of a heartbeat: the new lease end, and whether the worker must stop. */
+export type HeartbeatResult = ResponseOf<'/api/v1/tasks/{id}/heartbeat', 'post'>;
+/** How a task failed, as sent to `/tasks/{id}/fail`. */
+export type TaskFailure = RequestOf<'/api/v1/tasks/{id}/fail', 'post'>['error'];
+/** The step a complete, fail or release settled. */
+export type TaskSettlement = ResponseOf<'/api/v1/tasks/{id}/complete', 'post'>;

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateSdkTypes, SDK_TYPES_FILE } from '../scripts/generate-sdk-types.js';
+import { createClient, type Execution, WeftApiError, type WeftClient } from '../src/sdk/index.js';
+import { simpleDefinition, startTestServer, type TestServer } from './helpers/api-server.js';
+import { testBackends } from './helpers/backends.js';
+import { ROOT } from './helpers/processes.js';
+
+describe('generated SDK types', () => {
+  it(`${SDK_TYPES_FILE} matches the server's OpenAPI document`, async () => {
+    const checkedIn = await readFile(path.join(ROOT, SDK_TYPES_FILE), 'utf8');
+    const fresh = await generateSdkTypes();
+    assert.ok(
+      checkedIn === fresh,
+      `${SDK_TYPES_FILE} is out of date with the API routes: run \`npm run sdk:types\` and commit the result`,
+    );
+  });
+});
+
+/** Throws unless `promise` rejects with a WeftApiError of this status and code; returns it. */
+async function apiError(promise: Promise<unknown>, status: number, code: string): Promise<WeftApiError> {
+  const error = await promise.then(
+    () => assert.fail(`expected a ${status} ${code} answer`),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof WeftApiError, `expected a WeftApiError, got ${String(error)}`);
+  assert.equal(error.status, status, error.message);
+  assert.equal(error.code, code, error.message);
+  return error;
+}
+
+async function settled(client: WeftClient, id: string): Promise<Execution> {
+  for (let tries = 0; tries < 200; tries++) {
+    const { status } = await client.executions.status(id);
+    if (['completed', 'failed', 'cancelled'].includes(status)) return client.executions.get(id);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`execution ${id} did not settle`);
+}
+
+for (const backend of testBackends()) {
+  describe(`SDK client (${backend})`, () => {
+    let server: TestServer;
+    let client: WeftClient;
+    before(async () => {
+      server = await startTestServer(backend);
+      client = createClient({ baseUrl: server.url, apiKey: server.adminKey });
+    });
+    after(() => server.close());
+
+    it('creates, reads, lists, updates and validates workflows', async () => {
+      const created = await client.workflows.create(simpleDefinition('SDK made'));
+      assert.equal(created.version, 1);
+      assert.equal((await client.workflows.get(created.id)).name, 'SDK made');
+      const page = await client.workflows.list({ q: 'SDK made' });
+      assert.deepEqual(
+        page.items.map((item) => item.id),
+        [created.id],
+      );
+      const updated = await client.workflows.update(created.id, simpleDefinition('SDK made', { description: 'v2' }));
+      assert.equal(updated.version, 2);
+      assert.equal((await client.workflows.get(created.id, { version: 1 })).version, 1);
+      const patched = await client.workflows.patch(created.id, { labels: { team: 'sdk' } });
+      assert.deepEqual(patched.labels, { team: 'sdk' });
+      const report = await client.workflows.validate({ name: 'x', steps: [{ id: 'a', type: 'htp' }] });
+      assert.equal(report.valid, false);
+    });
+
+    it('starts an execution and reads its status, steps, events and timeline', async () => {
+      const workflow = await client.workflows.create(simpleDefinition('SDK run'));
+      const started = await client.executions.start(workflow.id, { input: { value: 21 }, reference: 'sdk-1' });
+      assert.equal(started.workflow_id, workflow.id);
+      const execution = await settled(client, started.id);
+      assert.equal(execution.status, 'completed');
+      assert.deepEqual(execution.output, { doubled: 42 });
+      assert.deepEqual(
+        execution.steps?.map((step) => step.step_id),
+        ['first', 'second'],
+      );
+      const events = await client.executions.events(started.id, { order: 'asc' });
+      assert.equal(events.items[0]?.type, 'workflow.started');
+      const timeline = await client.executions.timeline(started.id);
+      assert.ok(JSON.stringify(timeline).includes('second'));
+      const listed = await client.executions.list({ reference: 'sdk-1' });
+      assert.deepEqual(
+        listed.items.map((item) => item.id),
+        [started.id],
+      );
+      const adhoc = await client.executions.startAdhoc({ definition: simpleDefinition('inline'), input: { value: 1 } });
+      assert.equal((await settled(client, adhoc.id)).status, 'completed');
+    });
+
+    it('surfaces problems as WeftApiError with status, code and field errors', async () => {
+      const missing = await apiError(client.workflows.get('wf_missing'), 404, 'NOT_FOUND');
+      assert.equal(missing.problem?.status, 404);
+      assert.match(missing.message, /GET \/api\/v1\/workflows\/wf_missing answered 404 NOT_FOUND/);
+      const invalid = await apiError(
+        client.workflows.create({ name: 'bad', steps: [{ id: 'a', type: 'nope' }] }),
+        400,
+        'DEFINITION_INVALID',
+      );
+      assert.equal(invalid.errors[0]?.path, '/steps/0/type');
+      const workflow = await client.workflows.create(simpleDefinition('SDK lifecycle'));
+      const execution = await settled(client, (await client.executions.start(workflow.id, { input: { value: 1 } })).id);
+      await apiError(client.executions.cancel(execution.id), 409, 'CONFLICT');
+      const stranger = createClient({ baseUrl: server.url, apiKey: 'weft_not_a_key' });
+      await apiError(stranger.workflows.list(), 401, 'UNAUTHORIZED');
+    });
+
+    it('accepts a base URL ending in /api/v1 and exposes the raw client', async () => {
+      const prefixed = createClient({ baseUrl: `${server.url}/api/v1/`, apiKey: server.adminKey });
+      const { data, response } = await prefixed.raw.GET('/api/v1/templates');
+      assert.equal(response.status, 200);
+      assert.ok((data?.items.length ?? 0) > 0);
+    });
+  });
+}
