@@ -59,6 +59,8 @@ export interface Database {
   step_attempts: StepAttemptRow;
   execution_events: ExecutionEventRow;
   task_types: TaskTypeRow;
+  events: EventRow;
+  schedules: ScheduleRow;
 }
 
 export interface ExecutionRow {
@@ -156,4 +158,28 @@ export interface TaskTypeRow {
   lease_seconds: number;
   created_at: string;
   updated_at: string;
+}
+
+/** An event posted to `POST /events`. */
+export interface EventRow {
+  id: string;
+  workspace_id: string;
+  type: string;
+  data: string;
+  idempotency_key: string | null;
+  /** JSON array of the ids of the executions it started. */
+  executions: string;
+  created_at: string;
+}
+
+/** One cron trigger of an enabled workflow. */
+export interface ScheduleRow {
+  workflow_id: string;
+  trigger_index: number;
+  workspace_id: string;
+  cron: string;
+  timezone: string;
+  /** Epoch ms of the next fire. */
+  next_fire_at: number;
+  last_fired_at: string | null;
 }

@@ -5,31 +5,42 @@
  */
 
 /** Channels Weft announces on. */
-export type NotifyChannel = 'weft_work' | 'weft_cancel';
+export type NotifyChannel = 'weft_work' | 'weft_cancel' | 'weft_events';
+
+/** What the engine listens to; `weft_events` (every appended event) only streams subscribe to. */
+export const ENGINE_CHANNELS: readonly NotifyChannel[] = ['weft_work', 'weft_cancel'];
 
 /** Receives announcements. */
 export type NotificationHandler = (channel: NotifyChannel, payload: string) => void;
 
-/** Subscribes to announcements; `listen` resolves once subscribed and returns the unsubscribe. */
+/**
+ * Subscribes to announcements on `channels` (default: the engine's); `listen` resolves once
+ * subscribed and returns the unsubscribe.
+ */
 export interface Notifier {
-  listen(handler: NotificationHandler): Promise<() => Promise<void>>;
+  listen(handler: NotificationHandler, channels?: readonly NotifyChannel[]): Promise<() => Promise<void>>;
 }
 
 /** The in-process notifier (SQLite, and tests). */
 export class LocalNotifier implements Notifier {
-  readonly #handlers = new Set<NotificationHandler>();
+  readonly #handlers = new Map<NotificationHandler, readonly NotifyChannel[]>();
 
-  async listen(handler: NotificationHandler): Promise<() => Promise<void>> {
-    this.#handlers.add(handler);
+  async listen(
+    handler: NotificationHandler,
+    channels: readonly NotifyChannel[] = ENGINE_CHANNELS,
+  ): Promise<() => Promise<void>> {
+    // Wrapped so one handler may listen twice (on different channels).
+    const wrapped: NotificationHandler = (channel, payload) => handler(channel, payload);
+    this.#handlers.set(wrapped, channels);
     return async () => {
-      this.#handlers.delete(handler);
+      this.#handlers.delete(wrapped);
     };
   }
 
-  /** Delivers on the next turn of the event loop, after the caller's transaction has committed. */
+  /** Delivers on the next turn of the event loop (the store calls it after commit). */
   emit(channel: NotifyChannel, payload: string): void {
     setImmediate(() => {
-      for (const handler of this.#handlers) handler(channel, payload);
+      for (const [handler, channels] of this.#handlers) if (channels.includes(channel)) handler(channel, payload);
     });
   }
 }

@@ -34,13 +34,19 @@ export class Store {
     /** Announcements between processes (LISTEN/NOTIFY on PostgreSQL, in-process on SQLite). */
     readonly notifier: Notifier,
     private readonly db: Kysely<Database> = dialect.db,
+    /** In a transaction on SQLite: announcements held until it commits (dropped on rollback). */
+    private readonly pending?: Array<[NotifyChannel, string]>,
   ) {
     this.workspaces = new WorkspaceRepository(db, dialect);
     this.apiKeys = new ApiKeyRepository(db);
     this.workflows = new WorkflowRepository(db, dialect);
     this.executions = new ExecutionRepository(db, dialect);
     this.steps = new StepRepository(db, dialect);
-    this.executionLog = new ExecutionLogRepository(db);
+    // PostgreSQL announces appended events itself (a trigger, at commit); SQLite through here.
+    this.executionLog = new ExecutionLogRepository(
+      db,
+      notifier instanceof LocalNotifier ? (payload) => void this.notify('weft_events', payload) : undefined,
+    );
     this.taskTypes = new TaskTypeRepository(db);
   }
 
@@ -50,18 +56,26 @@ export class Store {
   }
 
   /** Runs `work` in one transaction; the repositories of the store it receives share it. */
-  transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
-    return this.db.transaction().execute((trx) => work(new Store(this.dialect, this.notifier, trx)));
+    const pending: Array<[NotifyChannel, string]> = [];
+    const result = await this.db
+      .transaction()
+      .execute((trx) => work(new Store(this.dialect, this.notifier, trx, pending)));
+    if (this.notifier instanceof LocalNotifier)
+      for (const [channel, payload] of pending) this.notifier.emit(channel, payload);
+    return result;
   }
 
   /**
-   * Announces work on a channel. On PostgreSQL inside a transaction it is delivered at commit, to
-   * every listening process (this one included); on SQLite right after the current turn.
+   * Announces work on a channel. Inside a transaction it is delivered at commit (PostgreSQL
+   * NOTIFY; on SQLite the store holds it until then), to every listening process, this one
+   * included; never for a transaction that rolls back.
    */
   async notify(channel: NotifyChannel, payload = ''): Promise<void> {
     if (this.notifier instanceof LocalNotifier) {
-      this.notifier.emit(channel, payload);
+      if (this.pending) this.pending.push([channel, payload]);
+      else this.notifier.emit(channel, payload);
       return;
     }
     await sql`select pg_notify(${channel}, ${payload})`.execute(this.db);
@@ -74,6 +88,7 @@ export class Store {
       provider: migrationProvider({
         idType: this.dialect.idType,
         bigintType: this.dialect.name === 'postgres' ? 'bigint' : 'integer',
+        backend: this.dialect.name,
       }),
       migrationTableName: 'weft_migration',
       migrationLockTableName: 'weft_migration_lock',

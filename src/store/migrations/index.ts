@@ -2,6 +2,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as foundation from './0001-foundation.js';
 import * as executions from './0002-executions.js';
 import * as taskTypes from './0003-task-types.js';
+import * as events from './0004-events.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0001-foundation': foundation,
   '0002-executions': executions,
   '0003-task-types': taskTypes,
+  '0004-events': events,
 };
 
 /** A Kysely migration provider for one backend. */

@@ -4,4 +4,6 @@ export interface MigrationContext {
   idType: string;
   /** SQL type of 64-bit integers (epoch milliseconds). */
   bigintType: string;
+  /** The backend, for what only one of them has (PostgreSQL triggers that NOTIFY). */
+  backend: 'sqlite' | 'postgres';
 }

@@ -1,7 +1,5 @@
 import pg from 'pg';
-import type { NotificationHandler, Notifier, NotifyChannel } from '../notifier.js';
-
-const CHANNELS: NotifyChannel[] = ['weft_work', 'weft_cancel'];
+import { ENGINE_CHANNELS, type NotificationHandler, type Notifier, type NotifyChannel } from '../notifier.js';
 
 /**
  * LISTEN on a dedicated connection (a pooled one would be handed to other queries). When the
@@ -13,7 +11,10 @@ export class PostgresNotifier implements Notifier {
     private readonly onError: (error: Error) => void,
   ) {}
 
-  async listen(handler: NotificationHandler): Promise<() => Promise<void>> {
+  async listen(
+    handler: NotificationHandler,
+    channels: readonly NotifyChannel[] = ENGINE_CHANNELS,
+  ): Promise<() => Promise<void>> {
     let client: pg.Client | undefined;
     let stopped = false;
     let retryMs = 500;
@@ -22,7 +23,7 @@ export class PostgresNotifier implements Notifier {
     const connect = async (): Promise<void> => {
       const next = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 5000 });
       next.on('notification', (message) => {
-        if (CHANNELS.includes(message.channel as NotifyChannel))
+        if (channels.includes(message.channel as NotifyChannel))
           handler(message.channel as NotifyChannel, message.payload ?? '');
       });
       next.on('error', (error) => {
@@ -31,11 +32,11 @@ export class PostgresNotifier implements Notifier {
       });
       next.on('end', () => reconnectLater());
       await next.connect();
-      for (const channel of CHANNELS) await next.query(`listen ${channel}`);
+      for (const channel of channels) await next.query(`listen ${channel}`);
       client = next;
       retryMs = 500;
       // Work may have been announced while no one listened.
-      handler('weft_work', '');
+      if (channels.includes('weft_work')) handler('weft_work', '');
     };
 
     const reconnectLater = () => {

@@ -34,9 +34,22 @@ function toEvent(row: ExecutionEventRow): ExecutionEvent {
   };
 }
 
+/**
+ * The `weft_events` announcement of an event: its row as JSON. The PostgreSQL trigger of
+ * migration 0004 builds the same shape, without `data` (and with `truncated: true`) when the
+ * payload would pass NOTIFY's 8 kB limit.
+ */
+export function eventPayload(row: ExecutionEventRow): string {
+  return `{"id":${JSON.stringify(row.id)},"workspace_id":${JSON.stringify(row.workspace_id)},"execution_id":${JSON.stringify(row.execution_id)},"type":${JSON.stringify(row.type)},"step_id":${JSON.stringify(row.step_id)},"created_at":${JSON.stringify(row.created_at)},"data":${row.data}}`;
+}
+
 /** The attempts of steps and the event log of executions. */
 export class ExecutionLogRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Announces each appended event (SQLite; on PostgreSQL a trigger does it). */
+    private readonly announce?: (payload: string) => void,
+  ) {}
 
   /** Records attempts (once they have an outcome); a repeated one is ignored. */
   async recordAttempts(rows: StepAttemptRow[]): Promise<void> {
@@ -78,7 +91,14 @@ export class ExecutionLogRepository {
         .values(rows.slice(start, start + 200))
         .execute();
     }
+    if (this.announce) for (const row of rows) this.announce(eventPayload(row));
     return rows.map(toEvent);
+  }
+
+  /** One event by id (a `weft_events` announcement too large to carry its data names it). */
+  async get(id: string): Promise<(ExecutionEvent & { workspace_id: string }) | undefined> {
+    const row = await this.db.selectFrom('execution_events').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? { ...toEvent(row), workspace_id: row.workspace_id } : undefined;
   }
 
   /** Events of an execution, newest first like every list, or oldest first with `order: 'asc'`. */
