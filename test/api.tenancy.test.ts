@@ -52,6 +52,8 @@ for (const backend of testBackends()) {
         headers: inB,
       });
       objectsOfB['/tasks/'] = polled.body.tasks[0]?.id;
+      const event = await server.request('POST', '/events', { body: { type: 'b.happened', data: {} }, headers: inB });
+      objectsOfB['/events/'] = event.body.event_id;
       keysOfA = { admin: server.adminKey, member: await createKey(server, 'member') };
     });
     after(() => server.close());

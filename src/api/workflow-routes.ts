@@ -4,8 +4,11 @@ import { type WorkflowDefinition, WorkflowDefinitionSchema } from '../definition
 import { type DefinitionValidation, validateDefinition } from '../definition/validate-definition.js';
 import { applyAction } from '../engine/lifecycle.js';
 import { notFound, WeftError } from '../errors.js';
+import { syncTriggers } from '../events/triggers.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
+import type { Store } from '../store/store.js';
 import { workspaceTaskTypes } from '../tasks/declared-types.js';
+import type { Workflow } from '../types.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
 import { compileDefinitionRouteSchema } from './request-validation.js';
@@ -108,6 +111,22 @@ function parseLabels(labels: string[] | undefined): Array<[string, string]> {
 export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
   const validateFor = async (workspaceId: string, body: unknown) =>
     validateDefinition(body, await workspaceTaskTypes(store, taskTypes, workspaceId));
+  /** Writes a workflow change and its trigger index in one transaction. */
+  const changed = (write: (tx: Store) => Promise<Workflow | undefined>) =>
+    store.transaction(async (tx) => {
+      const workflow = await write(tx);
+      if (workflow) await syncTriggers(tx, workflow);
+      return workflow;
+    });
+  /** Workflows as the API shows them: with the next time a schedule fires them. */
+  const shown = async (workflows: Workflow[]) => {
+    const next = await store.triggers.nextFires(workflows.map((workflow) => workflow.id));
+    return workflows.map((workflow) => {
+      const at = next.get(workflow.id);
+      return { ...workflow, next_fire_at: at === undefined ? null : new Date(at).toISOString() };
+    });
+  };
+  const showOne = async (workflow: Workflow) => (await shown([workflow]))[0] ?? workflow;
 
   app.post(
     '/workflows',
@@ -122,8 +141,12 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
     },
     async (request, reply) => {
       const definition = requireValidDefinition(await validateFor(authOf(request).workspace.id, request.body));
-      const workflow = await store.workflows.create(authOf(request).workspace.id, definition);
-      return reply.status(201).header('location', `${request.url}/${workflow.id}`).send(workflow);
+      const workflow = await changed((tx) => tx.workflows.create(authOf(request).workspace.id, definition));
+      if (!workflow) throw new Error('creating a workflow returned nothing');
+      return reply
+        .status(201)
+        .header('location', `${request.url}/${workflow.id}`)
+        .send(await showOne(workflow));
     },
   );
 
@@ -156,11 +179,12 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
     },
     async (request) => {
       const { query } = request;
-      return store.workflows.list(
+      const page = await store.workflows.list(
         authOf(request).workspace.id,
         { enabled: query.enabled, labels: parseLabels(query.label), q: query.q, includeDeleted: query.include_deleted },
         { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
       );
+      return { ...page, items: await shown(page.items) };
     },
   );
 
@@ -186,7 +210,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
           ? notFound('workflow', id)
           : new WeftError('NOT_FOUND', `workflow '${id}' has no version ${request.query.version}`);
       }
-      return workflow;
+      return showOne(workflow);
     },
   );
 
@@ -228,9 +252,9 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       const { id } = request.params;
       if (!(await store.workflows.get(workspace.id, id))) throw notFound('workflow', id);
       const definition = requireValidDefinition(await validateFor(authOf(request).workspace.id, request.body));
-      const workflow = await store.workflows.update(workspace.id, id, definition);
+      const workflow = await changed((tx) => tx.workflows.update(workspace.id, id, definition));
       if (!workflow) throw notFound('workflow', id);
-      return workflow;
+      return showOne(workflow);
     },
   );
 
@@ -246,9 +270,10 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       },
     },
     async (request) => {
-      const workflow = await store.workflows.patch(authOf(request).workspace.id, request.params.id, request.body);
+      const { workspace } = authOf(request);
+      const workflow = await changed((tx) => tx.workflows.patch(workspace.id, request.params.id, request.body));
       if (!workflow) throw notFound('workflow', request.params.id);
-      return workflow;
+      return showOne(workflow);
     },
   );
 
@@ -287,7 +312,12 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
         });
         if (abort.length > 0) engine.abortExecution(executionId, abort);
       }
-      if (!(await store.workflows.softDelete(workspace.id, id))) throw notFound('workflow', id);
+      const deleted = await changed(async (tx) =>
+        (await tx.workflows.softDelete(workspace.id, id))
+          ? tx.workflows.get(workspace.id, id, { includeDeleted: true })
+          : undefined,
+      );
+      if (!deleted) throw notFound('workflow', id);
       return reply.status(204).send(null);
     },
   );

@@ -4,7 +4,8 @@ import type { MigrationContext } from './migration-context.js';
 
 /**
  * Events in and out. `events`: what `POST /events` received and which executions it started
- * (an `Idempotency-Key` makes a repeat return the first answer). `schedules`: one row per cron
+ * (an `Idempotency-Key` makes a repeat return the first answer). `workflow_triggers`: the event
+ * triggers of enabled workflows by type. `schedules`: one row per cron
  * trigger of an enabled workflow with its next fire time, claimed by one process per fire. On
  * PostgreSQL a trigger announces every appended execution event on `weft_events` at commit, for
  * live streams in any process (SQLite announces from the store). Never edit: add a migration.
@@ -28,6 +29,22 @@ export async function up(db: Kysely<unknown>, { idType, bigintType, backend }: M
     .on('events')
     .columns(['workspace_id', 'idempotency_key'])
     .unique()
+    .execute();
+
+  // The event triggers of enabled workflows by event type, so a posted event finds its workflows
+  // with one indexed query; kept in step with each workflow's latest definition.
+  await db.schema
+    .createTable('workflow_triggers')
+    .addColumn('workflow_id', id, (column) => column.notNull())
+    .addColumn('trigger_index', 'integer', (column) => column.notNull())
+    .addColumn('workspace_id', id, (column) => column.notNull())
+    .addColumn('event_type', 'text', (column) => column.notNull())
+    .addPrimaryKeyConstraint('workflow_triggers_pk', ['workflow_id', 'trigger_index'])
+    .execute();
+  await db.schema
+    .createIndex('workflow_triggers_event_idx')
+    .on('workflow_triggers')
+    .columns(['workspace_id', 'event_type'])
     .execute();
 
   await db.schema
