@@ -88,7 +88,7 @@ export class Scheduler {
     const firedAt = nowIso();
     if (!(await tx.triggers.advance(schedule, next, firedAt))) return 0;
     const workflow = await tx.workflows.get(schedule.workspace_id, schedule.workflow_id);
-    if (!workflow || !workflow.enabled) return 0;
+    if (!workflow?.enabled) return 0;
     const trigger = (workflow.definition.triggers as TriggerDefinition[] | undefined)?.[schedule.trigger_index];
     const scheduledFor = new Date(schedule.next_fire_at).toISOString();
     try {

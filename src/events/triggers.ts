@@ -142,7 +142,7 @@ export async function postEvent(
     )) {
       const workflow = await tx.workflows.get(workspaceId, workflowId);
       const trigger = (workflow?.definition.triggers as TriggerDefinition[] | undefined)?.[index];
-      if (!workflow || !workflow.enabled || !trigger || trigger.event !== event.type) continue;
+      if (!workflow?.enabled || !trigger || trigger.event !== event.type) continue;
       if (!matchesTrigger(trigger, event.data)) continue;
       if (trigger.condition !== undefined) {
         try {
