@@ -2,6 +2,8 @@ import type { StepDefinition, WorkflowDefinition } from '../definition/definitio
 import { type ExecutionPlan, planExecution } from '../definition/plan.js';
 import { analyzeSteps, type LocatedReference, readExpressions } from '../definition/step-analysis.js';
 import type { FieldError } from '../errors.js';
+import type { ExecutionRow } from '../store/database-schema.js';
+import type { Store } from '../store/store.js';
 
 /**
  * A definition prepared for running: its plan, each step's definition and the other steps its
@@ -64,4 +66,23 @@ export class CompiledWorkflowCache {
     }
     return compiled;
   }
+}
+
+/** Loads and caches the compiled definition an execution runs. */
+export async function compiledWorkflowOf(
+  store: Store,
+  cache: CompiledWorkflowCache,
+  execution: Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>,
+): Promise<CompiledWorkflow> {
+  const key =
+    execution.adhoc_definition !== null
+      ? `adhoc:${execution.id}`
+      : `${execution.workflow_id}@${execution.workflow_version}`;
+  const compiled = await cache.get(key, async () => {
+    if (execution.adhoc_definition !== null) return JSON.parse(execution.adhoc_definition) as WorkflowDefinition;
+    if (execution.workflow_id === null || execution.workflow_version === null) return undefined;
+    return store.workflows.versionDefinition(execution.workflow_id, execution.workflow_version);
+  });
+  if (!compiled) throw new Error(`the definition of execution ${execution.id} is missing`);
+  return compiled;
 }

@@ -2,17 +2,18 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WeftConfig } from '../config.js';
-import type { WorkflowDefinition } from '../definition/definition-schema.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { TaskContext } from '../tasks/task-type.js';
-import { type CompiledWorkflow, CompiledWorkflowCache } from './compiled-workflow.js';
-import { insertExecutions, type PreparedExecution, prepareExecution, type StartExecution } from './lifecycle.js';
+import { CompiledWorkflowCache, compiledWorkflowOf } from './compiled-workflow.js';
+import type { StartExecution } from './lifecycle.js';
 import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
+import { StartBatcher } from './start-batcher.js';
+import { stepStartedEvent } from './step-events.js';
 import { runClaimedStep } from './step-runner.js';
 
 /**
@@ -53,12 +54,7 @@ export class Engine {
   #wakeAt = Number.POSITIVE_INFINITY;
   #unlisten: (() => Promise<void>) | undefined;
   #idle: Array<() => void> = [];
-  #starts: Array<{
-    prepared: PreparedExecution;
-    resolve: (row: ExecutionRow) => void;
-    reject: (error: unknown) => void;
-  }> = [];
-  #startsFlushing: Promise<void> | undefined;
+  readonly #starts: StartBatcher;
   /** Set when due work may be waiting for capacity here; a finished step then pumps again. */
   #backlog = true;
   /** Types this engine claims: built-ins and plugins (handler or not); others are for workers. */
@@ -76,6 +72,7 @@ export class Engine {
       pollMs: options.pollMs ?? 1000,
     };
     this.#claims = { types: options.taskTypes.list().map((descriptor) => descriptor.type) };
+    this.#starts = new StartBatcher(this.#store, () => this.wake());
   }
 
   /**
@@ -153,38 +150,10 @@ export class Engine {
 
   /**
    * Starts an execution. Starts that arrive together are written in one transaction (group
-   * commit): a burst of API calls or triggered events costs a few commits, not one each. A bad
-   * input is rejected before anything is written.
+   * commit); a bad input is rejected before anything is written.
    */
-  async startExecution(request: StartExecution): Promise<ExecutionRow> {
-    const prepared = prepareExecution(request);
-    return new Promise((resolve, reject) => {
-      this.#starts.push({ prepared, resolve, reject });
-      this.#startsFlushing ??= this.#flushStarts();
-    });
-  }
-
-  async #flushStarts(): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
-    try {
-      while (this.#starts.length > 0) {
-        const batch = this.#starts.splice(0, 500);
-        try {
-          await this.#store.transaction((tx) =>
-            insertExecutions(
-              tx,
-              batch.map((entry) => entry.prepared),
-            ),
-          );
-          for (const entry of batch) entry.resolve(entry.prepared.execution);
-          this.wake();
-        } catch (error) {
-          for (const entry of batch) entry.reject(error);
-        }
-      }
-    } finally {
-      this.#startsFlushing = undefined;
-    }
+  startExecution(request: StartExecution): Promise<ExecutionRow> {
+    return this.#starts.start(request);
   }
 
   /** Aborts the handlers of an execution's steps running in this process. */
@@ -228,7 +197,9 @@ export class Engine {
             limit,
             this.#claims,
           );
-          await tx.executionLog.append(steps.filter((step) => step.previous_status === 'queued').map(startedEvent));
+          await tx.executionLog.append(
+            steps.filter((step) => step.previous_status === 'queued').map((step) => stepStartedEvent(step)),
+          );
           return steps;
         });
         for (const step of claimed) this.#dispatch(step);
@@ -440,23 +411,6 @@ function isJson(value: unknown): boolean {
   }
 }
 
-function startedEvent(step: ClaimedStep) {
-  return {
-    workspaceId: step.workspace_id,
-    executionId: step.execution_id,
-    stepId: step.step_id,
-    type: 'step.started',
-    at: step.started_at ?? nowIso(),
-    data: {
-      execution_id: step.execution_id,
-      workflow_id: step.workflow_id,
-      step_id: step.step_id,
-      status: 'running',
-      attempt: step.attempts,
-    },
-  };
-}
-
 /** An engine configured from `WEFT_*` settings (used by `weft serve` and the tests alike). */
 export function engineFromConfig(
   store: Store,
@@ -473,23 +427,4 @@ export function engineFromConfig(
     pollMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
   });
-}
-
-/** Loads and caches the compiled definition an execution runs. */
-export async function compiledWorkflowOf(
-  store: Store,
-  cache: CompiledWorkflowCache,
-  execution: Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>,
-): Promise<CompiledWorkflow> {
-  const key =
-    execution.adhoc_definition !== null
-      ? `adhoc:${execution.id}`
-      : `${execution.workflow_id}@${execution.workflow_version}`;
-  const compiled = await cache.get(key, async () => {
-    if (execution.adhoc_definition !== null) return JSON.parse(execution.adhoc_definition) as WorkflowDefinition;
-    if (execution.workflow_id === null || execution.workflow_version === null) return undefined;
-    return store.workflows.versionDefinition(execution.workflow_id, execution.workflow_version);
-  });
-  if (!compiled) throw new Error(`the definition of execution ${execution.id} is missing`);
-  return compiled;
 }

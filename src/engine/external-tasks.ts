@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { Engine } from './engine.js';
 import type { SettleRequest, StepOutcome } from './settle.js';
+import { stepStartedEvent } from './step-events.js';
 import { prepareAttempt } from './step-runner.js';
 import { TaskWaiters } from './task-waiters.js';
 
@@ -144,7 +145,7 @@ export class ExternalTasks {
           types,
           workspaceId,
         });
-        await tx.executionLog.append(rows.map((step) => startedEvent(step, request.workerId)));
+        await tx.executionLog.append(rows.map((step) => stepStartedEvent(step, request.workerId)));
         return rows;
       });
       claimed.push(...steps.map((step) => ({ step, leaseSeconds })));
@@ -358,24 +359,6 @@ function leaseLost(taskId: string, row: ExecutionStepRow, ref: TaskRef): WeftErr
     why = 'this attempt was already settled or its lease expired; the step waits for a retry';
   else why = `the step is now '${row.status}'`;
   return new WeftError('LEASE_LOST', `task '${taskId}' no longer holds its lease: ${why}; nothing was changed`);
-}
-
-function startedEvent(step: ClaimedStep, workerId: string) {
-  return {
-    workspaceId: step.workspace_id,
-    executionId: step.execution_id,
-    stepId: step.step_id,
-    type: 'step.started',
-    at: step.started_at ?? nowIso(),
-    data: {
-      execution_id: step.execution_id,
-      workflow_id: step.workflow_id,
-      step_id: step.step_id,
-      status: 'running',
-      attempt: step.attempts,
-      worker: workerId,
-    },
-  };
 }
 
 function parseJson(text: string | null): unknown {

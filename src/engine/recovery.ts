@@ -1,4 +1,5 @@
 import { nowIso } from '../ids.js';
+import { recordLeaseExpiry } from '../metrics/metrics.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
@@ -40,7 +41,10 @@ export async function recoverExpiredLeases(
   let recovered = 0;
   for (const step of expired) {
     if (step.lease_owner?.startsWith(TASK_OWNER_PREFIX)) {
-      if (await failExpiredTask(store, step, now, workflowOf)) recovered += 1;
+      if (await failExpiredTask(store, step, now, workflowOf)) {
+        recovered += 1;
+        recordLeaseExpiry('worker');
+      }
       continue;
     }
     const done = await store.transaction(async (tx) => {
@@ -117,7 +121,10 @@ export async function recoverExpiredLeases(
       await tx.notify('weft_work');
       return true;
     });
-    if (done) recovered += 1;
+    if (done) {
+      recovered += 1;
+      recordLeaseExpiry('engine');
+    }
   }
   return recovered;
 }

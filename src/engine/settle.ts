@@ -1,4 +1,3 @@
-import { renderValue, type TemplateContext } from '../definition/render.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
 import type { NewEvent } from '../store/repositories/execution-log-repository.js';
@@ -6,10 +5,9 @@ import { type ClaimedStep, StepRepository } from '../store/repositories/step-rep
 import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
+import { failExecution, finishExecution, finishExecutions } from './finish.js';
 import { decideReadiness, effectiveRetry, retryDelayMs } from './scheduling-rules.js';
 import { settleCompleted } from './settle-completed.js';
-import { ENDS_FROM } from './states.js';
-import { contextOf } from './step-context.js';
 
 /**
  * Settling step outcomes: one store transaction records what happened to a batch of attempts and
@@ -358,93 +356,4 @@ export async function startReady(
   }
 }
 
-/**
- * `finishExecution` for many executions: one query finds those with failed steps, and those
- * without an `output` template complete in one statement; the rest go one by one.
- */
-export async function finishExecutions(
-  batch: SettleBatch,
-  finished: Array<{ execution: ExecutionRow; workflow: CompiledWorkflow }>,
-): Promise<void> {
-  if (finished.length === 0) return;
-  const failed = await batch.tx.steps.executionsWithFailedSteps(finished.map(({ execution }) => execution.id));
-  const simple: ExecutionRow[] = [];
-  for (const entry of finished) {
-    if (failed.has(entry.execution.id) || entry.workflow.definition.output !== undefined) {
-      await finishExecution(batch, entry.execution, entry.workflow);
-    } else {
-      simple.push(entry.execution);
-    }
-  }
-  if (simple.length === 0) return;
-  const at = nowIso();
-  const completed = await batch.tx.executions.completeMany(
-    simple.map((execution) => execution.id),
-    at,
-  );
-  for (const execution of simple) {
-    if (!completed.has(execution.id)) continue;
-    Object.assign(execution, { status: 'completed', output: 'null', completed_at: at, steps_unsettled: 0 });
-    batch.event(execution, 'workflow.completed', { status: 'completed', output: null });
-  }
-}
-
-/** Ends an execution whose steps have all settled: completed, or failed when a step failed. */
-export async function finishExecution(
-  batch: SettleBatch,
-  execution: ExecutionRow,
-  workflow: CompiledWorkflow,
-): Promise<void> {
-  const { tx } = batch;
-  const counts = await tx.steps.countByStatus(execution.id);
-  const at = nowIso();
-  if ((counts.failed ?? 0) > 0) {
-    const failed = (await tx.steps.list(execution.id)).find((step) => step.status === 'failed');
-    const error = {
-      message: `step '${failed?.step_id}' failed`,
-      step_id: failed?.step_id,
-      cause: failed?.error ? JSON.parse(failed.error) : null,
-    };
-    await endExecution(batch, execution, 'failed', { error: JSON.stringify(error), completed_at: at });
-    return;
-  }
-  let output: unknown = null;
-  try {
-    const context: TemplateContext = await contextOf(tx, execution, workflow.outputReads);
-    output = workflow.definition.output === undefined ? null : await renderValue(workflow.definition.output, context);
-  } catch (error) {
-    const message = { message: `the workflow output could not be rendered: ${(error as Error).message}` };
-    await endExecution(batch, execution, 'failed', { error: JSON.stringify(message), completed_at: at });
-    return;
-  }
-  await endExecution(batch, execution, 'completed', { output: JSON.stringify(output), completed_at: at });
-}
-
-async function endExecution(
-  batch: SettleBatch,
-  execution: ExecutionRow,
-  status: 'completed' | 'failed' | 'cancelled',
-  patch: Partial<ExecutionRow>,
-): Promise<void> {
-  const changed = await batch.tx.executions.update(
-    execution.id,
-    { ...patch, status, steps_unsettled: 0, updated_at: nowIso() },
-    ENDS_FROM,
-  );
-  if (!changed) return;
-  Object.assign(execution, patch, { status, steps_unsettled: 0 });
-  const data: Record<string, unknown> = { status };
-  if (patch.output !== undefined) data.output = patch.output === null ? null : JSON.parse(patch.output);
-  if (patch.error) data.error = JSON.parse(patch.error);
-  batch.event(execution, `workflow.${status}`, data);
-}
-
-/** Fails an execution now: cancels what has not settled, including steps running anywhere. */
-export async function failExecution(batch: SettleBatch, execution: ExecutionRow, message: string): Promise<void> {
-  const at = nowIso();
-  const { running } = await batch.tx.steps.cancelUnsettled(execution.id, at);
-  if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
-  await endExecution(batch, execution, 'failed', { error: JSON.stringify({ message }), completed_at: at });
-}
-
-export { SettleBatch };
+export { failExecution, finishExecution, finishExecutions, SettleBatch };
