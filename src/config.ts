@@ -26,6 +26,8 @@ export interface WeftConfig {
   webhookMaxAttempts: number;
   /** `WEFT_WEBHOOK_RETRY_BASE_MS`: first webhook retry delay, doubled per attempt, jittered. Default 1000. */
   webhookRetryBaseMs: number;
+  /** `WEFT_WEBHOOK_TIMEOUT_MS`: bound of one webhook attempt; longer is a failed attempt. Default 10000. */
+  webhookTimeoutMs: number;
   /** `WEFT_BODY_LIMIT_BYTES`: largest accepted request body; larger ones get 413. Default 1 MiB. */
   bodyLimitBytes: number;
   /** `WEFT_LOG_LEVEL`: pino level (`fatal`..`trace`, `silent`). Default `info`. */
@@ -49,6 +51,11 @@ export interface WeftConfig {
   pollIntervalMs: number;
   /** `WEFT_LEASE_MS`: lease on a running step, renewed every third of it. Default 30000. */
   leaseMs: number;
+  /**
+   * `WEFT_METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>`; unset,
+   * it is open like `/healthz` (it shows counts and timings, no workspace data).
+   */
+  metricsToken: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -94,6 +101,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     llmApiKey: optional(env, 'WEFT_LLM_API_KEY'),
     webhookMaxAttempts: intVar(env, 'WEFT_WEBHOOK_MAX_ATTEMPTS', 10, 1, 1000),
     webhookRetryBaseMs: intVar(env, 'WEFT_WEBHOOK_RETRY_BASE_MS', 1000, 1, 86_400_000),
+    webhookTimeoutMs: intVar(env, 'WEFT_WEBHOOK_TIMEOUT_MS', 10_000, 100, 300_000),
     bodyLimitBytes: intVar(env, 'WEFT_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     logLevel: enumVar(env, 'WEFT_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     sqliteSynchronous: enumVar(env, 'WEFT_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'], 'FULL'),
@@ -107,6 +115,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     workerConcurrency: intVar(env, 'WEFT_WORKER_CONCURRENCY', 200, 1, 100_000),
     pollIntervalMs: intVar(env, 'WEFT_POLL_INTERVAL_MS', 1000, 10, 600_000),
     leaseMs: intVar(env, 'WEFT_LEASE_MS', 30_000, 300, 3_600_000),
+    metricsToken: optional(env, 'WEFT_METRICS_TOKEN'),
   };
 }
 

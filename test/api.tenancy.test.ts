@@ -13,6 +13,7 @@ import { testBackends } from './helpers/backends.js';
 function bodyFor(method: string, path: string): unknown {
   if (method === 'PUT' && path.startsWith('/workflows/')) return simpleDefinition('Taken over');
   if (method === 'PATCH' && path.startsWith('/workflows/')) return { name: 'Taken over' };
+  if (method === 'PATCH' && path.startsWith('/webhooks/')) return { url: 'http://127.0.0.1:9/taken-over' };
   if (path.endsWith('/fail')) return { error: { message: 'taken over' } };
   if (method === 'POST' || method === 'PUT' || method === 'PATCH') return {};
   return undefined;
@@ -41,6 +42,11 @@ for (const backend of testBackends()) {
       objectsOfB['/executions/'] = execution.body.id;
       const key = await server.request('POST', '/api-keys', { body: { name: 'b key', role: 'member' }, headers: inB });
       objectsOfB['/api-keys/'] = key.body.id;
+      const webhook = await server.request('POST', '/webhooks', {
+        body: { url: 'http://127.0.0.1:9/b' },
+        headers: inB,
+      });
+      objectsOfB['/webhooks/'] = webhook.body.id;
       // A task of B: a declared type, a step of it, and a poll by B's worker.
       await server.request('PUT', '/task-types/b.secret', { body: {}, headers: inB });
       await server.request('POST', '/executions', {

@@ -30,13 +30,6 @@ declare module 'fastify' {
 /** Roles of routes that do not say otherwise. */
 export const DEFAULT_ROLES: readonly Role[] = ['admin', 'member'];
 
-function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
-}
-
 function singleHeader(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
@@ -70,29 +63,47 @@ async function resolveWorkspace(
   return target;
 }
 
+/**
+ * Authenticates `token` (an API key) for a request: checks the key, the route's roles and the
+ * workspace it acts on. The API's hook takes the key from `Authorization`; streams also accept
+ * it as a query parameter, since browsers cannot set headers on a WebSocket.
+ */
+export async function authenticate(
+  store: Store,
+  request: FastifyRequest,
+  token: string | undefined,
+): Promise<RequestAuth> {
+  if (!token) throw new WeftError('UNAUTHORIZED', 'send an API key as Authorization: Bearer <key>');
+  const found = await store.apiKeys.findByHash(hashApiKey(token));
+  if (!found) throw new WeftError('UNAUTHORIZED', 'the API key is not valid');
+  const allowed = request.routeOptions.config.roles ?? DEFAULT_ROLES;
+  if (!allowed.includes(found.key.role)) {
+    throw new WeftError('FORBIDDEN', `a ${found.key.role} key cannot use this route (allowed: ${allowed.join(', ')})`);
+  }
+  const auth = { key: found.key, workspace: await resolveWorkspace(store, request, found.key, found.workspace) };
+  // `last_used_at` is kept to the minute: one write per key and minute, off the request's path.
+  const lastUsed = found.key.last_used_at ? Date.parse(found.key.last_used_at) : 0;
+  if (Date.now() - lastUsed > 60_000) {
+    store.apiKeys
+      .touch(found.key.id, new Date().toISOString())
+      .catch((error: unknown) => request.log.warn({ err: error, key: found.key.id }, 'recording key use failed'));
+  }
+  return auth;
+}
+
+/** The key of an `Authorization: Bearer <key>` header, if there is one. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
 /** Authenticates every request of the instance it is installed on and enforces route roles. */
 export function installAuthentication(app: FastifyInstance, store: Store): void {
   app.decorateRequest('auth', undefined);
   app.addHook('onRequest', async (request) => {
-    const token = bearerToken(request);
-    if (!token) throw new WeftError('UNAUTHORIZED', 'send an API key as Authorization: Bearer <key>');
-    const found = await store.apiKeys.findByHash(hashApiKey(token));
-    if (!found) throw new WeftError('UNAUTHORIZED', 'the API key is not valid');
-    const allowed = request.routeOptions.config.roles ?? DEFAULT_ROLES;
-    if (!allowed.includes(found.key.role)) {
-      throw new WeftError(
-        'FORBIDDEN',
-        `a ${found.key.role} key cannot use this route (allowed: ${allowed.join(', ')})`,
-      );
-    }
-    request.auth = { key: found.key, workspace: await resolveWorkspace(store, request, found.key, found.workspace) };
-    // `last_used_at` is kept to the minute: one write per key and minute, off the request's path.
-    const lastUsed = found.key.last_used_at ? Date.parse(found.key.last_used_at) : 0;
-    if (Date.now() - lastUsed > 60_000) {
-      store.apiKeys
-        .touch(found.key.id, new Date().toISOString())
-        .catch((error: unknown) => request.log.warn({ err: error, key: found.key.id }, 'recording key use failed'));
-    }
+    request.auth = await authenticate(store, request, bearerToken(request));
   });
 }
 

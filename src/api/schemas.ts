@@ -78,6 +78,9 @@ export const WorkflowSchema = Type.Object(
     labels: Type.Record(Type.String(), Type.String()),
     webhook_url: Type.Union([Type.String(), Type.Null()]),
     definition: JsonObject,
+    next_fire_at: Type.Optional(
+      Type.Union([Timestamp, Type.Null()], { description: 'When a cron trigger starts it next; null without one.' }),
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
     deleted_at: Type.Union([Timestamp, Type.Null()]),

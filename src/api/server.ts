@@ -1,22 +1,30 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
 import { ExternalTasks } from '../engine/external-tasks.js';
+import { EventBus } from '../events/event-bus.js';
+import { Scheduler } from '../events/scheduler.js';
+import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { ApiContext } from './api-context.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { installAuthentication } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { eventRoutes } from './event-routes.js';
 import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { compileRequestSchema } from './request-validation.js';
+import { prometheusRoutes, statsRoutes } from './stats-routes.js';
+import { streamRoutes } from './stream-routes.js';
 import { taskRoutes } from './task-routes.js';
 import { taskTypeRoutes } from './task-type-routes.js';
 import { templateRoutes } from './template-routes.js';
+import { webhookRoutes } from './webhook-routes.js';
 import { workflowRoutes } from './workflow-routes.js';
 import { workspaceRoutes } from './workspace-routes.js';
 
@@ -48,6 +56,17 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, (error) => options.store.isUnavailableError(error));
 
+  // Before the plugin's own shutdown (which closes sockets without a reason), streams are told why.
+  app.addHook('preClose', async () => {
+    for (const client of app.websocketServer.clients) client.close(1001, 'the server is shutting down');
+  });
+  // Registered before every route, as it requires, so an upgrade to a plain route is refused.
+  await app.register(websocket, {
+    errorHandler: (error, socket, request) => {
+      request.log.warn({ err: error }, 'a stream socket failed');
+      socket.terminate();
+    },
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -56,7 +75,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         version: '1',
         description:
           'Durable multi-step workflows. Authenticate with `Authorization: Bearer <api key>`. Errors are RFC 9457 ' +
-          'problem+json; lists are `{items, next_cursor}`, newest first.',
+          'problem+json; lists are `{items, next_cursor}`, newest first. Live events: WebSocket ' +
+          '`/api/v1/executions/{id}/stream` and `/api/v1/stream` (not listed here; see docs/streams.md).',
       },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
       security: [{ apiKey: [] }],
@@ -65,8 +85,30 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const tasks = new ExternalTasks(options.store, options.engine);
+  // Cron schedules fire in every serving process (each fire is taken by one of them).
+  const scheduler = new Scheduler({
+    store: options.store,
+    engine: options.engine,
+    logger: options.logger,
+    pollMs: options.config.pollIntervalMs,
+  });
+  app.addHook('onReady', async () => scheduler.start());
+  app.addHook('onClose', async () => scheduler.stop());
   // Waiting long polls answer (with no tasks) as the server closes instead of holding it up.
   app.addHook('preClose', async () => tasks.close());
+  // One event bus per server feeds every stream (one LISTEN connection on PostgreSQL).
+  const bus = new EventBus(options.store, (error) => options.logger.error({ err: error }, 'streaming an event failed'));
+  app.addHook('onClose', async () => bus.close());
+  // Metrics count what this process commits, after the commit, from what it wrote (no query).
+  enableProcessMetrics();
+  const stopCounting = options.store.observeCommits((log) => {
+    try {
+      recordCommittedLog(log);
+    } catch (error) {
+      options.logger.error({ err: error }, 'counting committed changes for metrics failed');
+    }
+  });
+  app.addHook('onClose', async () => stopCounting());
   const context: ApiContext = {
     store: options.store,
     taskTypes: options.taskTypes,
@@ -75,6 +117,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     tasks,
   };
   await app.register(healthRoutes, context);
+  await app.register(prometheusRoutes, context);
+  // Streams authenticate themselves (header or `token` query) and report failures on the socket.
+  await app.register(streamRoutes, { ...context, bus, prefix: API_PREFIX });
   await app.register(
     async (api) => {
       installAuthentication(api, options.store);
@@ -83,8 +128,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(workflowRoutes, context);
       await api.register(templateRoutes, context);
       await api.register(executionRoutes, context);
+      await api.register(statsRoutes, context);
       await api.register(taskTypeRoutes, context);
       await api.register(taskRoutes, context);
+      await api.register(webhookRoutes, context);
+      await api.register(eventRoutes, context);
     },
     { prefix: API_PREFIX },
   );

@@ -3,6 +3,7 @@ import { buildServer } from '../api/server.js';
 import { bootstrapWorkspace } from '../auth/bootstrap.js';
 import type { WeftConfig } from '../config.js';
 import { type Engine, engineFromConfig } from '../engine/engine.js';
+import { type WebhookDispatcher, webhookDispatcherFromConfig } from '../events/webhook-dispatcher.js';
 import { createLogger } from '../logger.js';
 import { openStore, type Store } from '../store/store.js';
 import { loadPlugins } from '../tasks/plugins.js';
@@ -12,6 +13,8 @@ import { TaskTypeRegistry } from '../tasks/registry.js';
 export interface RunningServer {
   app: FastifyInstance;
   engine: Engine;
+  /** Sends queued webhook deliveries. */
+  webhooks: WebhookDispatcher;
   store: Store;
   url: string;
   stop(): Promise<void>;
@@ -47,7 +50,9 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
   if (plugins.length > 0) logger.info({ task_types: plugins }, 'plugins loaded');
   const engine = engineFromConfig(store, taskTypes, logger, config);
   const app = await buildServer({ store, taskTypes, config, logger, engine });
+  const webhooks = webhookDispatcherFromConfig(store, logger, config);
   await engine.start();
+  await webhooks.start();
   const url = await app.listen({ port: config.port, host: config.host });
   logger.info({ url, database: store.backend, docs: `${url}/docs`, owner: engine.owner }, 'weft is serving');
   // Also as a plain line, whatever the log level: people and scripts look for it.
@@ -55,11 +60,13 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
   return {
     app,
     engine,
+    webhooks,
     store,
     url,
     async stop() {
       await app.close();
       await engine.stop();
+      await webhooks.stop();
       await store.close();
     },
   };

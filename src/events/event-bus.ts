@@ -19,6 +19,8 @@ export interface LiveEvent {
 }
 
 type Subscriber = (event: LiveEvent) => void;
+/** Told when events may have been missed (the announcement connection was lost and is back). */
+type GapListener = () => void;
 
 interface Announcement extends Omit<LiveEvent, 'data'> {
   data?: Record<string, unknown>;
@@ -27,6 +29,7 @@ interface Announcement extends Omit<LiveEvent, 'data'> {
 
 export class EventBus {
   readonly #subscribers = new Set<Subscriber>();
+  readonly #gapListeners = new Map<Subscriber, GapListener>();
   #listening: Promise<() => Promise<void>> | undefined;
   /** Announcements are handled one after another so a fetched (truncated) one keeps its place. */
   #chain: Promise<void> = Promise.resolve();
@@ -37,12 +40,14 @@ export class EventBus {
   ) {}
 
   /** Calls `subscriber` with every event committed from now on (all workspaces: filter it). */
-  async subscribe(subscriber: Subscriber): Promise<() => Promise<void>> {
+  async subscribe(subscriber: Subscriber, onGap?: GapListener): Promise<() => Promise<void>> {
     this.#subscribers.add(subscriber);
+    if (onGap) this.#gapListeners.set(subscriber, onGap);
     this.#listening ??= this.store.notifier.listen((_channel, payload) => this.#receive(payload), ['weft_events']);
     await this.#listening;
     return async () => {
       this.#subscribers.delete(subscriber);
+      this.#gapListeners.delete(subscriber);
       if (this.#subscribers.size === 0 && this.#listening) {
         const listening = this.#listening;
         this.#listening = undefined;
@@ -53,6 +58,10 @@ export class EventBus {
 
   #receive(payload: string): void {
     this.#chain = this.#chain.then(async () => {
+      if (payload === '') {
+        for (const onGap of this.#gapListeners.values()) onGap();
+        return;
+      }
       try {
         const announced = JSON.parse(payload) as Announcement;
         let event: LiveEvent | undefined;

@@ -366,6 +366,380 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List posted events, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                    type?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                created_at: string;
+                                data: unknown;
+                                /** @description Ids of the executions it started. */
+                                executions: string[];
+                                id: string;
+                                idempotency_key: string | null;
+                                type: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Post an event: starts every enabled workflow whose trigger matches (202)
+         * @description An `Idempotency-Key` header (or `idempotency_key`) makes a repeated post within 24 hours return the first answer and start nothing new.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Becomes the input of every execution it starts. */
+                        data?: unknown;
+                        /** @description Same as the Idempotency-Key header. */
+                        idempotency_key?: string;
+                        type: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            event_id: string;
+                            executions: string[];
+                            /** @description True when an earlier post with this idempotency key answered. */
+                            repeated: boolean;
+                            /** @description Workflows whose trigger matched but that did not start (e.g. the input_schema rejected the data). */
+                            skipped: {
+                                reason: string;
+                                workflow_id: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One posted event, with the executions it started */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            data: unknown;
+                            /** @description Ids of the executions it started. */
+                            executions: string[];
+                            id: string;
+                            idempotency_key: string | null;
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/executions": {
         parameters: {
             query?: never;
@@ -1262,6 +1636,169 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Webhook deliveries of an execution's events (its webhook_url and subscriptions) */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                    status?: "pending" | "delivered" | "failed" | "cancelled";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                attempts: {
+                                    attempt: number;
+                                    error: string | null;
+                                    latency_ms: number | null;
+                                    /** Format: date-time */
+                                    started_at: string;
+                                    status_code: number | null;
+                                    url: string;
+                                }[];
+                                completed_at: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                event_id: string;
+                                event_type: string;
+                                execution_id: string;
+                                /** @description Also the `webhook-id` header: the same on every attempt. */
+                                id: string;
+                                next_attempt_at: string | null;
+                                payload: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "failed" | "cancelled";
+                                url: string | null;
+                                webhook_id: string | null;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2428,6 +2965,152 @@ export interface paths {
                 };
                 /** @description Default Response */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Counts by status and durations (p50/p95/max) per workflow */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only executions created at or after this time. */
+                    since?: string;
+                    workflow_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Executions per status. */
+                            by_status: {
+                                cancelled: number;
+                                completed: number;
+                                failed: number;
+                                paused: number;
+                                pending: number;
+                                running: number;
+                            };
+                            since: string | null;
+                            total: number;
+                            workflow_id: string | null;
+                            workflows: {
+                                /** @description Executions per status. */
+                                by_status: {
+                                    cancelled: number;
+                                    completed: number;
+                                    failed: number;
+                                    paused: number;
+                                    pending: number;
+                                    running: number;
+                                };
+                                /**
+                                 * Durations (ms)
+                                 * @description Milliseconds; nearest-rank percentiles; null when nothing was measured.
+                                 */
+                                duration_ms: {
+                                    /** @description How many durations were measured. */
+                                    count: number;
+                                    max: number | null;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                total: number;
+                                workflow_id: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3739,6 +4422,932 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the subscriptions of the workspace (without secrets) */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                created_at: string;
+                                description: string | null;
+                                enabled: boolean;
+                                event_types: string[];
+                                id: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                url: string;
+                                workspace_id: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Subscribe a URL to event types (201; the signing secret is returned once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        description?: string;
+                        /** @default true */
+                        enabled?: boolean;
+                        /**
+                         * @description Event types to receive; `[]` or `["*"]` means every type.
+                         * @default [
+                         *       "*"
+                         *     ]
+                         */
+                        event_types?: ("workflow.started" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped" | "*")[];
+                        /** Format: uri */
+                        url: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            description: string | null;
+                            enabled: boolean;
+                            event_types: string[];
+                            id: string;
+                            /** @description Signing secret (`whsec_…`, Standard Webhooks). Shown only in this response. */
+                            secret: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            url: string;
+                            workspace_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A subscription (without its secret) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            description: string | null;
+                            enabled: boolean;
+                            event_types: string[];
+                            id: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            url: string;
+                            workspace_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a subscription with its pending deliveries and delivery log */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change url, event_types, description or enabled */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        description?: string | null;
+                        /** @description false stops new deliveries and cancels the pending ones. */
+                        enabled?: boolean;
+                        /** @description Event types to receive; `[]` or `["*"]` means every type. */
+                        event_types?: ("workflow.started" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped" | "*")[];
+                        /** Format: uri */
+                        url?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            description: string | null;
+                            enabled: boolean;
+                            event_types: string[];
+                            id: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            url: string;
+                            workspace_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deliveries of a subscription, newest first, each with its attempts */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                    status?: "pending" | "delivered" | "failed" | "cancelled";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                attempts: {
+                                    attempt: number;
+                                    error: string | null;
+                                    latency_ms: number | null;
+                                    /** Format: date-time */
+                                    started_at: string;
+                                    status_code: number | null;
+                                    url: string;
+                                }[];
+                                completed_at: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                event_id: string;
+                                event_type: string;
+                                execution_id: string;
+                                /** @description Also the `webhook-id` header: the same on every attempt. */
+                                id: string;
+                                next_attempt_at: string | null;
+                                payload: {
+                                    [key: string]: unknown;
+                                } | null;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "failed" | "cancelled";
+                                url: string | null;
+                                webhook_id: string | null;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/signing-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's secret signing deliveries to workflow and execution webhook_urls */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            previous_secret_expires_at: string | null;
+                            rotated_at: string | null;
+                            /** @description Signs deliveries to workflow and execution webhook_urls (`whsec_…`). */
+                            secret: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/signing-secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace the webhook_url signing secret (the old one keeps signing for 24 h) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            previous_secret_expires_at: string | null;
+                            rotated_at: string | null;
+                            /** @description Signs deliveries to workflow and execution webhook_urls (`whsec_…`). */
+                            secret: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows": {
         parameters: {
             query?: never;
@@ -3787,6 +5396,8 @@ export interface paths {
                                 };
                                 latest_version: number;
                                 name: string;
+                                /** @description When a cron trigger starts it next; null without one. */
+                                next_fire_at?: string | null;
                                 /** Format: date-time */
                                 updated_at: string;
                                 /** @description Version of the returned definition. */
@@ -4010,6 +5621,8 @@ export interface paths {
                             };
                             latest_version: number;
                             name: string;
+                            /** @description When a cron trigger starts it next; null without one. */
+                            next_fire_at?: string | null;
                             /** Format: date-time */
                             updated_at: string;
                             /** @description Version of the returned definition. */
@@ -4162,6 +5775,8 @@ export interface paths {
                             };
                             latest_version: number;
                             name: string;
+                            /** @description When a cron trigger starts it next; null without one. */
+                            next_fire_at?: string | null;
                             /** Format: date-time */
                             updated_at: string;
                             /** @description Version of the returned definition. */
@@ -4407,6 +6022,8 @@ export interface paths {
                             };
                             latest_version: number;
                             name: string;
+                            /** @description When a cron trigger starts it next; null without one. */
+                            next_fire_at?: string | null;
                             /** Format: date-time */
                             updated_at: string;
                             /** @description Version of the returned definition. */
@@ -4723,6 +6340,8 @@ export interface paths {
                             };
                             latest_version: number;
                             name: string;
+                            /** @description When a cron trigger starts it next; null without one. */
+                            next_fire_at?: string | null;
                             /** Format: date-time */
                             updated_at: string;
                             /** @description Version of the returned definition. */
@@ -5037,6 +6656,187 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Success rate, duration p50/p95/max, per-step durations and failure counts */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only executions created at or after this time. */
+                    since?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * Durations (ms)
+                             * @description Milliseconds; nearest-rank percentiles; null when nothing was measured.
+                             */
+                            duration_ms: {
+                                /** @description How many durations were measured. */
+                                count: number;
+                                max: number | null;
+                                p50: number | null;
+                                p95: number | null;
+                            };
+                            executions: {
+                                /** @description Executions per status. */
+                                by_status: {
+                                    cancelled: number;
+                                    completed: number;
+                                    failed: number;
+                                    paused: number;
+                                    pending: number;
+                                    running: number;
+                                };
+                                total: number;
+                            };
+                            since: string | null;
+                            steps: {
+                                attempts: number;
+                                /** @description Attempts per outcome: completed, failed, lost, interrupted, released. */
+                                by_status: {
+                                    [key: string]: number;
+                                };
+                                /**
+                                 * Durations (ms)
+                                 * @description Milliseconds; nearest-rank percentiles; null when nothing was measured.
+                                 */
+                                duration_ms: {
+                                    /** @description How many durations were measured. */
+                                    count: number;
+                                    max: number | null;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                /** @description Failed attempts (errors, timeouts, expired worker leases). */
+                                failures: number;
+                                step_id: string;
+                            }[];
+                            success_rate: number | null;
+                            workflow_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -5713,6 +7513,65 @@ export interface paths {
                         "application/json": {
                             /** @enum {string} */
                             status: "ok";
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (text exposition format) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Prometheus text format 0.0.4. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
                         };
                     };
                 };

@@ -60,7 +60,12 @@ export interface Database {
   execution_events: ExecutionEventRow;
   task_types: TaskTypeRow;
   events: EventRow;
+  workflow_triggers: WorkflowTriggerRow;
   schedules: ScheduleRow;
+  webhooks: WebhookRow;
+  webhook_signing_secrets: WebhookSigningSecretRow;
+  webhook_deliveries: WebhookDeliveryRow;
+  webhook_attempts: WebhookAttemptRow;
 }
 
 export interface ExecutionRow {
@@ -182,4 +187,77 @@ export interface ScheduleRow {
   /** Epoch ms of the next fire. */
   next_fire_at: number;
   last_fired_at: string | null;
+}
+
+/** One event trigger of an enabled workflow. */
+export interface WorkflowTriggerRow {
+  workflow_id: string;
+  trigger_index: number;
+  workspace_id: string;
+  event_type: string;
+}
+
+/** A webhook subscription: where to POST which event types, and the secret that signs them. */
+export interface WebhookRow {
+  id: string;
+  workspace_id: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types; `[]` or one containing `*` means every type. */
+  event_types: string;
+  enabled: number;
+  /** Standard Webhooks secret (`whsec_` + base64); kept to sign, shown only at creation. */
+  secret: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The workspace's secret for deliveries to workflow and execution `webhook_url`s. */
+export interface WebhookSigningSecretRow {
+  workspace_id: string;
+  secret: string;
+  /** The secret before the last rotation; deliveries are signed with it too until it expires. */
+  previous_secret: string | null;
+  previous_expires_at: string | null;
+  created_at: string;
+  rotated_at: string | null;
+}
+
+/** One event to deliver to one target: the outbox row, written by a trigger with its event. */
+export interface WebhookDeliveryRow {
+  /** `dl_<event>_<webhook>`, or `dl_<event>` for the execution's `webhook_url`; the `webhook-id`. */
+  id: string;
+  workspace_id: string;
+  event_id: string;
+  event_type: string;
+  execution_id: string;
+  /** The subscription, or null for the execution's `webhook_url`. */
+  webhook_id: string | null;
+  /** The execution's `webhook_url`; null for a subscription (its current url is used). */
+  url: string | null;
+  /** `pending`, `delivered`, `failed` (attempts used up) or `cancelled` (subscription disabled). */
+  status: string;
+  /** Attempts started. */
+  attempts: number;
+  /** Epoch ms: when a pending delivery is due; while an attempt runs, when its lease expires. */
+  next_attempt_at: number | null;
+  /** The dispatcher holding the running attempt; null between attempts. */
+  lease_owner: string | null;
+  /** When the last attempt started. */
+  attempted_at: string | null;
+  created_at: string;
+  completed_at: string | null;
+}
+
+/** One try of a delivery. */
+export interface WebhookAttemptRow {
+  delivery_id: string;
+  attempt: number;
+  workspace_id: string;
+  url: string;
+  /** The HTTP status answered; null when there was no answer (timeout, refused, lost). */
+  status_code: number | null;
+  latency_ms: number | null;
+  error: string | null;
+  started_at: string;
 }

@@ -4,13 +4,16 @@
  * (delivered at commit); SQLite has one process, so they stay in it.
  */
 
-/** Channels Weft announces on. */
-export type NotifyChannel = 'weft_work' | 'weft_cancel' | 'weft_events';
+/** Channels Weft announces on. `weft_webhooks`: deliveries were queued (the webhook dispatcher). */
+export type NotifyChannel = 'weft_work' | 'weft_cancel' | 'weft_events' | 'weft_webhooks';
 
 /** What the engine listens to; `weft_events` (every appended event) only streams subscribe to. */
 export const ENGINE_CHANNELS: readonly NotifyChannel[] = ['weft_work', 'weft_cancel'];
 
-/** Receives announcements. */
+/**
+ * Receives announcements. An empty payload after a reconnect means announcements may have been
+ * missed while the connection was down.
+ */
 export type NotificationHandler = (channel: NotifyChannel, payload: string) => void;
 
 /**

@@ -7,10 +7,19 @@ import { LocalNotifier, type Notifier, type NotifyChannel } from './notifier.js'
 import { createPostgresDialect } from './postgres/postgres-dialect.js';
 import { PostgresNotifier } from './postgres/postgres-notifier.js';
 import { ApiKeyRepository } from './repositories/api-key-repository.js';
-import { ExecutionLogRepository } from './repositories/execution-log-repository.js';
+import { EventRepository } from './repositories/event-repository.js';
+import {
+  type CommitObserver,
+  type CommittedLog,
+  ExecutionLogRepository,
+} from './repositories/execution-log-repository.js';
 import { ExecutionRepository } from './repositories/execution-repository.js';
+import { StatsRepository } from './repositories/stats-repository.js';
 import { StepRepository } from './repositories/step-repository.js';
 import { TaskTypeRepository } from './repositories/task-type-repository.js';
+import { TriggerRepository } from './repositories/trigger-repository.js';
+import { WebhookDeliveryRepository } from './repositories/webhook-delivery-repository.js';
+import { WebhookRepository } from './repositories/webhook-repository.js';
 import { WorkflowRepository } from './repositories/workflow-repository.js';
 import { WorkspaceRepository } from './repositories/workspace-repository.js';
 import { createSqliteDialect } from './sqlite/sqlite-dialect.js';
@@ -28,6 +37,11 @@ export class Store {
   readonly steps: StepRepository;
   readonly executionLog: ExecutionLogRepository;
   readonly taskTypes: TaskTypeRepository;
+  readonly webhooks: WebhookRepository;
+  readonly webhookDeliveries: WebhookDeliveryRepository;
+  readonly events: EventRepository;
+  readonly triggers: TriggerRepository;
+  readonly stats: StatsRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -36,6 +50,10 @@ export class Store {
     private readonly db: Kysely<Database> = dialect.db,
     /** In a transaction on SQLite: announcements held until it commits (dropped on rollback). */
     private readonly pending?: Array<[NotifyChannel, string]>,
+    /** Observers of committed execution-log writes (metrics), shared with the store's transactions. */
+    private readonly observers: Set<CommitObserver> = new Set(),
+    /** In a transaction: its execution-log writes, handed to `observers` once it commits. */
+    private readonly written?: CommittedLog,
   ) {
     this.workspaces = new WorkspaceRepository(db, dialect);
     this.apiKeys = new ApiKeyRepository(db);
@@ -46,8 +64,14 @@ export class Store {
     this.executionLog = new ExecutionLogRepository(
       db,
       notifier instanceof LocalNotifier ? (payload) => void this.notify('weft_events', payload) : undefined,
+      (log) => this.logged(log),
     );
     this.taskTypes = new TaskTypeRepository(db);
+    this.webhooks = new WebhookRepository(db);
+    this.webhookDeliveries = new WebhookDeliveryRepository(db, dialect);
+    this.events = new EventRepository(db);
+    this.triggers = new TriggerRepository(db, dialect);
+    this.stats = new StatsRepository(db, dialect);
   }
 
   /** `sqlite` or `postgres`. */
@@ -59,12 +83,36 @@ export class Store {
   async transaction<T>(work: (store: Store) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
     const pending: Array<[NotifyChannel, string]> = [];
+    const written: CommittedLog = { events: [], attempts: [] };
     const result = await this.db
       .transaction()
-      .execute((trx) => work(new Store(this.dialect, this.notifier, trx, pending)));
+      .execute((trx) => work(new Store(this.dialect, this.notifier, trx, pending, this.observers, written)));
     if (this.notifier instanceof LocalNotifier)
       for (const [channel, payload] of pending) this.notifier.emit(channel, payload);
+    if (written.events.length > 0 || written.attempts.length > 0)
+      for (const observe of this.observers) observe(written);
     return result;
+  }
+
+  /**
+   * Calls `observer` after each commit that appended execution events or recorded attempts, in
+   * this process only, with what it wrote (metrics count from it without a query). Observers must
+   * not throw. Returns the unsubscribe.
+   */
+  observeCommits(observer: CommitObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Collects log writes: for the commit inside a transaction, at once outside one (autocommit). */
+  private logged(log: CommittedLog): void {
+    if (this.observers.size === 0) return;
+    if (!this.written) {
+      for (const observe of this.observers) observe(log);
+      return;
+    }
+    for (const event of log.events) this.written.events.push(event);
+    for (const attempt of log.attempts) this.written.attempts.push(attempt);
   }
 
   /**
@@ -131,5 +179,9 @@ export function openStore(
     );
   }
   const filename = config.databaseUrl.replace(/^sqlite:(\/\/)?/i, '');
-  return new Store(createSqliteDialect({ filename, synchronous: config.sqliteSynchronous }), new LocalNotifier());
+  const notifier = new LocalNotifier();
+  // A trigger's announcement comes mid-transaction; a listener's query then waits for the one
+  // connection until the transaction ends, so it sees the commit (or finds nothing after a rollback).
+  const onAnnounce = (channel: string) => notifier.emit(channel as NotifyChannel, '');
+  return new Store(createSqliteDialect({ filename, synchronous: config.sqliteSynchronous, onAnnounce }), notifier);
 }

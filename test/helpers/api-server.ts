@@ -7,6 +7,7 @@ import { generateApiKey } from '../../src/auth/api-key-secrets.js';
 import { bootstrapWorkspace } from '../../src/auth/bootstrap.js';
 import type { WeftConfig } from '../../src/config.js';
 import { type Engine, engineFromConfig } from '../../src/engine/engine.js';
+import { type WebhookDispatcher, webhookDispatcherFromConfig } from '../../src/events/webhook-dispatcher.js';
 import type { Store } from '../../src/store/store.js';
 import { TaskTypeRegistry } from '../../src/tasks/registry.js';
 import { type Backend, createTestDatabase, type TestDatabase } from './backends.js';
@@ -38,6 +39,7 @@ export interface TestServer {
   database: TestDatabase;
   app: FastifyInstance;
   engine: Engine;
+  webhooks: WebhookDispatcher;
   config: WeftConfig;
   /** Sends a request under `/api/v1` (or an absolute path when it starts with `!`). */
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
@@ -56,7 +58,9 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
   const logger = pino({ level: 'silent' });
   const engine = engineFromConfig(store, taskTypes, logger, config);
   const app = await buildServer({ store, taskTypes, config, logger, engine });
+  const webhooks = webhookDispatcherFromConfig(store, logger, config);
   await engine.start();
+  await webhooks.start();
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   let closed = false;
@@ -68,6 +72,7 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
     database,
     app,
     engine,
+    webhooks,
     config,
     request: (method, path, options = {}) =>
       sendRequest(url, method, path, { ...options, key: options.key === undefined ? adminKey : options.key }),
@@ -76,6 +81,7 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
       closed = true;
       await app.close();
       await engine.stop(1000);
+      await webhooks.stop();
       await store.close().catch(() => undefined);
       await database.drop();
     },

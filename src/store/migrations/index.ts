@@ -3,6 +3,7 @@ import * as foundation from './0001-foundation.js';
 import * as executions from './0002-executions.js';
 import * as taskTypes from './0003-task-types.js';
 import * as events from './0004-events.js';
+import * as webhooks from './0005-webhooks.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0002-executions': executions,
   '0003-task-types': taskTypes,
   '0004-events': events,
+  '0005-webhooks': webhooks,
 };
 
 /** A Kysely migration provider for one backend. */

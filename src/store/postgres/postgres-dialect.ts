@@ -62,6 +62,10 @@ export function createPostgresDialect(options: PostgresOptions): StoreDialect {
     containsIgnoringCase: (column, text) =>
       sql<boolean>`${sql.ref(column)} ilike ${`%${escapeLike(text)}%`} escape '\\'`,
     jsonFieldEquals: (column, key, value) => sql<boolean>`(${sql.ref(column)}::jsonb ->> ${key}) = ${value}`,
+    millisBetween: (from, to) => {
+      const interval = sql`${sql.ref(to)}::timestamptz - ${sql.ref(from)}::timestamptz`;
+      return sql<number | null>`round(extract(epoch from (${interval})) * 1000)::bigint`;
+    },
     isUniqueViolation: (error) => (error as { code?: string })?.code === '23505',
     isUnavailableError: (error) => {
       const failure = error as { code?: string; message?: string } | undefined;

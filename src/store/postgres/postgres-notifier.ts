@@ -19,6 +19,7 @@ export class PostgresNotifier implements Notifier {
     let stopped = false;
     let retryMs = 500;
     let retryTimer: NodeJS.Timeout | undefined;
+    let connected = false;
 
     const connect = async (): Promise<void> => {
       const next = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 5000 });
@@ -35,8 +36,11 @@ export class PostgresNotifier implements Notifier {
       for (const channel of channels) await next.query(`listen ${channel}`);
       client = next;
       retryMs = 500;
-      // Work may have been announced while no one listened.
-      if (channels.includes('weft_work')) handler('weft_work', '');
+      // Work may have been announced while no one listened: an empty payload says so (the engine
+      // looks for work; event streams learn that they may have missed events).
+      if (connected) for (const channel of channels) handler(channel, '');
+      else if (channels.includes('weft_work')) handler('weft_work', '');
+      connected = true;
     };
 
     const reconnectLater = () => {

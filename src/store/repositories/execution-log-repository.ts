@@ -43,12 +43,23 @@ export function eventPayload(row: ExecutionEventRow): string {
   return `{"id":${JSON.stringify(row.id)},"workspace_id":${JSON.stringify(row.workspace_id)},"execution_id":${JSON.stringify(row.execution_id)},"type":${JSON.stringify(row.type)},"step_id":${JSON.stringify(row.step_id)},"created_at":${JSON.stringify(row.created_at)},"data":${row.data}}`;
 }
 
+/** What one committed transaction wrote to execution logs. */
+export interface CommittedLog {
+  events: ExecutionEventRow[];
+  attempts: StepAttemptRow[];
+}
+
+/** Receives each commit's log writes, in the process that committed (see `Store.observeCommits`). */
+export type CommitObserver = (log: CommittedLog) => void;
+
 /** The attempts of steps and the event log of executions. */
 export class ExecutionLogRepository {
   constructor(
     private readonly db: Kysely<Database>,
     /** Announces each appended event (SQLite; on PostgreSQL a trigger does it). */
     private readonly announce?: (payload: string) => void,
+    /** Told what was written, for the store's commit observers. */
+    private readonly written?: (log: CommittedLog) => void,
   ) {}
 
   /** Records attempts (once they have an outcome); a repeated one is ignored. */
@@ -60,6 +71,7 @@ export class ExecutionLogRepository {
         .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing())
         .execute();
     }
+    if (rows.length > 0) this.written?.({ events: [], attempts: rows });
   }
 
   /** Attempts of an execution, by step and attempt number. */
@@ -92,7 +104,22 @@ export class ExecutionLogRepository {
         .execute();
     }
     if (this.announce) for (const row of rows) this.announce(eventPayload(row));
+    this.written?.({ events: rows, attempts: [] });
     return rows.map(toEvent);
+  }
+
+  /** Ids of every event of these executions (streams use them to drop events a snapshot covers). */
+  async eventIds(executionIds: readonly string[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (let start = 0; start < executionIds.length; start += 200) {
+      const rows = await this.db
+        .selectFrom('execution_events')
+        .select('id')
+        .where('execution_id', 'in', executionIds.slice(start, start + 200))
+        .execute();
+      for (const row of rows) ids.push(row.id);
+    }
+    return ids;
   }
 
   /** One event by id (a `weft_events` announcement too large to carry its data names it). */

@@ -127,6 +127,20 @@ export class ExecutionRepository {
       .execute();
   }
 
+  /** The newest active (pending, running, paused) executions of a workspace, for stream snapshots. */
+  active(workspaceId: string, workflowId: string | undefined, limit: number): Promise<ExecutionRow[]> {
+    let query = this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('status', 'in', ['pending', 'running', 'paused'])
+      .where('deleted_at', 'is', null)
+      .orderBy('id', 'desc')
+      .limit(limit);
+    if (workflowId !== undefined) query = query.where('workflow_id', '=', workflowId);
+    return query.execute();
+  }
+
   /** Active executions of a workflow (for `DELETE /workflows/{id}?cancel_running=true`). */
   async activeIds(workspaceId: string, workflowId: string): Promise<string[]> {
     const rows = await this.db

@@ -11,6 +11,11 @@ export interface SqliteOptions {
   filename: string;
   /** `synchronous` pragma under WAL; see `WEFT_SQLITE_SYNCHRONOUS`. */
   synchronous: 'FULL' | 'NORMAL';
+  /**
+   * Called by the SQL function `weft_announce(channel)`, which triggers use to announce work (the
+   * webhook outbox trigger of migration 0005). It runs mid-statement, before commit.
+   */
+  onAnnounce?: (channel: string) => void;
 }
 
 const UNAVAILABLE_MESSAGES = [
@@ -82,6 +87,11 @@ export function createSqliteDialect(options: SqliteOptions): StoreDialect {
   database.pragma(`synchronous = ${options.synchronous}`);
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
+  // Registered on every connection, listened to or not: a trigger calling it must never fail.
+  database.function('weft_announce', { deterministic: false }, (channel: unknown) => {
+    options.onAnnounce?.(String(channel));
+    return null;
+  });
   const db = new Kysely<Database>({ dialect: new WeftSqliteDialect(withStatementCache(database)) });
   return {
     name: 'sqlite',
@@ -92,6 +102,9 @@ export function createSqliteDialect(options: SqliteOptions): StoreDialect {
       sql<boolean>`lower(${sql.ref(column)}) like lower(${`%${escapeLike(text)}%`}) escape '\\'`,
     jsonFieldEquals: (column, key, value) =>
       sql<boolean>`exists (select 1 from json_each(${sql.ref(column)}) where json_each.key = ${key} and json_each.value = ${value})`,
+    // julianday() is a day count as a double; rounded, it is exact to the millisecond.
+    millisBetween: (from, to) =>
+      sql<number | null>`round((julianday(${sql.ref(to)}) - julianday(${sql.ref(from)})) * 86400000.0)`,
     isUniqueViolation: (error) =>
       ['SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY'].includes((error as { code?: string })?.code ?? ''),
     isUnavailableError: (error) => {

@@ -1,0 +1,246 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { ExecutionStatus } from '../engine/states.js';
+import { notFound, WeftError } from '../errors.js';
+import { metricsRegistry, setQueueDepth } from '../metrics/metrics.js';
+import type { DurationSummary, StatusCount } from '../store/repositories/stats-repository.js';
+import type { ApiContext } from './api-context.js';
+import { authOf, bearerToken } from './auth.js';
+import { errorResponses, IdParams, Timestamp } from './schemas.js';
+
+/**
+ * Aggregates over executions (docs/metrics.md): `GET /executions/stats` and
+ * `GET /workflows/{id}/metrics` per workspace, and the Prometheus text at `GET /metrics`.
+ */
+
+/** Every execution status, so each count is present (zero included) in the answers. */
+const EXECUTION_STATUSES = [
+  'pending',
+  'running',
+  'paused',
+  'completed',
+  'failed',
+  'cancelled',
+] as const satisfies readonly ExecutionStatus[];
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+
+const DurationSchema = Type.Object(
+  {
+    count: Type.Integer({ description: 'How many durations were measured.' }),
+    p50: Nullable(Type.Number()),
+    p95: Nullable(Type.Number()),
+    max: Nullable(Type.Number()),
+  },
+  { title: 'Durations (ms)', description: 'Milliseconds; nearest-rank percentiles; null when nothing was measured.' },
+);
+
+const ByStatus = Type.Object(Object.fromEntries(EXECUTION_STATUSES.map((status) => [status, Type.Integer()])), {
+  description: 'Executions per status.',
+});
+
+const Since = Type.Optional(
+  Type.String({ format: 'date-time', description: 'Only executions created at or after this time.' }),
+);
+
+const ExecutionStatsSchema = Type.Object(
+  {
+    workflow_id: Nullable(Type.String()),
+    since: Nullable(Timestamp),
+    total: Type.Integer(),
+    by_status: ByStatus,
+    workflows: Type.Array(
+      Type.Object({
+        workflow_id: Nullable(Type.String({ description: 'null for ad-hoc executions.' })),
+        total: Type.Integer(),
+        by_status: ByStatus,
+        duration_ms: DurationSchema,
+      }),
+    ),
+  },
+  { title: 'Execution stats' },
+);
+
+const WorkflowMetricsSchema = Type.Object(
+  {
+    workflow_id: Type.String(),
+    since: Nullable(Timestamp),
+    executions: Type.Object({ total: Type.Integer(), by_status: ByStatus }),
+    success_rate: Nullable(
+      Type.Number({ description: 'completed / (completed + failed + cancelled); null before any ended.' }),
+    ),
+    duration_ms: DurationSchema,
+    steps: Type.Array(
+      Type.Object({
+        step_id: Type.String(),
+        attempts: Type.Integer(),
+        failures: Type.Integer({ description: 'Failed attempts (errors, timeouts, expired worker leases).' }),
+        by_status: Type.Record(Type.String(), Type.Integer(), {
+          description: 'Attempts per outcome: completed, failed, lost, interrupted, released.',
+        }),
+        duration_ms: DurationSchema,
+      }),
+    ),
+  },
+  { title: 'Workflow metrics' },
+);
+
+const EMPTY_DURATIONS: DurationSummary = { count: 0, p50: null, p95: null, max: null };
+
+function byStatus(counts: readonly StatusCount[]): Record<(typeof EXECUTION_STATUSES)[number], number> {
+  const result = Object.fromEntries(EXECUTION_STATUSES.map((status) => [status, 0])) as Record<
+    (typeof EXECUTION_STATUSES)[number],
+    number
+  >;
+  for (const { status, count } of counts) {
+    if (status in result) result[status as ExecutionStatus] += count;
+  }
+  return result;
+}
+
+const total = (counts: readonly StatusCount[]) => counts.reduce((sum, row) => sum + row.count, 0);
+
+/** A query's `since` as the stored form (ISO 8601 UTC with milliseconds), so text comparison is time order. */
+const normalizeSince = (since: string | undefined) => (since === undefined ? undefined : new Date(since).toISOString());
+
+/** `GET /executions/stats` and `GET /workflows/{id}/metrics` (under `/api/v1`, authenticated). */
+export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store }) => {
+  app.get(
+    '/executions/stats',
+    {
+      schema: {
+        tags: ['executions'],
+        summary: 'Counts by status and durations (p50/p95/max) per workflow',
+        querystring: Type.Object(
+          { workflow_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), since: Since },
+          { additionalProperties: false },
+        ),
+        response: { 200: ExecutionStatsSchema, ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const { workspace } = authOf(request);
+      const filter = { workflowId: request.query.workflow_id, since: normalizeSince(request.query.since) };
+      const [counts, durations] = await Promise.all([
+        store.stats.executionCounts(workspace.id, filter),
+        store.stats.executionDurations(workspace.id, filter),
+      ]);
+      const groups = new Map<string | null, StatusCount[]>();
+      for (const row of counts) groups.set(row.key, [...(groups.get(row.key) ?? []), row]);
+      const workflows = [...groups]
+        .map(([workflowId, rows]) => ({
+          workflow_id: workflowId,
+          total: total(rows),
+          by_status: byStatus(rows),
+          duration_ms: durations.get(workflowId) ?? EMPTY_DURATIONS,
+        }))
+        .sort((a, b) => b.total - a.total || String(a.workflow_id).localeCompare(String(b.workflow_id)));
+      return {
+        workflow_id: filter.workflowId ?? null,
+        since: filter.since ?? null,
+        total: total(counts),
+        by_status: byStatus(counts),
+        workflows,
+      };
+    },
+  );
+
+  app.get(
+    '/workflows/:id/metrics',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Success rate, duration p50/p95/max, per-step durations and failure counts',
+        params: IdParams,
+        querystring: Type.Object({ since: Since }, { additionalProperties: false }),
+        response: { 200: WorkflowMetricsSchema, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { workspace } = authOf(request);
+      const workflow = await store.workflows.get(workspace.id, request.params.id);
+      if (!workflow) throw notFound('workflow', request.params.id);
+      const since = normalizeSince(request.query.since);
+      const filter = { workflowId: workflow.id, since };
+      const [counts, durations, attempts, attemptDurations] = await Promise.all([
+        store.stats.executionCounts(workspace.id, filter),
+        store.stats.executionDurations(workspace.id, filter),
+        store.stats.attemptCounts(workspace.id, workflow.id, since),
+        store.stats.attemptDurations(workspace.id, workflow.id, since),
+      ]);
+      const statuses = byStatus(counts);
+      const ended = statuses.completed + statuses.failed + statuses.cancelled;
+      // Steps in the order of the latest definition, then any that only older versions had.
+      const definitionSteps = (workflow.definition.steps as Array<{ id: string }> | undefined) ?? [];
+      const stepIds = [
+        ...new Set([...definitionSteps.map((step) => step.id), ...attempts.map((row) => row.key ?? '')]),
+      ];
+      const steps = stepIds.map((stepId) => {
+        const rows = attempts.filter((row) => row.key === stepId);
+        return {
+          step_id: stepId,
+          attempts: total(rows),
+          failures: rows.filter((row) => row.status === 'failed').reduce((sum, row) => sum + row.count, 0),
+          by_status: Object.fromEntries(rows.map((row) => [row.status, row.count])),
+          duration_ms: attemptDurations.get(stepId) ?? EMPTY_DURATIONS,
+        };
+      });
+      return {
+        workflow_id: workflow.id,
+        since: since ?? null,
+        executions: { total: total(counts), by_status: statuses },
+        success_rate: ended === 0 ? null : statuses.completed / ended,
+        duration_ms: durations.get(workflow.id) ?? EMPTY_DURATIONS,
+        steps,
+      };
+    },
+  );
+};
+
+/** Constant-time comparison of the scrape token (length leaks nothing useful: tokens are random). */
+function tokenMatches(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * `GET /metrics`, outside `/api/v1`: Prometheus text. Open like `/healthz` unless
+ * `WEFT_METRICS_TOKEN` is set, then it needs `Authorization: Bearer <token>` (Prometheus'
+ * `authorization` scrape setting); it shows counts and timings only, never workspace data.
+ */
+export const prometheusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, config }) => {
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Prometheus metrics (text exposition format)',
+        security: config.metricsToken ? [{ apiKey: [] }] : [],
+        response: {
+          200: {
+            description: 'Prometheus text format 0.0.4.',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+          ...errorResponses(401),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (config.metricsToken !== undefined && !tokenMatches(bearerToken(request), config.metricsToken)) {
+        throw new WeftError('UNAUTHORIZED', 'send the WEFT_METRICS_TOKEN as Authorization: Bearer <token>');
+      }
+      try {
+        setQueueDepth(await store.stats.stepBacklog(Date.now()));
+      } catch (error) {
+        // The counters are still worth scraping; a stale depth would mislead, so it drops out.
+        request.log.warn({ err: error }, 'reading the queue depth for /metrics failed');
+        setQueueDepth([]);
+      }
+      const text = await metricsRegistry.metrics();
+      return reply.type(metricsRegistry.contentType).send(text);
+    },
+  );
+};

@@ -1,0 +1,23 @@
+/**
+ * The execution event types of SPEC §5, as webhooks (and streams) name them. The engine appends
+ * them to `execution_events`; a subscription picks some or all (`*`).
+ */
+export const EXECUTION_EVENT_TYPES = Object.freeze([
+  'workflow.started',
+  'workflow.completed',
+  'workflow.failed',
+  'workflow.cancelled',
+  'workflow.paused',
+  'workflow.resumed',
+  'step.started',
+  'step.completed',
+  'step.failed',
+  'step.retrying',
+  'step.skipped',
+] as const);
+
+/** One execution event type. */
+export type ExecutionEventType = (typeof EXECUTION_EVENT_TYPES)[number];
+
+/** What a subscription may list: an event type, or `*` for every type. */
+export const SUBSCRIBABLE_EVENT_TYPES = Object.freeze([...EXECUTION_EVENT_TYPES, '*'] as const);
