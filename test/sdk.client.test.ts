@@ -109,6 +109,36 @@ for (const backend of testBackends()) {
       await apiError(stranger.workflows.list(), 401, 'UNAUTHORIZED');
     });
 
+    it('posts events, manages webhooks and reads stats', async () => {
+      const workflow = await client.workflows.create({
+        name: 'On upload',
+        triggers: [{ event: 'sdk.uploaded', match: { kind: ['image'] } }],
+        steps: [{ id: 'only', type: 'noop' }],
+      });
+      const outcome = await client.events.post({ type: 'sdk.uploaded', data: { kind: 'image' } });
+      assert.equal(outcome.executions.length, 1);
+      assert.deepEqual((await client.events.get(outcome.event_id)).executions, outcome.executions);
+      assert.equal((await client.events.list({ type: 'sdk.uploaded' })).items[0]?.id, outcome.event_id);
+
+      const hook = await client.webhooks.create({
+        url: 'http://127.0.0.1:9/hook',
+        event_types: ['workflow.completed'],
+      });
+      assert.match(hook.secret, /^whsec_/);
+      assert.equal((await client.webhooks.get(hook.id)).url, 'http://127.0.0.1:9/hook');
+      assert.equal((await client.webhooks.patch(hook.id, { enabled: false })).enabled, false);
+      assert.ok((await client.webhooks.list()).items.some((item) => item.id === hook.id));
+      assert.ok(Array.isArray((await client.webhooks.deliveries(hook.id)).items));
+      await client.webhooks.delete(hook.id);
+      await assert.rejects(client.webhooks.get(hook.id), (error: unknown) => error instanceof WeftApiError);
+
+      const stats = await client.stats.executions({ workflow_id: workflow.id });
+      assert.equal(stats.total, 1);
+      assert.equal(stats.workflow_id, workflow.id);
+      const metrics = await client.stats.workflow(workflow.id);
+      assert.equal(metrics.executions.total, 1);
+    });
+
     it('accepts a base URL ending in /api/v1 and exposes the raw client', async () => {
       const prefixed = createClient({ baseUrl: `${server.url}/api/v1/`, apiKey: server.adminKey });
       const { data, response } = await prefixed.raw.GET('/api/v1/templates');

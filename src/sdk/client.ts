@@ -3,15 +3,21 @@ import { WeftApiError } from './api-error.js';
 import type {
   AdhocExecutionRequest,
   ApiPaths,
+  EventOutcome,
+  EventPost,
   Execution,
   ExecutionEventPage,
   ExecutionEventQuery,
   ExecutionListQuery,
   ExecutionPage,
+  ExecutionStats,
+  ExecutionStatsQuery,
   ExecutionStatus,
   ExecutionTimeline,
   HeartbeatResult,
   PollRequest,
+  PostedEvent,
+  PostedEventPage,
   RetryRequest,
   StartExecutionRequest,
   Task,
@@ -21,9 +27,16 @@ import type {
   TaskTypeDeclaration,
   TaskTypePage,
   ValidationReport,
+  Webhook,
+  WebhookCreate,
+  WebhookCreated,
+  WebhookDeliveryPage,
+  WebhookPage,
+  WebhookPatch,
   Workflow,
   WorkflowDefinition,
   WorkflowListQuery,
+  WorkflowMetrics,
   WorkflowPage,
   WorkflowPatch,
   WorkflowVersionPage,
@@ -174,6 +187,53 @@ export class WeftClient {
         'POST',
         this.raw.POST('/api/v1/executions/{id}/retry', { params: { path: { id } }, body: request, ...options }),
       ),
+  };
+
+  /** Events: posting one starts the workflows whose triggers match. */
+  readonly events = {
+    /** Posts an event (202); `idempotency_key` makes a repeat within 24 h start nothing new. */
+    post: (event: EventPost, options?: CallOptions): Promise<EventOutcome> =>
+      unwrap('POST', this.raw.POST('/api/v1/events', { body: event, ...options })),
+    /** One page of posted events, newest first. */
+    list: (
+      query: { type?: string; limit?: number; cursor?: string } = {},
+      options?: CallOptions,
+    ): Promise<PostedEventPage> => unwrap('GET', this.raw.GET('/api/v1/events', { params: { query }, ...options })),
+    /** One posted event with the executions it started. */
+    get: (id: string, options?: CallOptions): Promise<PostedEvent> =>
+      unwrap('GET', this.raw.GET('/api/v1/events/{id}', { params: { path: { id } }, ...options })),
+  };
+
+  /** Webhook subscriptions and their delivery logs. */
+  readonly webhooks = {
+    /** Subscribes a URL to event types (201); the answer carries the signing secret, once. */
+    create: (subscription: WebhookCreate, options?: CallOptions): Promise<WebhookCreated> =>
+      unwrap('POST', this.raw.POST('/api/v1/webhooks', { body: subscription, ...options })),
+    /** One page of subscriptions. */
+    list: (options?: CallOptions): Promise<WebhookPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/webhooks', { ...options })),
+    /** One subscription. */
+    get: (id: string, options?: CallOptions): Promise<Webhook> =>
+      unwrap('GET', this.raw.GET('/api/v1/webhooks/{id}', { params: { path: { id } }, ...options })),
+    /** Changes a subscription. */
+    patch: (id: string, fields: WebhookPatch, options?: CallOptions): Promise<Webhook> =>
+      unwrap('PATCH', this.raw.PATCH('/api/v1/webhooks/{id}', { params: { path: { id } }, body: fields, ...options })),
+    /** Deletes a subscription. */
+    delete: (id: string, options?: CallOptions): Promise<unknown> =>
+      unwrap('DELETE', this.raw.DELETE('/api/v1/webhooks/{id}', { params: { path: { id } }, ...options })),
+    /** A subscription's deliveries, each with its attempts. */
+    deliveries: (id: string, options?: CallOptions): Promise<WebhookDeliveryPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/webhooks/{id}/deliveries', { params: { path: { id } }, ...options })),
+  };
+
+  /** Figures: execution stats and a workflow's metrics. */
+  readonly stats = {
+    /** Counts by status and durations, overall and per workflow. */
+    executions: (query: ExecutionStatsQuery = {}, options?: CallOptions): Promise<ExecutionStats> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions/stats', { params: { query }, ...options })),
+    /** Success rate, p50/p95/max durations and per-step figures of a workflow. */
+    workflow: (id: string, options?: CallOptions): Promise<WorkflowMetrics> =>
+      unwrap('GET', this.raw.GET('/api/v1/workflows/{id}/metrics', { params: { path: { id } }, ...options })),
   };
 
   /** Task types: the registry, and declaring types served by external workers. */

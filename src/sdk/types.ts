@@ -80,3 +80,30 @@ export type HeartbeatResult = ResponseOf<'/api/v1/tasks/{id}/heartbeat', 'post'>
 export type TaskFailure = RequestOf<'/api/v1/tasks/{id}/fail', 'post'>['error'];
 /** The step a complete, fail or release settled. */
 export type TaskSettlement = ResponseOf<'/api/v1/tasks/{id}/complete', 'post'>;
+
+/** What `POST /events` answers: the event id and the executions it started. */
+export type EventOutcome = ResponseOf<'/api/v1/events', 'post', 202>;
+/** An event to post. */
+export type EventPost = RequestOf<'/api/v1/events', 'post'>;
+/** A posted event with the executions it started. */
+export type PostedEvent = ResponseOf<'/api/v1/events/{id}', 'get'>;
+/** A page of posted events. */
+export type PostedEventPage = ResponseOf<'/api/v1/events', 'get'>;
+/** A webhook subscription (its secret only in the answer to create). */
+export type WebhookCreated = ResponseOf<'/api/v1/webhooks', 'post', 201>;
+/** A webhook subscription. */
+export type Webhook = ResponseOf<'/api/v1/webhooks/{id}', 'get'>;
+/** What creating a subscription takes. */
+export type WebhookCreate = RequestOf<'/api/v1/webhooks', 'post'>;
+/** What a subscription PATCH changes. */
+export type WebhookPatch = RequestOf<'/api/v1/webhooks/{id}', 'patch'>;
+/** A page of subscriptions. */
+export type WebhookPage = ResponseOf<'/api/v1/webhooks', 'get'>;
+/** A page of deliveries with their attempts. */
+export type WebhookDeliveryPage = ResponseOf<'/api/v1/webhooks/{id}/deliveries', 'get'>;
+/** Execution counts and durations. */
+export type ExecutionStats = ResponseOf<'/api/v1/executions/stats', 'get'>;
+/** Filters of the execution stats. */
+export type ExecutionStatsQuery = QueryOf<'/api/v1/executions/stats', 'get'>;
+/** Success rate, durations and per-step figures of a workflow. */
+export type WorkflowMetrics = ResponseOf<'/api/v1/workflows/{id}/metrics', 'get'>;
