@@ -4,7 +4,7 @@ import { type WorkflowDefinition, WorkflowDefinitionSchema } from '../definition
 import { type DefinitionValidation, validateDefinition } from '../definition/validate-definition.js';
 import { applyAction } from '../engine/lifecycle.js';
 import { notFound, WeftError } from '../errors.js';
-import { syncTriggers } from '../events/triggers.js';
+import { hasSchedule, syncTriggers } from '../events/triggers.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
 import type { Store } from '../store/store.js';
 import { workspaceTaskTypes } from '../tasks/declared-types.js';
@@ -112,15 +112,16 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
   const validateFor = async (workspaceId: string, body: unknown) =>
     validateDefinition(body, await workspaceTaskTypes(store, taskTypes, workspaceId));
   /** Writes a workflow change and its trigger index in one transaction. */
-  const changed = (write: (tx: Store) => Promise<Workflow | undefined>) =>
+  const changed = (write: (tx: Store) => Promise<Workflow | undefined>, isNew = false) =>
     store.transaction(async (tx) => {
       const workflow = await write(tx);
-      if (workflow) await syncTriggers(tx, workflow);
+      if (workflow) await syncTriggers(tx, workflow, isNew);
       return workflow;
     });
   /** Workflows as the API shows them: with the next time a schedule fires them. */
   const shown = async (workflows: Workflow[]) => {
-    const next = await store.triggers.nextFires(workflows.map((workflow) => workflow.id));
+    // Only workflows with a cron trigger have a next fire time: the others cost no query.
+    const next = await store.triggers.nextFires(workflows.filter(hasSchedule).map((workflow) => workflow.id));
     return workflows.map((workflow) => {
       const at = next.get(workflow.id);
       return { ...workflow, next_fire_at: at === undefined ? null : new Date(at).toISOString() };
@@ -141,7 +142,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
     },
     async (request, reply) => {
       const definition = requireValidDefinition(await validateFor(authOf(request).workspace.id, request.body));
-      const workflow = await changed((tx) => tx.workflows.create(authOf(request).workspace.id, definition));
+      const workflow = await changed((tx) => tx.workflows.create(authOf(request).workspace.id, definition), true);
       if (!workflow) throw new Error('creating a workflow returned nothing');
       return reply
         .status(201)

@@ -80,9 +80,20 @@ function wantedTriggers(workflow: Workflow, now: number): WorkflowTriggers {
   return wanted;
 }
 
-/** Rebuilds a workflow's entries in the trigger index (call in the transaction that changed it). */
-export async function syncTriggers(tx: Store, workflow: Workflow): Promise<void> {
-  await tx.triggers.replace(workflow.workspace_id, workflow.id, wantedTriggers(workflow, Date.now()));
+/**
+ * Rebuilds a workflow's entries in the trigger index (call in the transaction that changed it).
+ * `isNew`: the workflow was just created, so a definition without triggers needs no write.
+ */
+export async function syncTriggers(tx: Store, workflow: Workflow, isNew = false): Promise<void> {
+  const wanted = wantedTriggers(workflow, Date.now());
+  if (isNew && wanted.events.length === 0 && wanted.schedules.length === 0) return;
+  await tx.triggers.replace(workflow.workspace_id, workflow.id, wanted);
+}
+
+/** Whether a workflow's definition has a cron trigger (only those have a next fire time). */
+export function hasSchedule(workflow: Workflow): boolean {
+  const triggers = (workflow.definition.triggers ?? []) as TriggerDefinition[];
+  return triggers.some((trigger) => trigger.cron !== undefined);
 }
 
 /** A triggered start: the latest version of an enabled workflow, `input` as its input. */
