@@ -112,6 +112,10 @@ for (const backend of testBackends()) {
       assert.ok(sinceLast.total >= 1 && sinceLast.total < executions.length, `${sinceLast.total}`);
 
       assertProblem(await server.request('GET', '/executions/stats?since=yesterday'), 400, 'VALIDATION_FAILED');
+      // A leap second is valid RFC 3339 but no JavaScript time: a 400, not a 500.
+      const leap = await server.request('GET', '/executions/stats?since=2016-12-31T23:59:60Z');
+      assertProblem(leap, 400, 'VALIDATION_FAILED');
+      assert.equal(leap.body.errors[0].path, 'query/since');
       assertProblem(await server.request('GET', '/executions/stats?status=failed'), 400, 'VALIDATION_FAILED');
     });
 

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { Engine } from '../src/engine/engine.js';
+import type { Store } from '../src/store/store.js';
+import { TaskTypeRegistry } from '../src/tasks/registry.js';
+import { defineTask } from '../src/tasks/task-type.js';
 import { assertProblem, createKey, startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
 import { runAdhoc, stepOf, waitForExecution } from './helpers/http-fixtures.js';
@@ -259,6 +264,23 @@ for (const backend of testBackends()) {
       assert.equal(execution.status, 'completed');
     });
 
+    it('settles tasks of steps with the longest ids', async () => {
+      const stepId = `s${'x'.repeat(63)}`;
+      const id = await runAdhoc(server, { name: 'long ids', steps: [{ id: stepId, type: 'image.refine' }] });
+      const [task] = (await poll(['image.refine'], { wait_seconds: 5 })).body.tasks;
+      assert.equal(task.step_id, stepId);
+      assert.equal((await call(task.id, 'heartbeat')).status, 200);
+      assert.equal((await call(task.id, 'complete', { output: 1 })).status, 200);
+      assert.equal((await waitForExecution(server, id, ['completed', 'failed'])).status, 'completed');
+      assertProblem(await call(`task_${'a'.repeat(500)}`, 'heartbeat'), 400, 'VALIDATION_FAILED');
+    });
+
+    it('refuses polls for types the server runs itself', async () => {
+      const refused = await poll(['image.refine', 'http']);
+      assertProblem(refused, 400, 'VALIDATION_FAILED');
+      assert.equal(refused.body.errors[0].path, '/types/1');
+    });
+
     it('skips a worker step whose `when` is false without handing it out', async () => {
       const id = await runAdhoc(
         server,
@@ -275,3 +297,22 @@ for (const backend of testBackends()) {
     });
   });
 }
+
+describe('which types the engine runs', () => {
+  it('leaves a plugin type without a handler to workers, and keeps built-ins', () => {
+    const registry = new TaskTypeRegistry();
+    registry.register(defineTask({ type: 'plugin.schema_only', description: 'declared by a plugin, run by workers' }));
+    registry.register(defineTask({ type: 'plugin.local', description: 'runs here', handler: async () => 1 }));
+    const engine = new Engine({
+      store: {} as Store,
+      taskTypes: registry,
+      logger: pino({ level: 'silent' }),
+      config: { llmBaseUrl: undefined, llmApiKey: undefined },
+    });
+    assert.equal(engine.claimsType('plugin.schema_only'), false);
+    assert.equal(engine.claimsType('plugin.local'), true);
+    assert.equal(engine.claimsType('http'), true);
+    assert.equal(engine.claimsType('wait_for_signal'), true);
+    assert.equal(engine.claimsType('declared.elsewhere'), false);
+  });
+});

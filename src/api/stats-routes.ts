@@ -102,7 +102,17 @@ function byStatus(counts: readonly StatusCount[]): Record<(typeof EXECUTION_STAT
 const total = (counts: readonly StatusCount[]) => counts.reduce((sum, row) => sum + row.count, 0);
 
 /** A query's `since` as the stored form (ISO 8601 UTC with milliseconds), so text comparison is time order. */
-const normalizeSince = (since: string | undefined) => (since === undefined ? undefined : new Date(since).toISOString());
+/** `since` as ISO UTC; a valid RFC 3339 time JavaScript cannot represent (a leap second) is a 400. */
+const normalizeSince = (since: string | undefined) => {
+  if (since === undefined) return undefined;
+  const at = Date.parse(since);
+  if (Number.isNaN(at)) {
+    throw new WeftError('VALIDATION_FAILED', `'${since}' is not a time this server can compare`, {
+      errors: [{ path: 'query/since', message: 'use an ISO 8601 time such as 2026-01-31T00:00:00Z' }],
+    });
+  }
+  return new Date(at).toISOString();
+};
 
 /** `GET /executions/stats` and `GET /workflows/{id}/metrics` (under `/api/v1`, authenticated). */
 export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store }) => {

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { MAX_WAIT_SECONDS } from '../engine/external-tasks.js';
+import { WeftError } from '../errors.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
-import { errorResponses, IdParams, Timestamp } from './schemas.js';
+import { errorResponses, Timestamp } from './schemas.js';
 import { TASK_TYPE_PATTERN } from './task-type-routes.js';
 
 /**
@@ -37,6 +38,9 @@ const PollBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** Task ids encode execution, step (up to 64 characters), attempt and claim. */
+const TaskIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 400 }) });
 
 const EmptyBody = Type.Object({}, { additionalProperties: false });
 const CompleteBody = Type.Object(
@@ -72,7 +76,7 @@ const tags = ['workers'];
 const settledResponses = { 200: SettledSchema, ...errorResponses(400, 401, 403, 404, 409) };
 
 /** The task routes of external workers. */
-export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { tasks }) => {
+export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { tasks, engine }) => {
   app.post(
     '/tasks/poll',
     {
@@ -91,6 +95,16 @@ export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { t
         if (!reply.raw.writableEnded) gone.abort();
       });
       const body = request.body;
+      const engineTypes = body.types.flatMap((type, index) =>
+        engine.claimsType(type)
+          ? [{ path: `/types/${index}`, message: `'${type}' is run by the server itself, not by workers` }]
+          : [],
+      );
+      if (engineTypes.length > 0) {
+        throw new WeftError('VALIDATION_FAILED', 'a poll may only name task types served by workers', {
+          errors: engineTypes,
+        });
+      }
       const claimed = await tasks.poll(
         authOf(request).workspace.id,
         {
@@ -113,7 +127,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { t
       schema: {
         tags,
         summary: 'Extend the lease; cancel_requested says to stop (the execution was cancelled)',
-        params: IdParams,
+        params: TaskIdParams,
         body: EmptyBody,
         response: {
           200: Type.Object({ lease_expires_at: Timestamp, cancel_requested: Type.Boolean() }),
@@ -132,7 +146,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { t
       schema: {
         tags,
         summary: 'Complete the task with its output',
-        params: IdParams,
+        params: TaskIdParams,
         body: CompleteBody,
         response: settledResponses,
       },
@@ -147,7 +161,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { t
       schema: {
         tags,
         summary: 'Fail this attempt (retried per the step policy when retryable, then the fallback)',
-        params: IdParams,
+        params: TaskIdParams,
         body: FailBody,
         response: settledResponses,
       },
@@ -170,7 +184,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { t
       schema: {
         tags,
         summary: 'Hand the task back to the queue without using up an attempt (worker shutdown)',
-        params: IdParams,
+        params: TaskIdParams,
         body: EmptyBody,
         response: settledResponses,
       },

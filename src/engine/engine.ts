@@ -71,7 +71,12 @@ export class Engine {
       leaseMs: options.leaseMs ?? 30_000,
       pollMs: options.pollMs ?? 1000,
     };
-    this.#claims = { types: options.taskTypes.list().map((descriptor) => descriptor.type) };
+    this.#claims = {
+      types: options.taskTypes
+        .list()
+        .filter((descriptor) => this.claimsType(descriptor.type))
+        .map((descriptor) => descriptor.type),
+    };
     this.#starts = new StartBatcher(this.#store, () => this.wake());
   }
 
@@ -86,7 +91,10 @@ export class Engine {
 
   /** Whether this engine runs steps of `type` (else external workers poll for them). */
   claimsType(type: string): boolean {
-    return this.#options.taskTypes.get(type) !== undefined;
+    // Built-ins without a handler here (`wait_for_signal`, `workflow`) are still the engine's: it
+    // fails them with a clear message rather than leaving them waiting for a worker.
+    const descriptor = this.#options.taskTypes.get(type);
+    return descriptor !== undefined && (descriptor.handler !== undefined || descriptor.source === 'builtin');
   }
 
   /** Starts listening, polling and renewing leases. */

@@ -136,22 +136,50 @@ export class ExternalTasks {
     }
     const owner = `${TASK_OWNER_PREFIX}${randomBytes(6).toString('base64url')}:${request.workerId}`;
     const claimed: Array<{ step: ClaimedStep; leaseSeconds: number }> = [];
-    for (const [leaseSeconds, types] of byLease) {
-      const limit = request.maxTasks - claimed.length;
-      if (limit <= 0) break;
-      const now = Date.now();
-      const steps = await this.store.transaction(async (tx) => {
-        const rows = await tx.steps.claimDue(owner, now, now + leaseSeconds * 1000, nowIso(), limit, {
-          types,
-          workspaceId,
+    try {
+      for (const [leaseSeconds, types] of byLease) {
+        const limit = request.maxTasks - claimed.length;
+        if (limit <= 0) break;
+        const now = Date.now();
+        const steps = await this.store.transaction(async (tx) => {
+          const rows = await tx.steps.claimDue(owner, now, now + leaseSeconds * 1000, nowIso(), limit, {
+            types,
+            workspaceId,
+          });
+          await tx.executionLog.append(rows.map((step) => stepStartedEvent(step, request.workerId)));
+          return rows;
         });
-        await tx.executionLog.append(rows.map((step) => stepStartedEvent(step, request.workerId)));
-        return rows;
+        claimed.push(...steps.map((step) => ({ step, leaseSeconds })));
+      }
+      if (claimed.length === 0) return [];
+      return await this.#handOut(owner, request.workerId, claimed);
+    } catch (error) {
+      // Claimed but never handed out: give them back now rather than lose an attempt each to
+      // lease expiry. If that fails too, expiry is the fallback.
+      await this.#giveBack(owner, request.workerId, claimed).catch((again: unknown) => {
+        throw new AggregateError([error, again], 'a poll failed and its claimed tasks could not be released');
       });
-      claimed.push(...steps.map((step) => ({ step, leaseSeconds })));
+      throw error;
     }
-    if (claimed.length === 0) return [];
-    return this.#handOut(owner, request.workerId, claimed);
+  }
+
+  /** Releases claimed steps still held by `owner` (a poll that failed part-way). */
+  async #giveBack(
+    owner: string,
+    workerId: string,
+    claimed: Array<{ step: ClaimedStep; leaseSeconds: number }>,
+  ): Promise<void> {
+    if (claimed.length === 0) return;
+    await this.engine.settleLeased(async () => ({
+      requests: claimed.map(({ step }) => ({
+        step,
+        outcome: { kind: 'released', by: workerId } as StepOutcome,
+        endedAt: nowIso(),
+      })),
+      value: undefined,
+      owner,
+      worker: workerId,
+    }));
   }
 
   /**
@@ -181,7 +209,12 @@ export class ExternalTasks {
         }
         outcome = prepared;
       } catch (error) {
-        outcome = { kind: 'failed', input: null, error: { message: (error as Error).message, retryable: true } };
+        // The database (or the definition) could not be read: the task goes back to the queue
+        // without using up an attempt, rather than being handed out half-prepared.
+        outcome = { kind: 'released', by: workerId };
+        if (!this.store.isUnavailableError(error)) {
+          outcome = { kind: 'failed', input: null, error: { message: (error as Error).message, retryable: true } };
+        }
       }
       settle.push({ step, outcome, endedAt: nowIso() });
     }

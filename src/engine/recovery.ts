@@ -39,94 +39,109 @@ export async function recoverExpiredLeases(
 ): Promise<number> {
   const expired = await store.steps.expiredLeases(now, 100);
   let recovered = 0;
+  const errors: unknown[] = [];
   for (const step of expired) {
-    if (step.lease_owner?.startsWith(TASK_OWNER_PREFIX)) {
-      if (await failExpiredTask(store, step, now, workflowOf)) {
-        recovered += 1;
-        recordLeaseExpiry('worker');
-      }
-      continue;
-    }
-    const done = await store.transaction(async (tx) => {
-      // The execution is locked before its step, in the same order as settles.
-      const execution = await tx.executions.getById(step.execution_id, true);
-      if (!execution) return false;
-      const lost = step.lost_attempts + 1;
-      const error = JSON.stringify({
-        message: `lease expired: the process or worker running attempt ${step.attempts} was lost`,
-        retryable: true,
-      });
-      const at = nowIso();
-      const requeue = lost <= MAX_LOST_ATTEMPTS;
-      const patch = requeue
-        ? {
-            status: 'queued',
-            run_at: now,
-            queued_at: at,
-            lost_attempts: lost,
-            attempt_base: step.attempt_base + 1,
-            lease_owner: null,
-            lease_expires_at: null,
-            error,
-          }
-        : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
-      // A lease renewed since it was read is not taken back.
-      const guard = {
-        statuses: ['running'],
-        owner: step.lease_owner ?? '',
-        attempt: step.attempts,
-        leaseExpiredBefore: now,
-      };
-      if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
-      await tx.executionLog.recordAttempts([
-        {
-          execution_id: step.execution_id,
-          step_id: step.step_id,
-          attempt: step.attempts,
-          workspace_id: step.workspace_id,
-          type: step.attempt_type,
-          status: 'lost',
-          used_fallback: step.used_fallback,
-          error,
-          worker: step.lease_owner,
-          queued_at: step.queued_at,
-          started_at: step.started_at,
-          ended_at: at,
-        },
-      ]);
-      const data = {
-        execution_id: execution.id,
-        workflow_id: execution.workflow_id,
-        step_id: step.step_id,
-        error: JSON.parse(error),
-      };
-      await tx.executionLog.append([
-        {
-          workspaceId: step.workspace_id,
-          executionId: step.execution_id,
-          stepId: step.step_id,
-          type: requeue ? 'step.retrying' : 'step.failed',
-          data: { ...data, status: requeue ? 'queued' : 'failed', reason: 'lease_expired' },
-          at,
-        },
-      ]);
-      if (!requeue) {
-        const workflow = await workflowOf(execution, tx);
-        const batch = new SettleBatch(tx, { ...NO_WORKFLOWS, workflowOf: (row) => workflowOf(row, tx) });
-        if (workflow.definition.stop_on_failure === false)
-          await propagate(batch, execution, workflow, step.step_id, 'failed');
-        else await failExecution(batch, execution, `step '${step.step_id}' lost ${lost} attempts to expired leases`);
-        await tx.executionLog.append(batch.events);
-      }
-      await tx.notify('weft_work');
-      return true;
-    });
-    if (done) {
-      recovered += 1;
-      recordLeaseExpiry('engine');
+    // One step that cannot be recovered (a broken definition, say) must not hold back the rest.
+    try {
+      if (await recoverOne(store, step, now, workflowOf)) recovered += 1;
+    } catch (error) {
+      errors.push(error);
     }
   }
+  if (errors.length > 0) {
+    throw new AggregateError(errors, `${errors.length} expired lease(s) could not be recovered (${recovered} were)`);
+  }
   return recovered;
+}
+
+/** Recovers one expired lease; false when it was settled, renewed or re-claimed meanwhile. */
+async function recoverOne(
+  store: Store,
+  step: ExecutionStepRow,
+  now: number,
+  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+): Promise<boolean> {
+  if (step.lease_owner?.startsWith(TASK_OWNER_PREFIX)) {
+    const failed = await failExpiredTask(store, step, now, workflowOf);
+    if (failed) recordLeaseExpiry('worker');
+    return failed;
+  }
+  const done = await store.transaction(async (tx) => {
+    // The execution is locked before its step, in the same order as settles.
+    const execution = await tx.executions.getById(step.execution_id, true);
+    if (!execution) return false;
+    const lost = step.lost_attempts + 1;
+    const error = JSON.stringify({
+      message: `lease expired: the process or worker running attempt ${step.attempts} was lost`,
+      retryable: true,
+    });
+    const at = nowIso();
+    const requeue = lost <= MAX_LOST_ATTEMPTS;
+    const patch = requeue
+      ? {
+          status: 'queued',
+          run_at: now,
+          queued_at: at,
+          lost_attempts: lost,
+          attempt_base: step.attempt_base + 1,
+          lease_owner: null,
+          lease_expires_at: null,
+          error,
+        }
+      : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
+    // A lease renewed since it was read is not taken back.
+    const guard = {
+      statuses: ['running'],
+      owner: step.lease_owner ?? '',
+      attempt: step.attempts,
+      leaseExpiredBefore: now,
+    };
+    if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
+    await tx.executionLog.recordAttempts([
+      {
+        execution_id: step.execution_id,
+        step_id: step.step_id,
+        attempt: step.attempts,
+        workspace_id: step.workspace_id,
+        type: step.attempt_type,
+        status: 'lost',
+        used_fallback: step.used_fallback,
+        error,
+        worker: step.lease_owner,
+        queued_at: step.queued_at,
+        started_at: step.started_at,
+        ended_at: at,
+      },
+    ]);
+    const data = {
+      execution_id: execution.id,
+      workflow_id: execution.workflow_id,
+      step_id: step.step_id,
+      error: JSON.parse(error),
+    };
+    await tx.executionLog.append([
+      {
+        workspaceId: step.workspace_id,
+        executionId: step.execution_id,
+        stepId: step.step_id,
+        type: requeue ? 'step.retrying' : 'step.failed',
+        data: { ...data, status: requeue ? 'queued' : 'failed', reason: 'lease_expired' },
+        at,
+      },
+    ]);
+    if (!requeue) {
+      const workflow = await workflowOf(execution, tx);
+      const batch = new SettleBatch(tx, { ...NO_WORKFLOWS, workflowOf: (row) => workflowOf(row, tx) });
+      if (workflow.definition.stop_on_failure === false)
+        await propagate(batch, execution, workflow, step.step_id, 'failed');
+      else await failExecution(batch, execution, `step '${step.step_id}' lost ${lost} attempts to expired leases`);
+      await tx.executionLog.append(batch.events);
+    }
+    await tx.notify('weft_work');
+    return true;
+  });
+  if (done) recordLeaseExpiry('engine');
+  return done;
 }
 
 /**

@@ -122,6 +122,8 @@ export async function prepareAttempt(
       return { kind: 'skipped' };
     input = await applyMappings(await renderValue(spec.input ?? {}, context), step, context);
   } catch (error) {
+    // Reading the context needs the database: an outage is not the template's fault.
+    if (env.store.isUnavailableError(error)) throw error;
     // Templates fail the same way on every attempt.
     return failed(input, new NonRetryableError(`input could not be rendered: ${(error as Error).message}`));
   }

@@ -44,7 +44,15 @@ export class EventBus {
     this.#subscribers.add(subscriber);
     if (onGap) this.#gapListeners.set(subscriber, onGap);
     this.#listening ??= this.store.notifier.listen((_channel, payload) => this.#receive(payload), ['weft_events']);
-    await this.#listening;
+    try {
+      await this.#listening;
+    } catch (error) {
+      // Not listening after all: the next subscriber tries again instead of inheriting the failure.
+      this.#listening = undefined;
+      this.#subscribers.delete(subscriber);
+      this.#gapListeners.delete(subscriber);
+      throw error;
+    }
     return async () => {
       this.#subscribers.delete(subscriber);
       this.#gapListeners.delete(subscriber);

@@ -66,7 +66,7 @@ export function workerSettings(options: WorkerOptions): WorkerSettings {
     types,
     definitions,
     concurrency: checkRange('concurrency', options.concurrency ?? 10, 1, 1000, true),
-    pollWaitSeconds: checkRange('pollWaitSeconds', options.pollWaitSeconds ?? 20, 0, 30, false),
+    pollWaitSeconds: checkRange('pollWaitSeconds', options.pollWaitSeconds ?? 20, 0.1, 30, false),
     heartbeatEvery:
       options.heartbeatEvery === undefined
         ? undefined

@@ -32,8 +32,25 @@ export class PostgresNotifier implements Notifier {
         reconnectLater();
       });
       next.on('end', () => reconnectLater());
-      await next.connect();
-      for (const channel of channels) await next.query(`listen ${channel}`);
+      /** Ends a client that will not be used, without it scheduling a reconnect. */
+      const discard = async () => {
+        next.removeAllListeners('end');
+        next.removeAllListeners('error');
+        next.on('error', (error) => this.onError(error));
+        await next.end().catch((error: Error) => this.onError(error));
+      };
+      try {
+        await next.connect();
+        for (const channel of channels) await next.query(`listen ${channel}`);
+      } catch (error) {
+        await discard();
+        throw error;
+      }
+      if (stopped) {
+        // Unsubscribed while this reconnect was under way.
+        await discard();
+        return;
+      }
       client = next;
       retryMs = 500;
       // Work may have been announced while no one listened: an empty payload says so (the engine

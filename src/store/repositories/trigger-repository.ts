@@ -36,7 +36,11 @@ export class TriggerRepository {
           )
           .execute();
       }
-      const existing = await trx.selectFrom('schedules').selectAll().where('workflow_id', '=', workflowId).execute();
+      // Locked on PostgreSQL: a fire committing meanwhile moved next_fire_at, and a stale read
+      // re-inserted here would fire that slot again.
+      let read = trx.selectFrom('schedules').selectAll().where('workflow_id', '=', workflowId);
+      if (this.dialect.name === 'postgres') read = read.forUpdate();
+      const existing = await read.execute();
       const kept = new Map(existing.map((row) => [`${row.trigger_index}|${row.cron}|${row.timezone}`, row]));
       await trx.deleteFrom('schedules').where('workflow_id', '=', workflowId).execute();
       if (wanted.schedules.length > 0) {
