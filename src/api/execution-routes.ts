@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
 import { validateDefinition } from '../definition/validate-definition.js';
-import { applyAction } from '../engine/lifecycle.js';
+import { applyAction, type StartExecution, startIdempotent } from '../engine/lifecycle.js';
 import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
@@ -30,7 +30,17 @@ const StartFields = {
   webhook_url: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 })),
   labels: Type.Optional(Labels),
   reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Your own id, filterable.' })),
+  idempotency_key: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'Same as the Idempotency-Key header: a repeat within 24 hours returns the first execution.',
+    }),
+  ),
 };
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+});
 const StartBody = Type.Object(
   { ...StartFields, version: Type.Optional(Type.Integer({ minimum: 1 })) },
   { additionalProperties: false },
@@ -63,6 +73,14 @@ const tags = ['executions'];
 
 /** The execution routes of SPEC §5. */
 export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
+  /** Starts an execution; under an idempotency key a repeat returns the first one (`replayed`). */
+  const start = async (request: StartExecution, key: string | undefined) => {
+    if (key === undefined) return { execution: await engine.startExecution(request), replayed: false };
+    const started = await startIdempotent(store, { ...request, idempotencyKey: key });
+    if (!started.replayed) engine.wake();
+    return started;
+  };
+
   const load = async (workspaceId: string, id: string) => {
     const execution = await store.executions.get(workspaceId, id);
     if (!execution) throw notFound('execution', id);
@@ -77,6 +95,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         summary: 'Start an execution of a workflow (202)',
         params: IdParams,
         body: StartBody,
+        headers: IdempotencyHeaders,
         response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
@@ -88,17 +107,21 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         throw new WeftError('CONFLICT', `workflow '${workflow.id}' is disabled; enable it to start executions`);
       const definition = await store.workflows.versionDefinition(workflow.id, workflow.version);
       if (!definition) throw notFound('workflow version', String(workflow.version));
-      const execution = await engine.startExecution({
-        workspaceId: workspace.id,
-        workflow: { id: workflow.id, version: workflow.version, definition },
-        adhocDefinition: undefined,
-        input: request.body.input ?? {},
-        start: request.body.start ?? true,
-        labels: request.body.labels ?? {},
-        reference: request.body.reference ?? null,
-        webhookUrl: request.body.webhook_url ?? workflow.webhook_url,
-        trigger: null,
-      });
+      const { execution, replayed } = await start(
+        {
+          workspaceId: workspace.id,
+          workflow: { id: workflow.id, version: workflow.version, definition },
+          adhocDefinition: undefined,
+          input: request.body.input ?? {},
+          start: request.body.start ?? true,
+          labels: request.body.labels ?? {},
+          reference: request.body.reference ?? null,
+          webhookUrl: request.body.webhook_url ?? workflow.webhook_url,
+          trigger: null,
+        },
+        request.headers['idempotency-key'] ?? request.body.idempotency_key,
+      );
+      if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
     },
   );
@@ -111,7 +134,8 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         tags,
         summary: 'Run an inline definition once (ad hoc, 202)',
         body: AdhocBody,
-        response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403) },
+        headers: IdempotencyHeaders,
+        response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 409) },
       },
     },
     async (request, reply) => {
@@ -128,20 +152,28 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         ...unknownFields.map((key) => ({ path: `/${key}`, message: `unknown field '${key}'` })),
         ...validation.errors.map((error) => ({ ...error, path: `/definition${error.path}` })),
       ];
+      const key = envelope.idempotency_key;
+      if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255)) {
+        errors.push({ path: '/idempotency_key', message: 'must be a string of 1 to 255 characters' });
+      }
       if (errors.length > 0 || !validation.definition) {
         throw new WeftError('DEFINITION_INVALID', `the request has ${errors.length} error(s)`, { errors });
       }
-      const execution = await engine.startExecution({
-        workspaceId: workspace.id,
-        workflow: undefined,
-        adhocDefinition: validation.definition,
-        input: envelope.input ?? {},
-        start: envelope.start !== false,
-        labels: (envelope.labels as Record<string, string> | undefined) ?? {},
-        reference: typeof envelope.reference === 'string' ? envelope.reference : null,
-        webhookUrl: typeof envelope.webhook_url === 'string' ? envelope.webhook_url : null,
-        trigger: null,
-      });
+      const { execution, replayed } = await start(
+        {
+          workspaceId: workspace.id,
+          workflow: undefined,
+          adhocDefinition: validation.definition,
+          input: envelope.input ?? {},
+          start: envelope.start !== false,
+          labels: (envelope.labels as Record<string, string> | undefined) ?? {},
+          reference: typeof envelope.reference === 'string' ? envelope.reference : null,
+          webhookUrl: typeof envelope.webhook_url === 'string' ? envelope.webhook_url : null,
+          trigger: null,
+        },
+        request.headers['idempotency-key'] ?? (typeof key === 'string' ? key : undefined),
+      );
+      if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
     },
   );

@@ -48,7 +48,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const app = Fastify({
     // Longer path parameters than Fastify's 100 characters reach the route schemas (a 400 problem,
     // not a bare 414); task ids name their step and run to about 170 characters.
-    maxParamLength: 1000,
+    routerOptions: { maxParamLength: 1000 },
     loggerInstance: options.logger,
     bodyLimit: options.config.bodyLimitBytes,
     // One log line per request costs throughput; they are logged only at debug level and below.

@@ -27,6 +27,8 @@ export interface StartExecution {
   reference: string | null;
   webhookUrl: string | null;
   trigger: string | null;
+  /** `Idempotency-Key`: a repeated start within 24 hours returns the first execution. */
+  idempotencyKey?: string | undefined;
 }
 
 const NO_ENGINE = { owner: '', leaseMs: 0, capacity: 0 };
@@ -79,6 +81,46 @@ export async function startExecution(store: Store, request: StartExecution): Pro
   return prepared.execution;
 }
 
+/** How long an idempotency key holds (SPEC §3). */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Starts an execution under an `Idempotency-Key`: a repeated start within 24 hours returns the
+ * first execution (`replayed`) and creates nothing. The check and the insert share a transaction;
+ * on PostgreSQL two concurrent starts with one key meet at the unique index, and the loser
+ * returns the winner's execution. A key reused for another workflow is a 409.
+ */
+export async function startIdempotent(
+  store: Store,
+  request: StartExecution & { idempotencyKey: string },
+): Promise<{ execution: ExecutionRow; replayed: boolean }> {
+  const prepared = prepareExecution(request);
+  const windowStart = new Date(Date.now() - IDEMPOTENCY_WINDOW_MS).toISOString();
+  const replay = (first: ExecutionRow) => {
+    if (first.workflow_id !== (request.workflow?.id ?? null)) {
+      throw new WeftError(
+        'CONFLICT',
+        `the Idempotency-Key started execution '${first.id}' of another workflow within 24 hours; use a new key`,
+      );
+    }
+    return { execution: first, replayed: true };
+  };
+  try {
+    return await store.transaction(async (tx) => {
+      const first = await tx.executions.byIdempotencyKey(request.workspaceId, request.idempotencyKey, windowStart);
+      if (first) return replay(first);
+      await tx.executions.releaseIdempotencyKey(request.workspaceId, request.idempotencyKey, windowStart);
+      await insertExecutions(tx, [prepared]);
+      return { execution: prepared.execution, replayed: false };
+    });
+  } catch (error) {
+    if (!store.isUniqueViolation(error)) throw error;
+    const first = await store.executions.byIdempotencyKey(request.workspaceId, request.idempotencyKey, windowStart);
+    if (!first) throw error;
+    return replay(first);
+  }
+}
+
 /** Inserts prepared executions (one statement per table for all of them) and announces the work. */
 export async function insertExecutions(tx: Store, prepared: PreparedExecution[]): Promise<void> {
   if (prepared.length === 0) return;
@@ -122,6 +164,7 @@ export function prepareExecution(request: StartExecution): PreparedExecution {
     completed_at: null,
     updated_at: at,
     deleted_at: null,
+    idempotency_key: request.idempotencyKey ?? null,
   };
   const steps: ExecutionStepRow[] = compiled.plan.steps.map((step, position) => ({
     execution_id: execution.id,

@@ -2,7 +2,12 @@ import { Cron } from 'croner';
 import type { TriggerDefinition } from '../definition/definition-schema.js';
 import { evaluateExpression, getPath, isTruthy } from '../definition/render.js';
 import type { Engine } from '../engine/engine.js';
-import { insertExecutions, type PreparedExecution, prepareExecution } from '../engine/lifecycle.js';
+import {
+  IDEMPOTENCY_WINDOW_MS,
+  insertExecutions,
+  type PreparedExecution,
+  prepareExecution,
+} from '../engine/lifecycle.js';
 import { WeftError } from '../errors.js';
 import { newId, nowIso } from '../ids.js';
 import type { PostedEvent } from '../store/repositories/event-repository.js';
@@ -17,9 +22,6 @@ import type { Workflow } from '../types.js';
  * returns the first answer and a crash starts all or nothing. Also keeps the trigger index
  * (`workflow_triggers`, `schedules`) in step with each workflow.
  */
-
-/** How long an idempotency key holds (SPEC §3). */
-export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 /** What a posted event came to. */
 export interface EventOutcome {

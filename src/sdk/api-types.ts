@@ -895,7 +895,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -1009,6 +1011,8 @@ export interface paths {
                             /** Format: uri */
                             webhook_url?: string | null;
                         };
+                        /** @description Same as the Idempotency-Key header: a repeat within 24 hours returns the first execution. */
+                        idempotency_key?: string;
                         /** @description Checked against the input_schema. */
                         input?: unknown;
                         labels?: {
@@ -1126,6 +1130,29 @@ export interface paths {
                 };
                 /** @description Default Response */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Registered error code, see docs/errors.md. */
+                            code: string;
+                            detail: string;
+                            errors?: {
+                                message: string;
+                                /** @description JSON Pointer into the body, or query/<name>, params/<name>. */
+                                path: string;
+                            }[];
+                            instance?: string;
+                            status: number;
+                            title: string;
+                            /** @description Problem type URI (urn:weft:problem:<code>). */
+                            type: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6460,7 +6487,9 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    "idempotency-key"?: string;
+                };
                 path: {
                     id: string;
                 };
@@ -6469,6 +6498,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description Same as the Idempotency-Key header: a repeat within 24 hours returns the first execution. */
+                        idempotency_key?: string;
                         /** @description Checked against the input_schema. */
                         input?: unknown;
                         labels?: {

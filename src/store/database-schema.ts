@@ -93,6 +93,8 @@ export interface ExecutionRow {
   completed_at: string | null;
   updated_at: string;
   deleted_at: string | null;
+  /** The Idempotency-Key of the start that created it. */
+  idempotency_key: string | null;
 }
 
 export interface ExecutionStepRow {

@@ -151,6 +151,11 @@ export class Store {
     await sql`select 1`.execute(this.db);
   }
 
+  /** True when the error is a unique-constraint violation. */
+  isUniqueViolation(error: unknown): boolean {
+    return this.dialect.isUniqueViolation(error);
+  }
+
   /** True when the error means the database is unreachable. */
   isUnavailableError(error: unknown): boolean {
     return this.dialect.isUnavailableError(error);

@@ -4,6 +4,7 @@ import * as executions from './0002-executions.js';
 import * as taskTypes from './0003-task-types.js';
 import * as events from './0004-events.js';
 import * as webhooks from './0005-webhooks.js';
+import * as executionIdempotency from './0006-execution-idempotency.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0003-task-types': taskTypes,
   '0004-events': events,
   '0005-webhooks': webhooks,
+  '0006-execution-idempotency': executionIdempotency,
 };
 
 /** A Kysely migration provider for one backend. */

@@ -29,6 +29,28 @@ export class ExecutionRepository {
     }
   }
 
+  /** The execution a start with this idempotency key created at or after `since` (ISO). */
+  byIdempotencyKey(workspaceId: string, key: string, since: string): Promise<ExecutionRow | undefined> {
+    return this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('idempotency_key', '=', key)
+      .where('created_at', '>=', since)
+      .executeTakeFirst();
+  }
+
+  /** Frees a key whose 24 hours are over, so a new start may take it. */
+  async releaseIdempotencyKey(workspaceId: string, key: string, before: string): Promise<void> {
+    await this.db
+      .updateTable('executions')
+      .set({ idempotency_key: null })
+      .where('workspace_id', '=', workspaceId)
+      .where('idempotency_key', '=', key)
+      .where('created_at', '<', before)
+      .execute();
+  }
+
   /** Several executions by id, locked in id order on PostgreSQL (see `getById`). */
   async getManyLocked(ids: readonly string[]): Promise<ExecutionRow[]> {
     if (ids.length === 0) return [];
