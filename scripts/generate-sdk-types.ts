@@ -1,12 +1,12 @@
 /**
- * Generates `src/sdk/api-types.ts`, the TypeScript types of every API route, from the OpenAPI
+ * Generates `src/sdk/api-types/`, the TypeScript types of every API route, from the OpenAPI
  * document the server serves. Run it with `npm run sdk:types` after changing a route; the test
  * `test/sdk.client.test.ts` fails while the checked-in file differs from what this produces.
  *
  * The server is built in-process on an in-memory SQLite store (nothing listens, nothing is
  * migrated): the document depends only on the route schemas, so it is the same on any machine.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import openapiTS, { astToString, COMMENT_HEADER, type OpenAPI3 } from 'openapi-typescript';
@@ -17,8 +17,20 @@ import { engineFromConfig } from '../src/engine/engine.js';
 import { openStore } from '../src/store/store.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 
-/** Where the generated types live, relative to the repository root. */
-export const SDK_TYPES_FILE = 'src/sdk/api-types.ts';
+/** Where the generated types live, relative to the repository root: one file per API area. */
+export const SDK_TYPES_DIR = 'src/sdk/api-types';
+
+/**
+ * API areas by the first path segment after `/api/v1` (lifecycle actions of executions are an
+ * area of their own; anything else is `service`).
+ */
+const AREAS: Record<string, string[]> = {
+  workflows: ['workflows', 'templates'],
+  executions: ['executions'],
+  workers: ['tasks', 'task-types'],
+  events: ['events', 'webhooks'],
+  admin: ['workspaces', 'api-keys'],
+};
 
 const HEADER = `${COMMENT_HEADER.trimEnd()}
 // Generated from the server's OpenAPI document by scripts/generate-sdk-types.ts: run \`npm run sdk:types\`.
@@ -48,16 +60,76 @@ export async function currentOpenApiDocument(): Promise<OpenAPI3> {
   }
 }
 
-/** The text `src/sdk/api-types.ts` should have. */
-export async function generateSdkTypes(): Promise<string> {
-  const ast = await openapiTS(await currentOpenApiDocument(), { silent: true, alphabetize: true });
-  return HEADER + astToString(ast);
+function areaOf(route: string): string {
+  if (/^\/api\/v1\/executions\/\{id\}\/(start|pause|resume|cancel|retry|cleanup)$/.test(route)) {
+    return 'execution-actions';
+  }
+  const segment = route.replace(/^\/api\/v1\//, '').split('/')[0] ?? '';
+  return (
+    Object.entries(AREAS).find(([, segments]) => route.startsWith('/api/v1/') && segments.includes(segment))?.[0] ??
+    'service'
+  );
+}
+
+/** `execution-actions` → `ExecutionActionsPaths`. */
+const typeName = (area: string) =>
+  `${area
+    .split('-')
+    .map((word) => `${word[0]?.toUpperCase()}${word.slice(1)}`)
+    .join('')}Paths`;
+
+/**
+ * The files of `src/sdk/api-types/`, by name: the shared schemas (`components.ts`), the routes of
+ * each API area (`workflows.ts`, …) and `index.ts` joining them into `paths`. openapi-typescript
+ * writes each area's routes; their references to shared schemas point at `components.ts`.
+ */
+export async function generateSdkTypes(): Promise<Map<string, string>> {
+  const document = await currentOpenApiDocument();
+  const generate = async (paths: Record<string, unknown>) =>
+    astToString(
+      await openapiTS({ ...document, paths } as OpenAPI3, {
+        silent: true,
+        alphabetize: true,
+        // A field is required only when the schema says so: a default makes it optional to send
+        // (shared schemas serve requests and answers alike).
+        defaultNonNullable: false,
+      }),
+    );
+  const files = new Map<string, string>();
+  const shared = await generate({});
+  files.set('components.ts', HEADER + shared.slice(shared.indexOf('export interface components')));
+
+  const byArea = new Map<string, Record<string, unknown>>();
+  for (const [route, item] of Object.entries(document.paths ?? {})) {
+    const area = areaOf(route);
+    byArea.set(area, { ...byArea.get(area), [route]: item });
+  }
+  const areas = [...byArea.keys()].sort();
+  for (const area of areas) {
+    const text = await generate(byArea.get(area) ?? {});
+    const routes = text
+      .slice(0, text.indexOf('export type webhooks'))
+      .replace('export interface paths {', `export interface ${typeName(area)} {`)
+      .trimEnd();
+    const imports = routes.includes('components[') ? "import type { components } from './components.js';\n\n" : '';
+    files.set(`${area}.ts`, `${HEADER}${imports}${routes}\n`);
+  }
+  files.set(
+    'index.ts',
+    `${HEADER}${areas.map((area) => `import type { ${typeName(area)} } from './${area}.js';`).join('\n')}\n\n` +
+      `export type { components } from './components.js';\n\n` +
+      `/** Every route of the API, keyed by path (with its \`/api/v1\` prefix), then method. */\n` +
+      `export type paths = ${areas.map(typeName).join(' & ')};\n`,
+  );
+  return files;
 }
 
 async function main(): Promise<void> {
-  const target = path.resolve(import.meta.dirname, '..', SDK_TYPES_FILE);
-  await writeFile(target, await generateSdkTypes());
-  process.stdout.write(`wrote ${path.relative(process.cwd(), target)}\n`);
+  const directory = path.resolve(import.meta.dirname, '..', SDK_TYPES_DIR);
+  await rm(directory, { recursive: true, force: true });
+  await mkdir(directory, { recursive: true });
+  for (const [name, text] of await generateSdkTypes()) await writeFile(path.join(directory, name), text);
+  process.stdout.write(`wrote ${path.relative(process.cwd(), directory)}/\n`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

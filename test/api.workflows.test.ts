@@ -259,6 +259,16 @@ for (const backend of testBackends()) {
       ]) {
         assert.ok(spec.body.paths[path], `OpenAPI lacks ${path}`);
       }
+      // Shared shapes are named once and referred to; every reference resolves.
+      const workflowAnswer = spec.body.paths['/api/v1/workflows/{id}'].get.responses['200'];
+      assert.deepEqual(workflowAnswer.content['application/json'].schema, { $ref: '#/components/schemas/Workflow' });
+      assert.equal(spec.body.components.schemas.Workflow.title, 'Workflow');
+      assert.deepEqual(spec.body.paths['/api/v1/workflows/{id}'].get.responses['404'], {
+        $ref: '#/components/responses/Error404',
+      });
+      const refs = [...spec.text.matchAll(/"\$ref":"#\/components\/(schemas|responses)\/([^"]+)"/g)];
+      assert.ok(refs.length > 50);
+      for (const [, kind, name] of refs) assert.ok(spec.body.components[kind ?? ''][name ?? ''], `${kind}/${name}`);
       assert.ok(
         spec.body.paths['/api/v1/workflows'].post.requestBody,
         'the definition schema documents POST /workflows',

@@ -18,6 +18,7 @@ import { installErrorHandling } from './errors.js';
 import { eventRoutes } from './event-routes.js';
 import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { shareNamedSchemas } from './openapi-components.js';
 import { compileRequestSchema } from './request-validation.js';
 import { prometheusRoutes, statsRoutes } from './stats-routes.js';
 import { streamRoutes } from './stream-routes.js';
@@ -84,6 +85,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
       security: [{ apiKey: [] }],
     },
+    transformObject: (documents) =>
+      shareNamedSchemas(('openapiObject' in documents ? documents.openapiObject : {}) as Record<string, unknown>),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

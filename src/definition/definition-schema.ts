@@ -43,7 +43,7 @@ export const RetryPolicySchema = Type.Object(
     max_delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
     jitter: Type.Optional(Type.Boolean({ default: true, description: 'Randomise each delay by up to ±25%.' })),
   },
-  Strict,
+  { ...Strict, title: 'Retry policy' },
 );
 
 export const InputMappingSchema = Type.Object(
@@ -55,7 +55,7 @@ export const InputMappingSchema = Type.Object(
     to_field: Type.String({ minLength: 1, description: 'Dotted path in this step input to write.' }),
     transform: Type.Optional(Type.String({ minLength: 1, description: 'JSONata applied to the mapped value ($).' })),
   },
-  Strict,
+  { ...Strict, title: 'Input mapping' },
 );
 
 export const FallbackSchema = Type.Object(
@@ -64,7 +64,7 @@ export const FallbackSchema = Type.Object(
     input: Type.Optional(AnyJson),
     timeout_seconds: Type.Optional(NullableSeconds('Per-attempt timeout of the fallback.')),
   },
-  Strict,
+  { ...Strict, title: 'Fallback' },
 );
 
 export const StepSchema = Type.Object(
@@ -86,7 +86,7 @@ export const StepSchema = Type.Object(
     ),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Parallel for_each items.' })),
   },
-  Strict,
+  { ...Strict, title: 'Step' },
 );
 
 export const TriggerSchema = Type.Object(
@@ -99,7 +99,7 @@ export const TriggerSchema = Type.Object(
     input: Type.Optional(AnyJson),
     enabled: Type.Optional(Type.Boolean({ default: true })),
   },
-  { ...Strict, description: 'Either an event trigger (`event`) or a schedule (`cron`).' },
+  { ...Strict, title: 'Trigger', description: 'Either an event trigger (`event`) or a schedule (`cron`).' },
 );
 
 export const ConcurrencySchema = Type.Object(
@@ -107,7 +107,7 @@ export const ConcurrencySchema = Type.Object(
     limit: Type.Integer({ minimum: 1, maximum: 100_000 }),
     key: Type.Optional(Type.String({ minLength: 1, description: 'Template; executions are limited per key.' })),
   },
-  Strict,
+  { ...Strict, title: 'Concurrency' },
 );
 
 export const WorkflowDefinitionSchema = Type.Object(

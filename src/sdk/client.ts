@@ -44,7 +44,7 @@ import type {
 
 /**
  * The typed HTTP client of the Weft API. Requests and answers are typed from the server's
- * OpenAPI document (`api-types.ts`); calls resolve to the answer's body and throw a
+ * OpenAPI document (`api-types/`); calls resolve to the answer's body and throw a
  * `WeftApiError` on any non-2xx answer. Network failures reject with fetch's own error.
  */
 

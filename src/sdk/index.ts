@@ -5,7 +5,7 @@
 export { NonRetryableError } from '../tasks/task-outcomes.js';
 export type { ApiFieldError, ApiProblem } from './api-error.js';
 export { WeftApiError } from './api-error.js';
-export type { paths as ApiRoutes } from './api-types.js';
+export type { paths as ApiRoutes } from './api-types/index.js';
 export { type CallOptions, type ClientOptions, createClient, type RawClient, WeftClient } from './client.js';
 export type * from './types.js';
 export { createWorker, type StopOptions, WeftWorker, type WorkerOptions } from './worker.js';

@@ -1,9 +1,9 @@
 /**
- * Named types of the API's requests and answers, read from the generated `api-types.ts` (the
+ * Named types of the API's requests and answers, read from the generated `api-types/` (the
  * server's OpenAPI document) so they cannot drift from the routes. When a route changes, run
  * `npm run sdk:types` and these follow.
  */
-import type { paths } from './api-types.js';
+import type { paths } from './api-types/index.js';
 
 /** Every route of the API, keyed by path (with its `/api/v1` prefix) then method. */
 export type ApiPaths = paths;
