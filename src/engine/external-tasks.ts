@@ -6,6 +6,7 @@ import { type ClaimedStep, StepRepository } from '../store/repositories/step-rep
 import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { Engine } from './engine.js';
+import { jsonText, parseJsonText } from './json-text.js';
 import type { SettleRequest, StepOutcome } from './settle.js';
 import { stepStartedEvent } from './step-events.js';
 import { prepareAttempt } from './step-runner.js';
@@ -90,8 +91,6 @@ export function workerOfOwner(owner: string): string {
   const rest = owner.slice(TASK_OWNER_PREFIX.length);
   return rest.slice(rest.indexOf(':') + 1);
 }
-
-const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
 
 /** The task routes' operations, for one process. */
 export class ExternalTasks {
@@ -221,7 +220,7 @@ export class ExternalTasks {
     const handed = await this.engine.settleLeased(async (tx) => {
       const kept: typeof runs = [];
       for (const run of runs) {
-        const patch = { input: json(run.input), lease_expires_at: run.leaseExpiresAt };
+        const patch = { input: jsonText(run.input), lease_expires_at: run.leaseExpiresAt };
         const guard = { statuses: ['running'], owner, attempt: run.step.attempts };
         if (await tx.steps.update(run.step.execution_id, run.step.step_id, patch, guard)) kept.push(run);
       }
@@ -292,14 +291,14 @@ export class ExternalTasks {
   complete(workspaceId: string, taskId: string, output: unknown): Promise<TaskSettled> {
     return this.#settle(workspaceId, taskId, (row) => ({
       kind: 'completed',
-      input: parseJson(row.input),
+      input: parseJsonText(row.input),
       output: output === undefined ? null : output,
     }));
   }
 
   /** Fails a task's attempt: retried per the step's policy when retryable, then the fallback. */
   fail(workspaceId: string, taskId: string, error: StepError): Promise<TaskSettled> {
-    return this.#settle(workspaceId, taskId, (row) => ({ kind: 'failed', input: parseJson(row.input), error }));
+    return this.#settle(workspaceId, taskId, (row) => ({ kind: 'failed', input: parseJsonText(row.input), error }));
   }
 
   /** Hands a task back to the queue without using up an attempt (a worker shutting down). */
@@ -392,8 +391,4 @@ function leaseLost(taskId: string, row: ExecutionStepRow, ref: TaskRef): WeftErr
     why = 'this attempt was already settled or its lease expired; the step waits for a retry';
   else why = `the step is now '${row.status}'`;
   return new WeftError('LEASE_LOST', `task '${taskId}' no longer holds its lease: ${why}; nothing was changed`);
-}
-
-function parseJson(text: string | null): unknown {
-  return text === null ? null : JSON.parse(text);
 }

@@ -5,6 +5,7 @@ import { StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { TASK_OWNER_PREFIX, workerOfOwner } from './external-tasks.js';
+import { parseJsonText } from './json-text.js';
 import { failExecution, propagate, SettleBatch, settleOutcomes } from './settle.js';
 import { ENDS_FROM, type ExecutionStatus } from './states.js';
 
@@ -180,7 +181,7 @@ async function failExpiredTask(
           step: StepRepository.claimed(row, execution),
           outcome: {
             kind: 'failed',
-            input: row.input === null ? null : JSON.parse(row.input),
+            input: parseJsonText(row.input),
             error: { message, retryable: true },
           },
           endedAt: nowIso(),

@@ -1,6 +1,7 @@
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
+import { jsonText } from './json-text.js';
 import { decideReadiness } from './scheduling-rules.js';
 import { finishExecutions, propagate, type SettleBatch, type SettleRequest, startReady } from './settle.js';
 
@@ -11,8 +12,6 @@ import { finishExecutions, propagate, type SettleBatch, type SettleRequest, star
  * Rarer cases (a dependent skipped, an execution not running) go through the per-step path.
  */
 
-const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-
 /** Settles completed outcomes (all of kind `completed`) in the batch's transaction. */
 export async function settleCompleted(batch: SettleBatch, requests: SettleRequest[]): Promise<void> {
   const { tx, env } = batch;
@@ -21,8 +20,8 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
       executionId: step.execution_id,
       stepId: step.step_id,
       attempt: step.attempts,
-      input: outcome.kind === 'completed' ? json(outcome.input) : null,
-      output: outcome.kind === 'completed' ? json(outcome.output) : null,
+      input: outcome.kind === 'completed' ? jsonText(outcome.input) : null,
+      output: outcome.kind === 'completed' ? jsonText(outcome.output) : null,
       at: endedAt,
     })),
     env.owner,

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { failExecution, finishExecution, finishExecutions } from './finish.js';
+import { jsonText } from './json-text.js';
 import { decideReadiness, effectiveRetry, retryDelayMs } from './scheduling-rules.js';
 import { settleCompleted } from './settle-completed.js';
 
@@ -129,8 +130,6 @@ export async function settleOutcomes(
   return batch.result;
 }
 
-const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-
 async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleRequest): Promise<void> {
   const { tx, env } = batch;
   const execution = await batch.execution(step.execution_id);
@@ -156,8 +155,8 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
     const patch = {
       status: 'waiting',
       run_at: outcome.until,
-      input: json(outcome.input),
-      output: json(outcome.output),
+      input: jsonText(outcome.input),
+      output: jsonText(outcome.output),
       ...released,
     };
     if (await tx.steps.update(key.execution, key.step, patch, guard)) batch.wakeAt(outcome.until);
@@ -216,7 +215,7 @@ async function settleFailure(
   const definition = workflow.steps.get(step.step_id);
   const released = { lease_owner: null, lease_expires_at: null };
   const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
-  const error = json(outcome.error);
+  const error = jsonText(outcome.error);
   const now = Date.now();
   const policy = definition ? effectiveRetry(definition) : undefined;
   const usedFallback = step.used_fallback === 1;
@@ -226,7 +225,14 @@ async function settleFailure(
   let eventData: Record<string, unknown>;
   if (policy && !usedFallback && outcome.error.retryable && attemptsInBudget < policy.maxAttempts) {
     const runAt = now + retryDelayMs(policy, attemptsInBudget);
-    patch = { status: 'queued', run_at: runAt, queued_at: nowIso(), input: json(outcome.input), error, ...released };
+    patch = {
+      status: 'queued',
+      run_at: runAt,
+      queued_at: nowIso(),
+      input: jsonText(outcome.input),
+      error,
+      ...released,
+    };
     eventType = 'step.retrying';
     eventData = {
       status: 'queued',
@@ -242,7 +248,7 @@ async function settleFailure(
       queued_at: nowIso(),
       used_fallback: 1,
       attempt_type: definition.fallback.type,
-      input: json(outcome.input),
+      input: jsonText(outcome.input),
       error,
       ...released,
     };
@@ -256,7 +262,7 @@ async function settleFailure(
     };
     batch.wakeAt(now);
   } else {
-    patch = { status: 'failed', input: json(outcome.input), error, completed_at: endedAt, ...released };
+    patch = { status: 'failed', input: jsonText(outcome.input), error, completed_at: endedAt, ...released };
     eventType = 'step.failed';
     eventData = { status: 'failed', error: outcome.error };
   }

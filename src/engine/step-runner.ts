@@ -14,6 +14,7 @@ import type { TaskTypeRegistry } from '../tasks/registry.js';
 import { NonRetryableError, toStepError, WaitUntil } from '../tasks/task-outcomes.js';
 import type { TaskContext } from '../tasks/task-type.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
+import { parseJsonText } from './json-text.js';
 import type { StepOutcome } from './settle.js';
 import { contextOf } from './step-context.js';
 
@@ -99,7 +100,7 @@ export async function prepareAttempt(
 ): Promise<PreparedAttempt | StepOutcome> {
   if (claimed.previous_status === 'waiting') {
     // A durable timer that fired: the output was decided when the step started waiting.
-    return { kind: 'completed', input: parseJson(claimed.input), output: parseJson(claimed.output) };
+    return { kind: 'completed', input: parseJsonText(claimed.input), output: parseJsonText(claimed.output) };
   }
   const step = workflow.steps.get(claimed.step_id);
   if (!step) return failed(undefined, new NonRetryableError(`step '${claimed.step_id}' is not in the definition`));
@@ -175,8 +176,4 @@ async function runHandler(
 
 function failed(input: unknown, error: unknown): StepOutcome {
   return { kind: 'failed', input, error: toStepError(error) };
-}
-
-function parseJson(text: string | null): unknown {
-  return text === null ? null : JSON.parse(text);
 }

@@ -1,11 +1,17 @@
+import { retryDelayMs } from '../engine/scheduling-rules.js';
 import { WeftApiError } from './api-error.js';
 
 /** Backoff and waiting for the worker's retries of polls and results. */
 
-/** Exponential backoff: `baseMs`, doubling per failure up to `maxMs`, with ±20% jitter so workers spread out. */
+/**
+ * Exponential backoff: `baseMs`, doubling per failure up to `maxMs`, with jitter so workers spread
+ * out (the same rule as step retries).
+ */
 export function backoffDelay(failures: number, baseMs: number, maxMs: number): number {
-  const exact = Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(exact * (0.8 + Math.random() * 0.4));
+  return retryDelayMs(
+    { maxAttempts: Number.POSITIVE_INFINITY, backoff: 'exponential', delayMs: baseMs, maxDelayMs: maxMs, jitter: true },
+    failures,
+  );
 }
 
 /** Resolves after `ms`, or as soon as `signal` aborts (it never rejects). */
