@@ -3,11 +3,31 @@
  * `UnrecoverableError`): a plain thrown Error is a retryable failure.
  */
 
+/**
+ * Codes a step error may carry, so users and tests can tell why an attempt failed without parsing
+ * its message. docs/engine.md lists them.
+ */
+export const STEP_ERROR_CODES = Object.freeze([
+  /** An expression ran past `WEFT_EXPRESSION_TIMEOUT_MS` or its depth limit. */
+  'EXPRESSION_LIMIT',
+  /** The egress policy refused an outbound request. */
+  'EGRESS_REFUSED',
+  /** A response or output was larger than its cap. */
+  'SIZE_LIMIT',
+] as const);
+
+/** A code of STEP_ERROR_CODES. */
+export type StepErrorCode = (typeof STEP_ERROR_CODES)[number];
+
 /** A failure that retrying cannot fix: the remaining attempts are skipped (the fallback still runs). */
 export class NonRetryableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Why, as a stable code (optional). */
+  readonly code: StepErrorCode | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; code?: StepErrorCode }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'NonRetryableError';
+    this.code = options?.code;
   }
 }
 
@@ -20,16 +40,21 @@ export class WaitUntil {
   ) {}
 }
 
-/** A step error as stored and shown: a message, whether a retry could help, optional details. */
+/** A step error as stored and shown: a message, whether a retry could help, optional code and details. */
 export interface StepError {
   message: string;
   retryable: boolean;
+  code?: StepErrorCode;
   details?: unknown;
 }
 
 /** Turns anything a handler threw into a StepError. */
 export function toStepError(error: unknown): StepError {
-  if (error instanceof NonRetryableError) return { message: error.message, retryable: false };
+  if (error instanceof NonRetryableError) {
+    return error.code === undefined
+      ? { message: error.message, retryable: false }
+      : { message: error.message, retryable: false, code: error.code };
+  }
   if (error instanceof Error) return { message: error.message || error.name, retryable: true };
   return { message: String(error), retryable: true };
 }
