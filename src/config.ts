@@ -56,6 +56,17 @@ export interface WeftConfig {
    * it is open like `/healthz` (it shows counts and timings, no workspace data).
    */
   metricsToken: string | undefined;
+  /**
+   * `WEFT_EXPRESSION_TIMEOUT_MS`: time budget of one JSONata evaluation (a template, `when`,
+   * `transform`, a mapping transform, a trigger condition). Past it the attempt fails without
+   * retry (`EXPRESSION_LIMIT`). Default 1000.
+   */
+  expressionTimeoutMs: number;
+  /**
+   * `WEFT_EXPRESSION_MAX_DEPTH`: deepest nesting of sub-expression evaluations (recursive
+   * functions count once per level and sub-expression). Default 500.
+   */
+  expressionMaxDepth: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -116,6 +127,8 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     pollIntervalMs: intVar(env, 'WEFT_POLL_INTERVAL_MS', 1000, 10, 600_000),
     leaseMs: intVar(env, 'WEFT_LEASE_MS', 30_000, 300, 3_600_000),
     metricsToken: optional(env, 'WEFT_METRICS_TOKEN'),
+    expressionTimeoutMs: intVar(env, 'WEFT_EXPRESSION_TIMEOUT_MS', 1000, 10, 600_000),
+    expressionMaxDepth: intVar(env, 'WEFT_EXPRESSION_MAX_DEPTH', 500, 10, 100_000),
   };
 }
 

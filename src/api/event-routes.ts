@@ -64,11 +64,17 @@ export const eventRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       },
     },
     async (request, reply) => {
-      const outcome = await postEvent(store, engine, authOf(request).workspace.id, {
-        type: request.body.type,
-        data: request.body.data ?? {},
-        idempotencyKey: request.headers['idempotency-key'] ?? request.body.idempotency_key,
-      });
+      const outcome = await postEvent(
+        store,
+        engine,
+        authOf(request).workspace.id,
+        {
+          type: request.body.type,
+          data: request.body.data ?? {},
+          idempotencyKey: request.headers['idempotency-key'] ?? request.body.idempotency_key,
+        },
+        (failure) => request.log.warn(failure, 'a trigger condition failed; it counts as not matching'),
+      );
       return reply.status(202).send(outcome);
     },
   );

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { WeftError } from '../errors.js';
+import { configureExpressionLimits } from '../expressions/index.js';
 import { runMigrations } from './migrate-command.js';
 import { runWorkflowFile } from './run-command.js';
 import { startServer } from './serve-command.js';
@@ -52,6 +53,7 @@ program
   .option('--database <url>', 'keep the run in this SQLite file or PostgreSQL database instead of memory')
   .action(async (file: string, flags: { input: string; database?: string }) => {
     const config = loadConfig();
+    configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
     process.exitCode = await runWorkflowFile(file, {
       input: flags.input,
       database: flags.database,

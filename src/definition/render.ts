@@ -1,8 +1,10 @@
-import { compileExpression, isRawTemplate, isTemplate, parseTemplate } from './templates.js';
+import { evaluateBounded } from '../expressions/index.js';
+import { isRawTemplate, isTemplate, parseTemplate } from './templates.js';
 
 /**
  * Evaluation of templates (SPEC §2) against an execution's context. Expressions come from the
- * compile cache, so each is parsed once per process however many executions use it.
+ * compile cache, so each is parsed once per process however many executions use it, and run under
+ * the expression limits (src/expressions/).
  */
 
 /** What templates can read. */
@@ -26,12 +28,9 @@ function asText(value: unknown): string {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-/** Evaluates one expression against the context. */
-export async function evaluateExpression(
-  source: string,
-  context: TemplateContext | Record<string, unknown>,
-): Promise<unknown> {
-  return compileExpression(source).evaluate(context);
+/** Evaluates one expression against the context, under the expression limits. */
+export async function evaluateExpression(source: string, context: unknown): Promise<unknown> {
+  return evaluateBounded(source, context);
 }
 
 /** Renders one template string: a raw value for `{{ x }}` alone, text otherwise. */

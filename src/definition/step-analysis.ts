@@ -1,4 +1,5 @@
 import type { FieldError } from '../errors.js';
+import { ExpressionSyntaxError } from '../expressions/index.js';
 import {
   compileExpression,
   findTemplates,
@@ -6,7 +7,6 @@ import {
   parseTemplate,
   type StepReference,
   stepReferences,
-  TemplateSyntaxError,
 } from './templates.js';
 
 /**
@@ -36,7 +36,7 @@ export interface StepAnalysis {
 type ExpressionMode = 'template' | 'expression';
 
 function describeSyntaxError(error: unknown): { message: string; offset: number } {
-  if (error instanceof TemplateSyntaxError) return { message: error.message, offset: error.offset };
+  if (error instanceof ExpressionSyntaxError) return { message: error.message, offset: error.offset };
   return { message: String(error), offset: 0 };
 }
 

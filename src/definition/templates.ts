@@ -1,4 +1,6 @@
-import jsonata from 'jsonata';
+import { type CompiledExpression, ExpressionSyntaxError } from '../expressions/index.js';
+
+export { type CompiledExpression, compileExpression } from '../expressions/index.js';
 
 /**
  * Templates (SPEC §2): strings holding `{{ expr }}` where `expr` is JSONata. This module parses
@@ -10,15 +12,7 @@ import jsonata from 'jsonata';
 export type TemplatePart = { kind: 'text'; text: string } | { kind: 'expr'; source: string; offset: number };
 
 /** A template's syntax error, with the character offset in the template string. */
-export class TemplateSyntaxError extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-  ) {
-    super(message);
-    this.name = 'TemplateSyntaxError';
-  }
-}
+export class TemplateSyntaxError extends ExpressionSyntaxError {}
 
 /** True when the string holds at least one `{{`. */
 export function isTemplate(value: string): boolean {
@@ -87,50 +81,6 @@ export function parseTemplate(template: string): TemplatePart[] {
 export function isRawTemplate(parts: TemplatePart[]): boolean {
   const meaningful = parts.filter((part) => part.kind === 'expr' || part.text.trim() !== '');
   return meaningful.length === 1 && meaningful[0]?.kind === 'expr';
-}
-
-/** A compiled JSONata expression. */
-export type CompiledExpression = jsonata.Expression;
-
-/** A JSONata error as jsonata throws it. */
-interface JsonataError {
-  message: string;
-  position?: number;
-  token?: string;
-}
-
-/**
- * Compiled expressions by source text. Building a JSONata expression parses it and sets up its
- * function environment, which costs far more than evaluating it, and definitions repeat the same
- * expressions across steps and versions. Cached expressions are shared: evaluate them with
- * per-call bindings, never with `assign()`.
- */
-const compiledCache = new Map<string, CompiledExpression | TemplateSyntaxError>();
-const COMPILED_CACHE_SIZE = 10_000;
-
-/** Compiles a JSONata expression (cached); throws TemplateSyntaxError with the position on failure. */
-export function compileExpression(source: string): CompiledExpression {
-  let entry = compiledCache.get(source);
-  if (entry === undefined) {
-    entry = compileUncached(source);
-    if (compiledCache.size >= COMPILED_CACHE_SIZE) {
-      const oldest = compiledCache.keys().next().value;
-      if (oldest !== undefined) compiledCache.delete(oldest);
-    }
-    compiledCache.set(source, entry);
-  }
-  if (entry instanceof TemplateSyntaxError) throw entry;
-  return entry;
-}
-
-function compileUncached(source: string): CompiledExpression | TemplateSyntaxError {
-  try {
-    return jsonata(source);
-  } catch (error) {
-    const failure = error as JsonataError;
-    const message = typeof failure.message === 'string' ? failure.message : String(error);
-    return new TemplateSyntaxError(`JSONata: ${message}`, typeof failure.position === 'number' ? failure.position : 0);
-  }
 }
 
 /** A reference to another step found in an expression: `steps.<step>.<field>.<subfield>`. */

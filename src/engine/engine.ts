@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WeftConfig } from '../config.js';
+import { configureExpressionLimits } from '../expressions/index.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
@@ -419,13 +420,26 @@ function isJson(value: unknown): boolean {
   }
 }
 
-/** An engine configured from `WEFT_*` settings (used by `weft serve` and the tests alike). */
+/**
+ * An engine configured from `WEFT_*` settings (used by `weft serve` and the tests alike). It also
+ * sets the process's expression limits, which the engine and the API's triggers evaluate under.
+ */
 export function engineFromConfig(
   store: Store,
   taskTypes: TaskTypeRegistry,
   logger: FastifyBaseLogger,
-  config: Pick<WeftConfig, 'llmBaseUrl' | 'llmApiKey' | 'workerConcurrency' | 'pollIntervalMs' | 'leaseMs'>,
+  config: Pick<
+    WeftConfig,
+    | 'llmBaseUrl'
+    | 'llmApiKey'
+    | 'workerConcurrency'
+    | 'pollIntervalMs'
+    | 'leaseMs'
+    | 'expressionTimeoutMs'
+    | 'expressionMaxDepth'
+  >,
 ): Engine {
+  configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
   return new Engine({
     store,
     taskTypes,

@@ -1,6 +1,7 @@
 import { renderValue, type TemplateContext } from '../definition/render.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
+import { NonRetryableError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import type { SettleBatch } from './settle.js';
 import { ENDS_FROM } from './states.js';
@@ -66,8 +67,11 @@ export async function finishExecution(
     const context: TemplateContext = await contextOf(tx, execution, workflow.outputReads);
     output = workflow.definition.output === undefined ? null : await renderValue(workflow.definition.output, context);
   } catch (error) {
-    const message = { message: `the workflow output could not be rendered: ${(error as Error).message}` };
-    await endExecution(batch, execution, 'failed', { error: JSON.stringify(message), completed_at: at });
+    const failure: { message: string; code?: string } = {
+      message: `the workflow output could not be rendered: ${(error as Error).message}`,
+    };
+    if (error instanceof NonRetryableError && error.code !== undefined) failure.code = error.code;
+    await endExecution(batch, execution, 'failed', { error: JSON.stringify(failure), completed_at: at });
     return;
   }
   await endExecution(batch, execution, 'completed', { output: JSON.stringify(output), completed_at: at });

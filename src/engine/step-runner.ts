@@ -125,8 +125,9 @@ export async function prepareAttempt(
   } catch (error) {
     // Reading the context needs the database: an outage is not the template's fault.
     if (env.store.isUnavailableError(error)) throw error;
-    // Templates fail the same way on every attempt.
-    return failed(input, new NonRetryableError(`input could not be rendered: ${(error as Error).message}`));
+    // Templates fail the same way on every attempt; an expression limit keeps its code.
+    const code = error instanceof NonRetryableError ? error.code : undefined;
+    return failed(input, new NonRetryableError(`input could not be rendered: ${(error as Error).message}`, { code }));
   }
   return { kind: 'run', type: spec.type, input, timeoutSeconds: spec.timeoutSeconds };
 }

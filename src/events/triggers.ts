@@ -120,15 +120,60 @@ export async function prepareTriggeredStart(
   });
 }
 
-/** Stores an event and starts the workflows its triggers match. */
+/** What a trigger's condition came to: holds, does not, or failed (with why). */
+type ConditionResult = { holds: boolean; failure?: string };
+
+/** Keys condition results by workflow version and trigger, so a changed workflow is evaluated anew. */
+function conditionKey(workflow: Workflow, index: number): string {
+  return `${workflow.id}/${workflow.version}/${index}`;
+}
+
+async function evaluateCondition(condition: string, event: unknown): Promise<ConditionResult> {
+  try {
+    return { holds: isTruthy(await evaluateExpression(condition, event)) };
+  } catch (error) {
+    return { holds: false, failure: (error as Error).message };
+  }
+}
+
+/**
+ * Evaluates the conditions of the triggers an event may fire before its transaction: a condition
+ * can run up to the expression time budget, and on SQLite a transaction holds the one write lock.
+ */
+async function evaluateConditions(
+  store: Store,
+  workspaceId: string,
+  event: { id: string; type: string; data: unknown },
+): Promise<Map<string, ConditionResult>> {
+  const results = new Map<string, ConditionResult>();
+  for (const { workflow_id: workflowId, trigger_index: index } of await store.triggers.eventTriggers(
+    workspaceId,
+    event.type,
+  )) {
+    const workflow = await store.workflows.get(workspaceId, workflowId);
+    const trigger = (workflow?.definition.triggers as TriggerDefinition[] | undefined)?.[index];
+    if (!workflow || trigger?.condition === undefined || !matchesTrigger(trigger, event.data)) continue;
+    results.set(conditionKey(workflow, index), await evaluateCondition(trigger.condition, event));
+  }
+  return results;
+}
+
+/**
+ * Stores an event and starts the workflows its triggers match. A condition that fails (an error,
+ * or an expression limit) counts as not matching: the workflow is listed in `skipped` with the
+ * reason, and `onConditionFailure` hears of it (the API logs it).
+ */
 export async function postEvent(
   store: Store,
   engine: Pick<Engine, 'wake'>,
   workspaceId: string,
   event: { type: string; data: unknown; idempotencyKey: string | undefined },
+  onConditionFailure: (failure: { workflow_id: string; trigger_index: number; reason: string }) => void = () => {},
 ): Promise<EventOutcome> {
+  const id = newId('ev');
+  const subject = { id, type: event.type, data: event.data };
+  const conditions = await evaluateConditions(store, workspaceId, subject);
   const outcome = await store.transaction(async (tx) => {
-    const id = newId('ev');
     const createdAt = nowIso();
     const inserted = await tx.events.insertUnlessRepeated(
       {
@@ -158,13 +203,16 @@ export async function postEvent(
       if (!workflow?.enabled || !trigger || trigger.event !== event.type) continue;
       if (!matchesTrigger(trigger, event.data)) continue;
       if (trigger.condition !== undefined) {
-        try {
-          const holds = await evaluateExpression(trigger.condition, { id, type: event.type, data: event.data });
-          if (!isTruthy(holds)) continue;
-        } catch (error) {
-          skipped.push({ workflow_id: workflowId, reason: `condition failed: ${(error as Error).message}` });
+        // Evaluated here only when the workflow changed since the evaluation before the transaction.
+        const result =
+          conditions.get(conditionKey(workflow, index)) ?? (await evaluateCondition(trigger.condition, subject));
+        if (result.failure !== undefined) {
+          const reason = `condition failed: ${result.failure}`;
+          onConditionFailure({ workflow_id: workflowId, trigger_index: index, reason });
+          skipped.push({ workflow_id: workflowId, reason });
           continue;
         }
+        if (!result.holds) continue;
       }
       try {
         const triggerRecord = { type: 'event', event_id: id, event_type: event.type, trigger_index: index };

@@ -20,7 +20,8 @@ export const transformTask = defineTask({
       return result === undefined ? null : JSON.parse(JSON.stringify(result));
     } catch (error) {
       // A wrong expression or data fails the same way on every attempt.
-      throw new NonRetryableError(`transform failed: ${(error as Error).message}`, { cause: error });
+      const code = error instanceof NonRetryableError ? error.code : undefined;
+      throw new NonRetryableError(`transform failed: ${(error as Error).message}`, { cause: error, code });
     }
   },
 });
