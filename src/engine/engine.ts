@@ -49,7 +49,11 @@ export class Engine {
   #flushing: Promise<void> | undefined;
   #pumping = false;
   #pumpAgain = false;
+  /** The claim loop under way, awaited by `stop` so nothing it claims starts after `stop` returned. */
+  #pumpRun: Promise<void> | undefined;
   #stopped = true;
+  /** Set once `stop` returned: the store may be closed, so nothing may be written or retried. */
+  #halted = false;
   #timers: NodeJS.Timeout[] = [];
   #wakeTimer: NodeJS.Timeout | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
@@ -101,6 +105,7 @@ export class Engine {
   /** Starts listening, polling and renewing leases. */
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#halted = false;
     this.#unlisten = await this.#store.notifier.listen((channel, payload) => {
       if (channel === 'weft_work') {
         this.wake();
@@ -123,6 +128,10 @@ export class Engine {
     this.#timers = [];
     if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
     await this.#unlisten?.();
+    // A claim or a settle under way may still hand steps to this process; they are waited for
+    // like the others (a settle that began before the stop was told there is room).
+    await this.#pumpRun;
+    await this.#flushing;
     if (this.#running.size > 0 && !(await this.#waitIdle(graceMs))) {
       // Handlers still running are interrupted; their steps go back to the queue (released).
       for (const controller of this.#running.values()) controller.abort(new Error('the process is stopping'));
@@ -131,6 +140,7 @@ export class Engine {
     await this.#flushing;
     // Bounded: with the database gone the leases expire and the outcomes are redone elsewhere.
     for (let round = 0; round < 10 && this.#settleQueue.length > 0; round += 1) await this.#flush();
+    this.#halted = true;
   }
 
   /** Resolves true once no handler runs here, or false after `ms`. */
@@ -154,7 +164,9 @@ export class Engine {
       return;
     }
     this.#pumping = true;
-    setImmediate(() => void this.#pump());
+    setImmediate(() => {
+      this.#pumpRun = this.#pump();
+    });
   }
 
   /**
@@ -276,6 +288,15 @@ export class Engine {
         error: { message: 'the output is not JSON (e.g. a BigInt or a cycle)', retryable: false },
       };
     }
+    if (this.#halted) {
+      // A handler that ignored its abort and outlived `stop`: the store may be closed, and retrying
+      // against it would keep the process alive forever. The lease expires; the step runs again.
+      this.#options.logger.warn(
+        { execution: step.execution_id, step: step.step_id },
+        'an attempt ended after the engine stopped; its lease will expire and the step runs again',
+      );
+      return;
+    }
     this.#settleQueue.push({ step, outcome, endedAt: nowIso() });
     if (!this.#flushing) this.#flushing = this.#flushSoon();
   }
@@ -283,7 +304,7 @@ export class Engine {
   async #flushSoon(): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     try {
-      while (this.#settleQueue.length > 0) await this.#flush();
+      while (this.#settleQueue.length > 0 && !this.#halted) await this.#flush();
     } finally {
       this.#flushing = undefined;
     }
