@@ -2,9 +2,17 @@
 // Runs the whole test suite with Node's test runner. It checks PostgreSQL once first: when it is
 // unreachable the PostgreSQL half of the suite is skipped with one line saying why, except under
 // CI=true, where an unreachable PostgreSQL fails the run.
+//
+// No file may hang the run: every test file's process loads scripts/test-exit-watchdog.mjs, which
+// fails a file still alive WEFT_TEST_EXIT_TIMEOUT_SECONDS (30) after its last test and names what
+// is still open. A file too blocked to report itself is killed from here a little later, and the
+// whole run ends by WEFT_TEST_DEADLINE_SECONDS (1200): the files still running are killed and
+// named, so Node's summary still prints with them failed.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -26,7 +34,8 @@ async function probePostgres() {
 function findTests(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'helpers' ? [] : findTests(full);
+    // Fixtures are run by the tests that use them (some are meant to fail or to hang).
+    if (entry.isDirectory()) return entry.name === 'helpers' || entry.name === 'fixtures' ? [] : findTests(full);
     return entry.name.endsWith('.test.ts') ? [full] : [];
   });
 }
@@ -43,13 +52,113 @@ if (problem) {
 }
 
 const filter = process.argv.slice(2);
-const files = findTests(path.join(root, 'test'))
+const testDir = path.resolve(root, process.env.WEFT_TEST_DIR ?? 'test');
+const files = findTests(testDir)
   .filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)))
   .sort();
 const concurrency = process.env.WEFT_TEST_CONCURRENCY ?? '4';
+const graceSeconds = Number(process.env.WEFT_TEST_EXIT_TIMEOUT_SECONDS ?? 30);
+const deadlineSeconds = Number(process.env.WEFT_TEST_DEADLINE_SECONDS ?? 1200);
+// The watchdog reports itself; this kills a file that could not (a blocked event loop) a little later.
+const killAfterMs = (graceSeconds + Math.min(15, Math.max(2, graceSeconds / 2))) * 1000;
+const markerDir = mkdtempSync(path.join(os.tmpdir(), 'weft-test-watchdog-'));
+env.WEFT_TEST_WATCHDOG_DIR = markerDir;
+env.WEFT_TEST_EXIT_TIMEOUT_SECONDS = String(graceSeconds);
+
+const watchdog = pathToFileURL(path.join(root, 'scripts', 'test-exit-watchdog.mjs')).href;
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  [
+    '--import',
+    'tsx',
+    '--import',
+    watchdog,
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    ...files,
+  ],
   { cwd: root, env, stdio: 'inherit' },
 );
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+
+/** Test files whose processes are alive, from the watchdog's markers: pid, file, and when their tests ended. */
+function fileProcesses() {
+  const byPid = new Map();
+  for (const name of readdirSync(markerDir)) {
+    const [pid, state] = name.split('.');
+    const full = path.join(markerDir, name);
+    let text;
+    try {
+      text = readFileSync(full, 'utf8');
+    } catch {
+      continue; // the file exited meanwhile
+    }
+    const entry = byPid.get(pid) ?? { pid: Number(pid), file: '?', doneAt: undefined };
+    if (state === 'running') entry.file = text;
+    if (state === 'done') entry.doneAt = statSync(full, { throwIfNoEntry: false })?.mtimeMs;
+    if (state === 'report') entry.reported = true;
+    byPid.set(pid, entry);
+  }
+  return [...byPid.values()].filter((entry) => isAlive(entry.pid));
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const killed = [];
+function kill(entry, why) {
+  if (killed.some((other) => other.pid === entry.pid)) return;
+  killed.push({ ...entry, why });
+  console.error(`\n✖ ${entry.file}: ${why}; killing its process ${entry.pid}.`);
+  try {
+    process.kill(entry.pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+const startedAt = Date.now();
+let deadlineHit = false;
+const patrol = setInterval(() => {
+  const now = Date.now();
+  if (now - startedAt > deadlineSeconds * 1000) {
+    if (!deadlineHit) {
+      deadlineHit = true;
+      console.error(`\n✖ The run passed its deadline of ${deadlineSeconds} s (WEFT_TEST_DEADLINE_SECONDS).`);
+      for (const entry of fileProcesses()) kill(entry, `still running at the deadline of ${deadlineSeconds} s`);
+      // Node's runner prints its summary once the killed files are reported; if it cannot, it goes too.
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    }
+    return;
+  }
+  for (const entry of fileProcesses()) {
+    if (entry.doneAt !== undefined && now - entry.doneAt > killAfterMs) {
+      kill(
+        entry,
+        `did not exit ${Math.round((now - entry.doneAt) / 1000)} s after its last test and did not report why (a blocked event loop?)`,
+      );
+    }
+  }
+}, 1000);
+patrol.unref();
+
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+
+child.on('exit', (code, signal) => {
+  clearInterval(patrol);
+  const reports = readdirSync(markerDir).filter((name) => name.endsWith('.report'));
+  if (reports.length > 0 || killed.length > 0) {
+    console.error('\nTest files that did not exit by themselves:');
+    for (const name of reports) console.error(readFileSync(path.join(markerDir, name), 'utf8').trimEnd());
+    for (const entry of killed) console.error(`✖ ${entry.file}: ${entry.why}; killed.`);
+  }
+  rmSync(markerDir, { recursive: true, force: true });
+  const failed = reports.length > 0 || killed.length > 0 || deadlineHit;
+  process.exit(code || (signal || failed ? 1 : 0));
+});
