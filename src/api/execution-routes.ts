@@ -204,7 +204,13 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         },
         { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
       );
-      return { items: page.items.map((row) => executionView(row)), next_cursor: page.next_cursor };
+      // Progress counts the steps of the page's executions in two grouped queries.
+      const tallies = await store.steps.tallies(page.items.map((row) => row.id));
+      const empty = { counts: {}, running: [] };
+      return {
+        items: page.items.map((row) => executionView(row, tallies.get(row.id) ?? empty)),
+        next_cursor: page.next_cursor,
+      };
     },
   );
 

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { ExecutionRow, ExecutionStepRow, StepAttemptRow } from '../store/database-schema.js';
+import type { StepTally } from '../store/repositories/step-repository.js';
 import { Timestamp } from './schemas.js';
 
 /** How executions, their steps, progress and timeline are shown by the API. */
@@ -53,34 +54,35 @@ export const ExecutionSchema = Type.Object(
   { title: 'Execution' },
 );
 
-/** Progress from the step rows (exact) or, in lists, from the execution's counters. */
-export function progressOf(execution: ExecutionRow, steps?: readonly ExecutionStepRow[]) {
+const SETTLED = ['completed', 'failed', 'skipped', 'cancelled'];
+
+/** Tallies step rows by status (the same numbers `tallies` counts in the database for lists). */
+export function tallyOf(steps: readonly ExecutionStepRow[]): StepTally {
+  const counts: Record<string, number> = {};
+  for (const step of steps) counts[step.status] = (counts[step.status] ?? 0) + 1;
+  return { counts, running: steps.filter((step) => step.status === 'running').map((step) => step.step_id) };
+}
+
+/** Progress from the execution's steps, tallied (lists) or as rows (one execution): the same numbers. */
+export function progressOf(execution: ExecutionRow, steps: readonly ExecutionStepRow[] | StepTally) {
   const total = execution.steps_total;
-  if (!steps) {
-    const settled = total - execution.steps_unsettled;
-    return {
-      total,
-      completed: 0,
-      failed: 0,
-      skipped: 0,
-      running: [],
-      percent: total === 0 ? 100 : Math.floor((settled * 100) / total),
-    };
-  }
-  const count = (status: string) => steps.filter((step) => step.status === status).length;
-  const settled = steps.filter((step) => ['completed', 'failed', 'skipped', 'cancelled'].includes(step.status)).length;
+  const { counts, running } = Array.isArray(steps) ? tallyOf(steps) : (steps as StepTally);
+  const settled = SETTLED.reduce((sum, status) => sum + (counts[status] ?? 0), 0);
   return {
     total,
-    completed: count('completed'),
-    failed: count('failed'),
-    skipped: count('skipped'),
-    running: steps.filter((step) => step.status === 'running').map((step) => step.step_id),
+    completed: counts.completed ?? 0,
+    failed: counts.failed ?? 0,
+    skipped: counts.skipped ?? 0,
+    running,
     percent: total === 0 ? 100 : Math.floor((settled * 100) / total),
   };
 }
 
-/** The API view of an execution; with `steps` when they were loaded. */
-export function executionView(execution: ExecutionRow, steps?: readonly ExecutionStepRow[]) {
+/**
+ * The API view of an execution: with `steps` when they were loaded, else (lists) with the tally of
+ * its steps for the progress.
+ */
+export function executionView(execution: ExecutionRow, steps: readonly ExecutionStepRow[] | StepTally) {
   return {
     id: execution.id,
     workflow_id: execution.workflow_id,
@@ -98,7 +100,7 @@ export function executionView(execution: ExecutionRow, steps?: readonly Executio
     started_at: execution.started_at,
     completed_at: execution.completed_at,
     deleted_at: execution.deleted_at,
-    ...(steps
+    ...(Array.isArray(steps)
       ? {
           steps: steps.map((step) => ({
             step_id: step.step_id,

@@ -204,7 +204,7 @@ async function executionViews(store: Store, workspaceId: string, ids: readonly s
   const rows = await Promise.all(ids.map((id) => store.executions.get(workspaceId, id)));
   const found = rows.filter((row): row is ExecutionRow => row !== undefined);
   const steps = await Promise.all(found.map((row) => store.steps.list(row.id)));
-  return found.map((row, index) => executionView(row, steps[index]));
+  return found.map((row, index) => executionView(row, steps[index] ?? []));
 }
 
 /** `execution.snapshot`: the execution with its steps, as `GET /executions/{id}` shows it. */

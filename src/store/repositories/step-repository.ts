@@ -430,4 +430,41 @@ export class StepRepository {
       .execute();
     return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
   }
+
+  /**
+   * For a page of executions: step counts by status and the ids of running steps, per execution
+   * (two grouped queries, whatever the number of steps).
+   */
+  async tallies(executionIds: readonly string[]): Promise<Map<string, StepTally>> {
+    const tallies = new Map<string, StepTally>(executionIds.map((id) => [id, { counts: {}, running: [] }]));
+    if (executionIds.length === 0) return tallies;
+    const [counts, running] = await Promise.all([
+      this.db
+        .selectFrom('execution_steps')
+        .select(['execution_id', 'status', (eb) => eb.fn.countAll<number>().as('count')])
+        .where('execution_id', 'in', executionIds)
+        .groupBy(['execution_id', 'status'])
+        .execute(),
+      this.db
+        .selectFrom('execution_steps')
+        .select(['execution_id', 'step_id'])
+        .where('execution_id', 'in', executionIds)
+        .where('status', '=', 'running')
+        .orderBy('execution_id')
+        .orderBy('position')
+        .execute(),
+    ]);
+    for (const row of counts) {
+      const tally = tallies.get(row.execution_id);
+      if (tally) tally.counts[row.status] = Number(row.count);
+    }
+    for (const row of running) tallies.get(row.execution_id)?.running.push(row.step_id);
+    return tallies;
+  }
+}
+
+/** Steps of one execution by status, and the ids of those running (for progress in lists). */
+export interface StepTally {
+  counts: Record<string, number>;
+  running: string[];
 }
