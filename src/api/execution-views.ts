@@ -124,7 +124,11 @@ export const TimelineEntrySchema = Type.Object({
   step_id: Type.String(),
   attempt: Type.Integer(),
   type: Type.String(),
-  status: Type.String({ description: 'completed, failed, lost (lease expired), or running.' }),
+  status: Type.String({
+    description:
+      'completed, failed, lost (lease expired), interrupted (the process stopped), released (by a worker), ' +
+      'cancelled (the execution ended while it ran), or running / waiting (under way).',
+  }),
   used_fallback: Type.Boolean(),
   queued_at: Nullable(Timestamp),
   started_at: Nullable(Timestamp),

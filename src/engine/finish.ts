@@ -1,8 +1,10 @@
 import { renderValue, type TemplateContext } from '../definition/render.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
+import type { Store } from '../store/store.js';
 import { NonRetryableError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
+import { workerOfOwner } from './external-tasks.js';
 import type { SettleBatch } from './settle.js';
 import { ENDS_FROM } from './states.js';
 import { contextOf } from './step-context.js';
@@ -99,7 +101,35 @@ async function endExecution(
 /** Fails an execution now: cancels what has not settled, including steps running anywhere. */
 export async function failExecution(batch: SettleBatch, execution: ExecutionRow, message: string): Promise<void> {
   const at = nowIso();
-  const { running } = await batch.tx.steps.cancelUnsettled(execution.id, at);
+  const running = await cancelUnsettledSteps(batch.tx, execution.id, at, `cancelled: ${message}`);
   if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
   await endExecution(batch, execution, 'failed', { error: JSON.stringify({ message }), completed_at: at });
+}
+
+/**
+ * Cancels the unsettled steps of an ending execution (it failed, timed out or was cancelled). An
+ * attempt under way then ends as `cancelled` at `at`, recorded now: its handler's late outcome is
+ * refused by the status guard, so without this the timeline would lose it. Returns the ids of the
+ * steps that were running (their handlers are aborted after commit).
+ */
+export async function cancelUnsettledSteps(tx: Store, executionId: string, at: string, reason: string) {
+  const { running, underway } = await tx.steps.cancelUnsettled(executionId, at);
+  const error = JSON.stringify({ message: reason, retryable: false });
+  await tx.executionLog.recordAttempts(
+    underway.map((step) => ({
+      execution_id: step.execution_id,
+      step_id: step.step_id,
+      attempt: step.attempts,
+      workspace_id: step.workspace_id,
+      type: step.attempt_type,
+      status: 'cancelled',
+      used_fallback: step.used_fallback,
+      error,
+      worker: step.lease_owner === null ? null : workerOfOwner(step.lease_owner),
+      queued_at: step.queued_at,
+      started_at: step.started_at,
+      ended_at: at,
+    })),
+  );
+  return running;
 }

@@ -5,6 +5,7 @@ import { newId, nowIso } from '../ids.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
 import { type CompiledWorkflow, compileWorkflow } from './compiled-workflow.js';
+import { cancelUnsettledSteps } from './finish.js';
 import { decideReadiness } from './scheduling-rules.js';
 import { finishExecution, queueReady, SettleBatch } from './settle.js';
 import { EXECUTION_ACTIONS, type ExecutionAction, isSettled } from './states.js';
@@ -260,7 +261,7 @@ export async function applyAction(
         batch.event(execution, 'workflow.paused', { status: 'paused' });
         break;
       case 'cancel': {
-        abort = (await tx.steps.cancelUnsettled(execution.id, at)).running;
+        abort = await cancelUnsettledSteps(tx, execution.id, at, 'cancelled: the execution was cancelled');
         await move({ ...patch, completed_at: at, steps_unsettled: 0 });
         Object.assign(execution, patch);
         batch.event(execution, 'workflow.cancelled', { status: 'cancelled' });

@@ -28,7 +28,7 @@ const executionsFinished = new Counter({
 
 const stepDuration = new Histogram({
   name: 'weft_step_duration_seconds',
-  help: 'Duration of step attempts from start to outcome, by task type and outcome (completed, failed, lost, interrupted, released).',
+  help: 'Duration of step attempts from start to outcome, by task type and outcome (completed, failed, lost, interrupted, released, cancelled).',
   labelNames: ['type', 'outcome'],
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
   registers: [metricsRegistry],

@@ -221,7 +221,7 @@ export interface components {
                 error: unknown;
                 queued_at: string | null;
                 started_at: string | null;
-                /** @description completed, failed, lost (lease expired), or running. */
+                /** @description completed, failed, lost (lease expired), interrupted (the process stopped), released (by a worker), cancelled (the execution ended while it ran), or running / waiting (under way). */
                 status: string;
                 step_id: string;
                 type: string;

@@ -344,15 +344,22 @@ export class StepRepository {
     return Number(result.numUpdatedRows);
   }
 
-  /** Cancels every unsettled step of an execution; returns the ids of those that were running. */
-  async cancelUnsettled(executionId: string, completedAt: string): Promise<{ cancelled: number; running: string[] }> {
+  /**
+   * Cancels every unsettled step of an execution; returns the ids of those that were running, and
+   * the rows (as they were) of the steps whose attempt was under way (running or waiting).
+   */
+  async cancelUnsettled(
+    executionId: string,
+    completedAt: string,
+  ): Promise<{ cancelled: number; running: string[]; underway: ExecutionStepRow[] }> {
     return inTransaction(this.db, async (trx) => {
-      // RETURNING shows new values, so the running ones are read first, in the same transaction.
-      const running = await trx
+      // RETURNING shows new values, so the attempts under way are read first, in the same transaction.
+      const underway = await trx
         .selectFrom('execution_steps')
-        .select('step_id')
+        .selectAll()
         .where('execution_id', '=', executionId)
-        .where('status', '=', 'running')
+        .where('status', 'in', ['running', 'waiting'])
+        .orderBy('position')
         .execute();
       const result = await trx
         .updateTable('execution_steps')
@@ -366,7 +373,11 @@ export class StepRepository {
         .where('execution_id', '=', executionId)
         .where('status', 'in', ['pending', 'queued', 'running', 'waiting'])
         .executeTakeFirst();
-      return { cancelled: Number(result.numUpdatedRows), running: running.map((row) => row.step_id) };
+      return {
+        cancelled: Number(result.numUpdatedRows),
+        running: underway.filter((row) => row.status === 'running').map((row) => row.step_id),
+        underway,
+      };
     });
   }
 
