@@ -103,10 +103,15 @@ const DESCRIBED = ['PipeWrap', 'TTYWrap', 'Timeout', 'TCPServerWrap', 'TCPSocket
 
 /** What keeps the process alive, one item a line. */
 function openResources() {
-  const resources = process.getActiveResourcesInfo().filter((type) => !DESCRIBED.includes(type));
+  const active = process.getActiveResourcesInfo();
+  const resources = active.filter((type) => !DESCRIBED.includes(type));
+  const timerLines = describeTimers();
+  // Timers made through `node:timers` or `timers/promises` imports are not wrapped: counted only.
+  const unnamed = active.filter((type) => type === 'Timeout').length - timerLines.length;
   return [
     ...describeHandles(),
-    ...describeTimers(),
+    ...timerLines,
+    ...(unnamed > 0 ? [`${unnamed} more timer(s) made through node:timers or timers/promises`] : []),
     ...(resources.length > 0 ? [`resources: ${resources.join(', ')}`] : []),
   ];
 }

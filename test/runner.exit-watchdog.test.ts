@@ -49,6 +49,7 @@ it('fails and names a file that leaks, kills one that blocks, and ends the run a
   assert.match(output, /leaks-a-server-and-a-timer\.test\.ts has not exited 1 s after its last test; still open:/);
   assert.match(output, /server listening on 127\.0\.0\.1:\d+/);
   assert.match(output, /setInterval\(60000 ms\) created at .*leaks-a-server-and-a-timer\.test\.ts:\d+/);
+  assert.match(output, /1 more timer\(s\) made through node:timers or timers\/promises/);
   // A file whose event loop is blocked after its tests: killed by the runner and named.
   const blocked = output.match(
     /blocks-after-its-tests\.test\.ts: did not exit \d+ s after its last test.*killing its process (\d+)/,
