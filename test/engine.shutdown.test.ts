@@ -116,5 +116,41 @@ for (const backend of testBackends()) {
       const [step] = await store.steps.list(execution.id);
       assert.equal(step?.status, 'running', 'left to its lease, which recovery hands back to the queue');
     });
+
+    // A timeout of its own: before the fix, stop never returned.
+    it('stops within its bound while the database is gone and an outcome waits to be written', {
+      timeout: 20_000,
+    }, async () => {
+      let finish: () => void = () => undefined;
+      const registry = new TaskTypeRegistry();
+      registry.register(
+        defineTask({
+          type: 'test.until_told',
+          description: 'ends when the test says',
+          handler: () =>
+            new Promise((resolve) => {
+              finish = () => resolve({ done: true });
+            }),
+        }),
+      );
+      const own = database.open();
+      const engine = engineOn(own, registry);
+      await engine.start();
+      const execution = await startExecution(
+        store,
+        adhocStartRequest(workspaceId, { name: 'database gone', steps: [{ id: 'slow', type: 'test.until_told' }] }),
+      );
+      engine.wake();
+      await waitUntil(async () => (await store.steps.list(execution.id))[0]?.status === 'running', 'the step to run');
+      // The engine's connections go away; the outcome cannot be written and is retried.
+      await own.close();
+      finish();
+      await sleep(100);
+      const started = Date.now();
+      await engine.stop(1000);
+      // Ten rounds of a retry every 500 ms, then the lease is left to expire.
+      assert.ok(Date.now() - started < 8000, `stop took ${Date.now() - started} ms`);
+      assert.equal((await store.steps.list(execution.id))[0]?.status, 'running', 'left to its lease');
+    });
   });
 }

@@ -304,7 +304,8 @@ export class Engine {
   async #flushSoon(): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     try {
-      while (this.#settleQueue.length > 0 && !this.#halted) await this.#flush();
+      // Once stopping, `stop` writes what is left itself, in a bounded number of rounds.
+      while (this.#settleQueue.length > 0 && !this.#stopped) await this.#flush();
     } finally {
       this.#flushing = undefined;
     }
