@@ -4,8 +4,10 @@
  * Glossary
  * - workspace: the tenant. Every object (workflow, execution, key, webhook) belongs to exactly one;
  *   an object of another workspace does not exist for the caller (404).
- * - API key: a secret that authenticates a caller as one workspace with one role (admin, member,
- *   worker). Stored only as a SHA-256 hash; the raw key is shown once.
+ * - API key: a secret that authenticates a caller as one workspace with one role (owner, admin,
+ *   member, worker). Stored only as a SHA-256 hash; the raw key is shown once.
+ * - owner: the instance operator's role (the bootstrap key): everything, creates workspaces and
+ *   acts in any of them; every other role is confined to its key's workspace.
  * - workflow: a named, versioned JSON definition: a DAG of steps plus metadata.
  * - version: an immutable snapshot of a workflow's definition; PUT creates the next one. Each
  *   execution pins the version it started with.
@@ -22,11 +24,14 @@
  *   (out, to webhooks and streams).
  */
 
-/** Role of an API key. */
-export type Role = 'admin' | 'member' | 'worker';
+/**
+ * Role of an API key: `owner` (the instance operator, every workspace), `admin` (everything within
+ * its own workspace), `member` (workflows, executions, events, webhooks), `worker` (tasks).
+ */
+export type Role = 'owner' | 'admin' | 'member' | 'worker';
 
 /** All roles, in decreasing power. */
-export const ROLES: readonly Role[] = Object.freeze(['admin', 'member', 'worker']);
+export const ROLES: readonly Role[] = Object.freeze(['owner', 'admin', 'member', 'worker']);
 
 /** A tenant. */
 export interface Workspace {

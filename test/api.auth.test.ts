@@ -58,7 +58,7 @@ for (const backend of testBackends()) {
       }
     });
 
-    it('keeps API keys and workspace creation to admins', async () => {
+    it('keeps API keys to admins and workspace creation to the owner', async () => {
       const memberKey = await createKey(server, 'member');
       assertProblem(await server.request('GET', '/api-keys', { key: memberKey }), 403, 'FORBIDDEN');
       assertProblem(
@@ -86,7 +86,7 @@ for (const backend of testBackends()) {
       const created = await server.request('POST', '/api-keys', { body: { name: 'ci', role: 'member' } });
       assert.equal(created.status, 201);
       assert.match(created.body.key, /^weft_/);
-      assert.equal(created.body.prefix, created.body.key.slice(0, 12));
+      assert.equal(created.body.prefix, created.body.key.slice(0, 8));
       assert.equal((await server.request('GET', '/workflows', { key: created.body.key })).status, 200);
       let list = await server.request('GET', '/api-keys');
       const deadline = Date.now() + 5000;
@@ -115,11 +115,11 @@ for (const backend of testBackends()) {
     it('refuses to let a key revoke itself', async () => {
       const adminKey = await createKey(server, 'admin');
       const list = await server.request('GET', '/api-keys', { key: adminKey });
-      const self = list.body.items.find((item: { prefix: string }) => item.prefix === adminKey.slice(0, 12));
+      const self = list.body.items.find((item: { prefix: string }) => item.prefix === adminKey.slice(0, 8));
       assertProblem(await server.request('DELETE', `/api-keys/${self.id}`, { key: adminKey }), 409, 'CONFLICT');
     });
 
-    it('lets admin keys act on other workspaces by id or slug, and nobody else', async () => {
+    it('lets the owner key act on other workspaces by id or slug, and nobody else', async () => {
       const workspace = await server.request('POST', '/workspaces', {
         body: { slug: 'other-team', name: 'Other team' },
       });
@@ -152,6 +152,20 @@ for (const backend of testBackends()) {
       );
       const memberKey = await createKey(server, 'member');
       assertProblem(await server.request('GET', '/workflows', { key: memberKey, headers: byId }), 403, 'FORBIDDEN');
+      const adminOfDefault = await createKey(server, 'admin');
+      assertProblem(
+        await server.request('GET', '/workflows', { key: adminOfDefault, headers: byId }),
+        403,
+        'FORBIDDEN',
+      );
+      assertProblem(
+        await server.request('GET', '/workflows', {
+          key: adminOfDefault,
+          headers: { 'x-workspace-slug': 'other-team' },
+        }),
+        403,
+        'FORBIDDEN',
+      );
       const otherKey = await createKey(server, 'member', workspace.body.id);
       const theirs = await server.request('GET', '/workflows', { key: otherKey });
       assert.deepEqual(
@@ -164,7 +178,7 @@ for (const backend of testBackends()) {
   });
 
   describe(`bootstrap (${backend})`, () => {
-    it('creates the default workspace and an admin key once, in a 0600 file', async () => {
+    it('creates the default workspace and an owner key once, in a 0600 file in a 0700 folder', async () => {
       const database = await createTestDatabase(backend);
       const store = database.open();
       try {
@@ -177,13 +191,21 @@ for (const backend of testBackends()) {
         const raw = readFileSync(file, 'utf8').trim();
         assert.equal(raw, first.generatedKey);
         const found = await store.apiKeys.findByHash(hashApiKey(raw));
-        assert.equal(found?.key.role, 'admin');
+        assert.equal(found?.key.role, 'owner');
+        assert.equal(statSync(database.config.dataDir).mode & 0o777, 0o700);
         const second = await bootstrapWorkspace(store, { dataDir: database.config.dataDir, adminKey: undefined });
         assert.equal(second.createdWorkspace, undefined);
         assert.equal(second.generatedKey, undefined);
-        const operatorKey = 'operator-chosen-key-123456';
+        const operatorKey = 'operator-chosen-key-0123456789abcdef';
         await bootstrapWorkspace(store, { dataDir: database.config.dataDir, adminKey: operatorKey });
-        assert.equal((await store.apiKeys.findByHash(hashApiKey(operatorKey)))?.workspace.slug, 'default');
+        const operator = await store.apiKeys.findByHash(hashApiKey(operatorKey));
+        assert.equal(operator?.workspace.slug, 'default');
+        assert.equal(operator?.key.role, 'owner');
+        assert.equal(operator?.key.prefix, 'operator', 'at most 8 characters of a chosen key are shown');
+        await assert.rejects(
+          bootstrapWorkspace(store, { dataDir: database.config.dataDir, adminKey: 'only-31-characters-long-0123456' }),
+          (error: Error) => /WEFT_ADMIN_KEY must be at least 32 characters long \(it has 31\)/.test(error.message),
+        );
         assert.equal(await store.workspaces.count(), 1);
       } finally {
         await store.close();

@@ -60,7 +60,11 @@ for (const backend of testBackends()) {
       objectsOfB['/tasks/'] = polled.body.tasks[0]?.id;
       const event = await server.request('POST', '/events', { body: { type: 'b.happened', data: {} }, headers: inB });
       objectsOfB['/events/'] = event.body.event_id;
-      keysOfA = { admin: server.adminKey, member: await createKey(server, 'member') };
+      keysOfA = {
+        owner: server.adminKey,
+        admin: await createKey(server, 'admin'),
+        member: await createKey(server, 'member'),
+      };
     });
     after(() => server.close());
 

@@ -10,7 +10,7 @@ import { type ServeProcess, startServe } from './helpers/processes.js';
  * they held finish elsewhere or after a restart, no completed step runs again, timers still fire.
  */
 
-const ADMIN_KEY = 'crash-test-admin-key-0123456789';
+const ADMIN_KEY = 'crash-test-admin-key-0123456789abcdef';
 
 /** A recorder: every step invocation is a POST naming its execution and step. */
 async function startRecorder(delayMs: number) {

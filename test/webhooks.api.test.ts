@@ -348,7 +348,8 @@ for (const backend of testBackends()) {
         headers: inB,
       });
       const member = await createKey(server, 'member');
-      for (const key of [server.adminKey, member]) {
+      const admin = await createKey(server, 'admin');
+      for (const key of [server.adminKey, admin, member]) {
         assertProblem(await server.request('GET', `/webhooks/${hook.body.id}`, { key }), 404, 'NOT_FOUND');
         assertProblem(
           await server.request('PATCH', `/webhooks/${hook.body.id}`, { key, body: { enabled: false } }),

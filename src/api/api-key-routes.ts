@@ -20,7 +20,11 @@ const CreatedApiKey = Type.Object(
   { title: 'Created API key' },
 );
 
-/** `POST/GET /api-keys`, `DELETE /api-keys/{id}`: admin only, within the acting workspace. */
+/**
+ * `POST/GET /api-keys`, `DELETE /api-keys/{id}`: admins and owners, within the acting workspace.
+ * Only an owner creates or revokes `owner` keys: an admin can neither raise a key above its own
+ * workspace nor lock the operator out.
+ */
 export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store }) => {
   app.post(
     '/api-keys',
@@ -28,13 +32,16 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
       config: { roles: ['admin'] },
       schema: {
         tags: ['api-keys'],
-        summary: 'Create an API key (the raw key is returned once)',
+        summary: 'Create an API key (the raw key is returned once); only owners create owner keys',
         body: CreateApiKeyBody,
         response: { 201: CreatedApiKey, ...errorResponses(400, 401, 403) },
       },
     },
     async (request, reply) => {
-      const { workspace } = authOf(request);
+      const { workspace, key: caller } = authOf(request);
+      if (request.body.role === 'owner' && caller.role !== 'owner') {
+        throw new WeftError('FORBIDDEN', 'only an owner key may create owner keys');
+      }
       const raw = generateApiKey();
       const key = await store.apiKeys.create({
         workspaceId: workspace.id,
@@ -73,7 +80,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
       config: { roles: ['admin'] },
       schema: {
         tags: ['api-keys'],
-        summary: 'Revoke an API key',
+        summary: 'Revoke an API key (owner keys only by an owner)',
         params: IdParams,
         response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 409) },
       },
@@ -82,6 +89,11 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
       const { workspace, key } = authOf(request);
       if (request.params.id === key.id) {
         throw new WeftError('CONFLICT', 'a key cannot revoke itself; use another admin key');
+      }
+      const target = await store.apiKeys.get(workspace.id, request.params.id);
+      if (!target) throw notFound('API key', request.params.id);
+      if (target.role === 'owner' && key.role !== 'owner') {
+        throw new WeftError('FORBIDDEN', 'only an owner key may revoke an owner key');
       }
       if (!(await store.apiKeys.delete(workspace.id, request.params.id))) throw notFound('API key', request.params.id);
       return reply.status(204).send(null);

@@ -6,14 +6,17 @@ import type { ApiKey, Role, Workspace } from '../types.js';
 
 /**
  * Authentication and tenancy. Every `/api/v1` request carries `Authorization: Bearer <key>`; the
- * key fixes the role and the workspace. Admin keys may act on another workspace by naming it in
- * `X-Workspace-Id` or `X-Workspace-Slug`. Routes declare the roles they allow in `config.roles`.
+ * key fixes the role and the workspace. Only `owner` keys (the instance operator) may act on
+ * another workspace by naming it in `X-Workspace-Id` or `X-Workspace-Slug`; every other key naming
+ * a workspace not its own gets 403 before anything is looked up, so the answer tells nothing about
+ * which workspaces exist. Routes declare the roles they allow in `config.roles`; an owner may use
+ * every route an admin may.
  */
 
 /** Who is calling, and in which workspace. */
 export interface RequestAuth {
   key: ApiKey;
-  /** The workspace the request acts on (the key's own, or the one an admin named). */
+  /** The workspace the request acts on (the key's own, or the one an owner named). */
   workspace: Workspace;
 }
 
@@ -22,13 +25,21 @@ declare module 'fastify' {
     auth: RequestAuth | undefined;
   }
   interface FastifyContextConfig {
-    /** Roles allowed on the route; defaults to admin and member. */
+    /** Roles allowed on the route; defaults to admin and member. `owner` is implied by `admin`. */
     roles?: readonly Role[];
   }
 }
 
 /** Roles of routes that do not say otherwise. */
 export const DEFAULT_ROLES: readonly Role[] = ['admin', 'member'];
+
+/**
+ * True when a key of `role` may use a route allowing `allowed`. The owner may do everything an
+ * admin may (routes of later issues that allow `admin` need not list it), and what names it.
+ */
+export function roleAllows(allowed: readonly Role[], role: Role): boolean {
+  return allowed.includes(role) || (role === 'owner' && allowed.includes('admin'));
+}
 
 function singleHeader(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
@@ -46,10 +57,10 @@ async function resolveWorkspace(
   if (byId === undefined && bySlug === undefined) return own;
   const named = byId ?? bySlug ?? '';
   const isOwn = byId !== undefined ? byId === own.id : bySlug === own.slug;
-  if (!isOwn && key.role !== 'admin') {
+  if (!isOwn && key.role !== 'owner') {
     throw new WeftError(
       'FORBIDDEN',
-      'only admin keys may act on another workspace (X-Workspace-Id / X-Workspace-Slug)',
+      'only owner keys may act on another workspace (X-Workspace-Id / X-Workspace-Slug); this key acts in its own',
     );
   }
   const target = isOwn
@@ -77,7 +88,7 @@ export async function authenticate(
   const found = await store.apiKeys.findByHash(hashApiKey(token));
   if (!found) throw new WeftError('UNAUTHORIZED', 'the API key is not valid');
   const allowed = request.routeOptions.config.roles ?? DEFAULT_ROLES;
-  if (!allowed.includes(found.key.role)) {
+  if (!roleAllows(allowed, found.key.role)) {
     throw new WeftError('FORBIDDEN', `a ${found.key.role} key cannot use this route (allowed: ${allowed.join(', ')})`);
   }
   const auth = { key: found.key, workspace: await resolveWorkspace(store, request, found.key, found.workspace) };

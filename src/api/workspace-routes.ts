@@ -13,15 +13,18 @@ const CreateWorkspaceBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** `POST/GET /workspaces`: admins create and list all workspaces; members see their own. */
+/**
+ * `POST/GET /workspaces`: the owner (instance operator) creates workspaces and lists all of them;
+ * every other key sees only its own.
+ */
 export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store }) => {
   app.post(
     '/workspaces',
     {
-      config: { roles: ['admin'] },
+      config: { roles: ['owner'] },
       schema: {
         tags: ['workspaces'],
-        summary: 'Create a workspace',
+        summary: 'Create a workspace (owner keys only)',
         body: CreateWorkspaceBody,
         response: { 201: WorkspaceSchema, ...errorResponses(400, 401, 403, 409) },
       },
@@ -37,7 +40,7 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     {
       schema: {
         tags: ['workspaces'],
-        summary: 'List workspaces (all for admin keys, the own one otherwise)',
+        summary: 'List workspaces (all for owner keys, the own one otherwise)',
         querystring: Type.Object(PageQuery),
         response: { 200: PageOf(WorkspaceSchema, 'Workspace page'), ...errorResponses(400, 401, 403) },
       },
@@ -45,7 +48,7 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     async (request) => {
       const { key } = authOf(request);
       const page = { limit: request.query.limit ?? DEFAULT_PAGE_SIZE, cursor: request.query.cursor };
-      return store.workspaces.list(page, key.role === 'admin' ? undefined : key.workspace_id);
+      return store.workspaces.list(page, key.role === 'owner' ? undefined : key.workspace_id);
     },
   );
 };

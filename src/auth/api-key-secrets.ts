@@ -6,8 +6,14 @@ import { createHash, randomBytes } from 'node:crypto';
  * is nothing to brute-force as there would be with a password.
  */
 
-/** Characters of the raw key kept as its visible prefix. */
-const PREFIX_LENGTH = 12;
+/**
+ * Characters of the raw key kept as its visible prefix: enough to tell keys apart in a list, few
+ * enough that a short operator-chosen key (at least `MIN_CHOSEN_KEY_LENGTH`) keeps 24 secret.
+ */
+const PREFIX_LENGTH = 8;
+
+/** Shortest `WEFT_ADMIN_KEY` accepted: a chosen key must be hard to guess, as generated ones are. */
+export const MIN_CHOSEN_KEY_LENGTH = 32;
 
 /** A new raw API key. */
 export function generateApiKey(): string {

@@ -4,6 +4,7 @@ import { bootstrapWorkspace } from '../auth/bootstrap.js';
 import type { WeftConfig } from '../config.js';
 import { type Engine, engineFromConfig } from '../engine/engine.js';
 import { type WebhookDispatcher, webhookDispatcherFromConfig } from '../events/webhook-dispatcher.js';
+import { ensurePrivateDirectorySync } from '../files/private-files.js';
 import { createLogger } from '../logger.js';
 import { openStore, type Store } from '../store/store.js';
 import { loadPlugins } from '../tasks/plugins.js';
@@ -22,10 +23,12 @@ export interface RunningServer {
 
 /**
  * Starts Weft: opens the store, applies migrations, bootstraps the default workspace on an empty
- * database (printing the generated admin key once), and serves HTTP.
+ * database (printing the generated owner key once), and serves HTTP.
  */
 export async function startServer(config: WeftConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
+  // The data folder holds the database, the bootstrap key and artifacts: its owner's only.
+  ensurePrivateDirectorySync(config.dataDir);
   const store = openStore(config, (error) => logger.warn({ err: error }, 'idle database connection failed'));
   try {
     const applied = await store.migrate();
@@ -34,7 +37,7 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
     if (bootstrap.generatedKey) {
       // Printed once, on purpose outside the JSON log, so a person starting the server sees it.
       process.stdout.write(
-        `\nWeft created the workspace 'default' and an admin API key (shown once, also saved to ${bootstrap.keyFile}):\n\n` +
+        `\nWeft created the workspace 'default' and its owner API key (shown once, also saved to ${bootstrap.keyFile}):\n\n` +
           `  ${bootstrap.generatedKey}\n\n`,
       );
     }

@@ -129,8 +129,11 @@ export class Store {
     await sql`select pg_notify(${channel}, ${payload})`.execute(this.db);
   }
 
-  /** Applies pending migrations; returns the names applied now. */
-  async migrate(): Promise<string[]> {
+  /**
+   * Applies pending migrations (up to and including `until`, a name of `MIGRATION_NAMES`, when
+   * given: tests of a migration start from the schema before it); returns the names applied now.
+   */
+  async migrate(until?: string): Promise<string[]> {
     const migrator = new Migrator({
       db: this.db,
       provider: migrationProvider({
@@ -141,7 +144,7 @@ export class Store {
       migrationTableName: 'weft_migration',
       migrationLockTableName: 'weft_migration_lock',
     });
-    const { error, results } = await migrator.migrateToLatest();
+    const { error, results } = await (until === undefined ? migrator.migrateToLatest() : migrator.migrateTo(until));
     if (error) throw error;
     return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
   }

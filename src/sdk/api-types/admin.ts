@@ -43,7 +43,7 @@ export interface AdminPaths {
             };
         };
         put?: never;
-        /** Create an API key (the raw key is returned once) */
+        /** Create an API key (the raw key is returned once); only owners create owner keys */
         post: {
             parameters: {
                 query?: never;
@@ -56,7 +56,7 @@ export interface AdminPaths {
                     "application/json": {
                         name: string;
                         /** @enum {string} */
-                        role: "admin" | "member" | "worker";
+                        role: "owner" | "admin" | "member" | "worker";
                     };
                 };
             };
@@ -91,7 +91,7 @@ export interface AdminPaths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key */
+        /** Revoke an API key (owner keys only by an owner) */
         delete: {
             parameters: {
                 query?: never;
@@ -128,7 +128,7 @@ export interface AdminPaths {
             path?: never;
             cookie?: never;
         };
-        /** List workspaces (all for admin keys, the own one otherwise) */
+        /** List workspaces (all for owner keys, the own one otherwise) */
         get: {
             parameters: {
                 query?: {
@@ -156,7 +156,7 @@ export interface AdminPaths {
             };
         };
         put?: never;
-        /** Create a workspace */
+        /** Create a workspace (owner keys only) */
         post: {
             parameters: {
                 query?: never;

@@ -17,7 +17,7 @@ export interface components {
             /** @description First characters of the key. */
             prefix: string;
             /** @enum {string} */
-            role: "admin" | "member" | "worker";
+            role: "owner" | "admin" | "member" | "worker";
             workspace_id: string;
         };
         /** API key page */
@@ -43,7 +43,7 @@ export interface components {
             /** @description First characters of the key. */
             prefix: string;
             /** @enum {string} */
-            role: "admin" | "member" | "worker";
+            role: "owner" | "admin" | "member" | "worker";
             workspace_id: string;
         };
         /** Created webhook */

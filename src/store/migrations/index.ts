@@ -5,6 +5,7 @@ import * as taskTypes from './0003-task-types.js';
 import * as events from './0004-events.js';
 import * as webhooks from './0005-webhooks.js';
 import * as executionIdempotency from './0006-execution-idempotency.js';
+import * as ownerRole from './0007-owner-role.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0004-events': events,
   '0005-webhooks': webhooks,
   '0006-execution-idempotency': executionIdempotency,
+  '0007-owner-role': ownerRole,
 };
 
 /** A Kysely migration provider for one backend. */

@@ -76,6 +76,22 @@ export class ApiKeyRepository {
     };
   }
 
+  /** A key of a workspace, if there is one. */
+  async get(workspaceId: string, id: string): Promise<ApiKey | undefined> {
+    const row = await this.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? toApiKey(row) : undefined;
+  }
+
+  /** Gives a key another role (the bootstrap's `WEFT_ADMIN_KEY` becomes an owner again). */
+  async setRole(id: string, role: Role): Promise<void> {
+    await this.db.updateTable('api_keys').set({ role }).where('id', '=', id).execute();
+  }
+
   /** Deletes a key of a workspace; false when there is no such key there. */
   async delete(workspaceId: string, id: string): Promise<boolean> {
     const result = await this.db

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, SqliteDialect, SqliteDriver, sql } from 'kysely';
+import { createPrivateFileSync, PRIVATE_DIRECTORY_MODE, restrictFilesSync } from '../../files/private-files.js';
 import type { Database } from '../database-schema.js';
 import { escapeLike, type StoreDialect } from '../store-dialect.js';
 
@@ -79,11 +80,21 @@ class WeftSqliteDialect extends SqliteDialect {
   }
 }
 
-/** Opens the SQLite file (creating its folder), in WAL mode with a busy timeout. */
+/**
+ * Opens the SQLite file (creating its folder as 0700), in WAL mode with a busy timeout. The file
+ * holds webhook signing secrets, so it is 0600 and so are its `-wal` and `-shm` companions (SQLite
+ * creates those with the main file's mode; files of older versions are tightened here).
+ */
 export function createSqliteDialect(options: SqliteOptions): StoreDialect {
-  if (options.filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true });
+  const onDisk = options.filename !== ':memory:' && options.filename !== '';
+  if (onDisk) {
+    fs.mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
+    // An empty file is an empty database; created first, it is never readable by others.
+    createPrivateFileSync(options.filename);
+  }
   const database = new SqliteDatabase(options.filename);
   database.pragma('journal_mode = WAL');
+  if (onDisk) restrictFilesSync(['', '-wal', '-shm'].map((suffix) => `${options.filename}${suffix}`));
   database.pragma(`synchronous = ${options.synchronous}`);
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
