@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { sendRequest } from './helpers/api-server.js';
@@ -133,7 +133,7 @@ describe('weft run', () => {
 
 for (const backend of testBackends()) {
   describe(`weft migrate and serve (${backend})`, () => {
-    it('migrates once, then serves with a bootstrap admin key, then stops on SIGTERM', async () => {
+    it('migrates once, then serves with a bootstrap owner key in a private data folder, then stops on SIGTERM', async () => {
       const database = await createTestDatabase(backend);
       const env = {
         WEFT_DATA_DIR: database.config.dataDir,
@@ -147,12 +147,15 @@ for (const backend of testBackends()) {
         assert.match(first.stdout, /applied: 0001-foundation/);
         assert.match((await runCli(['migrate'], env)).stdout, /database is up to date/);
 
+        chmodSync(database.config.dataDir, 0o755); // as an older version left it
         const serve = await startServe(env);
         try {
           const url = serve.url;
           const keyFile = path.join(database.config.dataDir, 'admin-key');
           const key = readFileSync(keyFile, 'utf8').trim();
           assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+          assert.equal(statSync(database.config.dataDir).mode & 0o777, 0o700, 'the data folder is private');
+          if (backend === 'sqlite') assert.equal(statSync(database.config.databaseUrl).mode & 0o777, 0o600);
           assert.ok(serve.output.text.includes(key), 'the generated key is printed once at first start');
           const created = await sendRequest(url, 'POST', '/workflows', {
             key,
