@@ -66,20 +66,34 @@ env.WEFT_TEST_WATCHDOG_DIR = markerDir;
 env.WEFT_TEST_EXIT_TIMEOUT_SECONDS = String(graceSeconds);
 
 const watchdog = pathToFileURL(path.join(root, 'scripts', 'test-exit-watchdog.mjs')).href;
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--import',
-    watchdog,
-    '--test',
-    `--test-concurrency=${concurrency}`,
-    '--test-reporter=spec',
-    ...files,
-  ],
-  { cwd: root, env, stdio: 'inherit' },
-);
+// Files named *.serial.test.ts measure how responsive the event loop stays (an expression burning,
+// a big input validating). With four files sharing two cores their loop gaps measure the neighbours,
+// not Weft, so they run after the others, one at a time.
+const serialFiles = files.filter((file) => file.endsWith('.serial.test.ts'));
+const parallelFiles = files.filter((file) => !file.endsWith('.serial.test.ts'));
+/** The node --test process of the phase under way. */
+let child;
+
+/** Runs one phase of the suite; resolves with its exit code (1 when a signal ended it). */
+function runPhase(phaseFiles, phaseConcurrency) {
+  return new Promise((resolve) => {
+    child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--import',
+        watchdog,
+        '--test',
+        `--test-concurrency=${phaseConcurrency}`,
+        '--test-reporter=spec',
+        ...phaseFiles,
+      ],
+      { cwd: root, env, stdio: 'inherit' },
+    );
+    child.on('exit', (code, signal) => resolve(code || (signal ? 1 : 0)));
+  });
+}
 
 /** Test files whose processes are alive, from the watchdog's markers: pid, file, and when their tests ended. */
 function fileProcesses() {
@@ -133,7 +147,7 @@ const patrol = setInterval(() => {
       console.error(`\n✖ The run passed its deadline of ${deadlineSeconds} s (WEFT_TEST_DEADLINE_SECONDS).`);
       for (const entry of fileProcesses()) kill(entry, `still running at the deadline of ${deadlineSeconds} s`);
       // Node's runner prints its summary once the killed files are reported; if it cannot, it goes too.
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      setTimeout(() => child?.kill('SIGKILL'), 10_000).unref();
     }
     return;
   }
@@ -148,17 +162,21 @@ const patrol = setInterval(() => {
 }, 1000);
 patrol.unref();
 
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child?.kill(signal));
 
-child.on('exit', (code, signal) => {
-  clearInterval(patrol);
-  const reports = readdirSync(markerDir).filter((name) => name.endsWith('.report'));
-  if (reports.length > 0 || killed.length > 0) {
-    console.error('\nTest files that did not exit by themselves:');
-    for (const name of reports) console.error(readFileSync(path.join(markerDir, name), 'utf8').trimEnd());
-    for (const entry of killed) console.error(`✖ ${entry.file}: ${entry.why}; killed.`);
-  }
-  rmSync(markerDir, { recursive: true, force: true });
-  const failed = reports.length > 0 || killed.length > 0 || deadlineHit;
-  process.exit(code || (signal || failed ? 1 : 0));
-});
+let exitCode = 0;
+if (parallelFiles.length > 0) exitCode = await runPhase(parallelFiles, concurrency);
+if (serialFiles.length > 0 && !deadlineHit) {
+  console.log(`\nRunning ${serialFiles.length} timing-sensitive file(s) one at a time.`);
+  exitCode = (await runPhase(serialFiles, 1)) || exitCode;
+}
+clearInterval(patrol);
+const reports = readdirSync(markerDir).filter((name) => name.endsWith('.report'));
+if (reports.length > 0 || killed.length > 0) {
+  console.error('\nTest files that did not exit by themselves:');
+  for (const name of reports) console.error(readFileSync(path.join(markerDir, name), 'utf8').trimEnd());
+  for (const entry of killed) console.error(`✖ ${entry.file}: ${entry.why}; killed.`);
+}
+rmSync(markerDir, { recursive: true, force: true });
+const failed = reports.length > 0 || killed.length > 0 || deadlineHit;
+process.exit(exitCode || (failed ? 1 : 0));

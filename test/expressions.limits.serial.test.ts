@@ -20,13 +20,43 @@ import { runAdhoc, stepOf, waitForExecution } from './helpers/http-fixtures.js';
 const RUNAWAY = '($f := function($x){ $f($x) }; $f(1))';
 const DEEP = '($f := function($x){ $x > 100000 ? $x : 1 + $f($x + 1) }; $f(1))';
 
-/** The longest gap between ticks of a 5 ms timer while `work` runs: how long the loop was held. */
-async function longestStall<T>(work: () => Promise<T>): Promise<{ result: T | Error; stallMs: number }> {
+/** The value below which `share` of `values` fall (0 for none). */
+function percentile(values: number[], share: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? 0;
+}
+
+/**
+ * Measures the share of one CPU this process got between `start()` and the returned function's
+ * call. The suite runs four files at once on two cores (and CI machines run other jobs): a
+ * process that gets a third of a core answers three times slower whatever it does, so the
+ * latency bounds below are CPU-time bounds, scaled by the share the process actually had. The
+ * share is floored at 0.2, so a held loop still fails them.
+ */
+function cpuShareMeter(): () => number {
+  const cpuAtStart = process.cpuUsage();
+  const wallAtStart = performance.now();
+  return () => {
+    const cpu = process.cpuUsage(cpuAtStart);
+    const wallMs = performance.now() - wallAtStart;
+    return Math.min(1, Math.max(0.2, (cpu.user + cpu.system) / 1000 / Math.max(wallMs, 1)));
+  };
+}
+
+/**
+ * How the event loop turned while `work` ran: the gaps between ticks of a 5 ms timer, and the CPU
+ * share the process had. The 90th percentile is asserted rather than the longest gap: the
+ * scheduler may take the whole process away for a while, which no code of ours can prevent, while
+ * an evaluation that holds the loop makes most gaps long (or leaves no tick at all).
+ */
+async function loopGaps<T>(work: () => Promise<T>): Promise<{ result: T | Error; gaps: number[]; share: number }> {
+  const share = cpuShareMeter();
   let last = performance.now();
-  let stallMs = 0;
+  const gaps: number[] = [];
   const timer = setInterval(() => {
     const now = performance.now();
-    stallMs = Math.max(stallMs, now - last);
+    gaps.push(now - last);
     last = now;
   }, 5);
   let result: T | Error;
@@ -38,21 +68,33 @@ async function longestStall<T>(work: () => Promise<T>): Promise<{ result: T | Er
   // One more tick, so a stall at the very end is measured too.
   await new Promise((resolve) => setTimeout(resolve, 10));
   clearInterval(timer);
-  return { result, stallMs };
+  return { result, gaps, share: share() };
 }
 
 describe('bounded evaluation', () => {
-  before(() => configureExpressionLimits({ timeoutMs: 300, maxDepth: 500 }));
+  before(async () => {
+    // The first evaluations compile JSONata's code (V8 does part of that on the main thread):
+    // what is measured below is the loop while an expression burns, not that.
+    configureExpressionLimits({ timeoutMs: 50, maxDepth: 500 });
+    await evaluateBounded(RUNAWAY, {}).catch(() => undefined);
+    configureExpressionLimits({ timeoutMs: 300, maxDepth: 500 });
+  });
   after(() => configureExpressionLimits({ timeoutMs: 1000, maxDepth: 500 }));
 
   it('stops a runaway recursion at the time budget and keeps the loop turning', async () => {
     const started = performance.now();
-    const { result, stallMs } = await longestStall(() => evaluateBounded(RUNAWAY, {}));
+    const { result, gaps, share } = await loopGaps(() => evaluateBounded(RUNAWAY, {}));
     assert.ok(result instanceof ExpressionLimitError, String(result));
     assert.equal(result.code, 'EXPRESSION_LIMIT');
     assert.match(result.message, /WEFT_EXPRESSION_TIMEOUT_MS \(300 ms\)/);
     assert.ok(performance.now() - started < 2000);
-    assert.ok(stallMs < 100, `the loop was held ${stallMs.toFixed(1)} ms`);
+    // 300 ms of burning with a 5 ms timer: dozens of ticks when the loop turns, one when it is held.
+    assert.ok(gaps.length >= 3, `the timer ticked only ${gaps.length} times in 300 ms (CPU share ${share})`);
+    const typical = percentile(gaps, 0.9);
+    assert.ok(
+      typical < 50 / share,
+      `90% of the loop's gaps were under ${typical.toFixed(1)} ms (longest ${Math.max(...gaps).toFixed(1)}, CPU share ${share.toFixed(2)})`,
+    );
   });
 
   it('stops deep recursion at the depth limit, also through $eval', async () => {
@@ -67,9 +109,12 @@ describe('bounded evaluation', () => {
 
   it('matches regular expressions in linear time, with the results JSONata gives', async () => {
     const evil = `${'a'.repeat(40)}!`;
-    const { result, stallMs } = await longestStall(() => evaluateBounded('$match(text, /^(a+)+$/)', { text: evil }));
+    const started = performance.now();
+    const result = await evaluateBounded('$match(text, /^(a+)+$/)', { text: evil });
     assert.equal(result, undefined);
-    assert.ok(stallMs < 100, `the loop was held ${stallMs.toFixed(1)} ms`);
+    // A backtracking engine takes about 85 s on this input; a linear one well under a millisecond.
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 500, `the match took ${elapsed.toFixed(1)} ms`);
     // JSONata marks its result arrays as sequences; compare the plain data.
     const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
     assert.deepEqual(plain(await evaluateBounded('$match("ab12cd345", /[0-9]+/).match', {})), ['12', '345']);
@@ -101,24 +146,27 @@ describe('bounded evaluation', () => {
   });
 });
 
-/** Sends `/healthz` every 20 ms while `until` is pending; returns the slowest answer's time. */
-async function slowestHealthz(server: TestServer, until: Promise<unknown>): Promise<number> {
+/**
+ * Sends `/healthz` every 20 ms while `until` is pending; returns the 90th percentile of the answer
+ * times and the bound it must stay under: 100 ms scaled by the CPU share the process had (see
+ * `loopGaps` and `cpuShareMeter`).
+ */
+async function typicalHealthz(server: TestServer, until: Promise<unknown>): Promise<{ p90: number; bound: number }> {
+  const share = cpuShareMeter();
   let done = false;
   void until.finally(() => {
     done = true;
   });
-  let slowest = 0;
-  let answered = 0;
+  const times: number[] = [];
   while (!done) {
     const started = performance.now();
     const response = await sendRequest(server.url, 'GET', '!/healthz');
     assert.equal(response.status, 200);
-    slowest = Math.max(slowest, performance.now() - started);
-    answered += 1;
+    times.push(performance.now() - started);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.ok(answered >= 3, `only ${answered} /healthz answers while the expression ran`);
-  return slowest;
+  assert.ok(times.length >= 3, `only ${times.length} /healthz answers while the expression ran`);
+  return { p90: percentile(times, 0.9), bound: 100 / share() };
 }
 
 for (const backend of testBackends()) {
@@ -127,6 +175,14 @@ for (const backend of testBackends()) {
 
     before(async () => {
       server = await startTestServer(backend, { pollIntervalMs: 50, expressionTimeoutMs: 500 });
+      // A first execution compiles the engine's and the API's code paths (V8 does part of that on
+      // the main thread): what is measured below is the loop while an expression burns, not that.
+      const warmUp = await runAdhoc(server, {
+        name: 'warm up',
+        steps: [{ id: 'a', type: 'transform', input: { expression: '1', data: {} } }],
+      });
+      await waitForExecution(server, warmUp, ['completed'], 20_000);
+      await typicalHealthz(server, new Promise((resolve) => setTimeout(resolve, 100)));
     });
     after(() => server.close());
 
@@ -151,7 +207,7 @@ for (const backend of testBackends()) {
         const steps = [{ id: 'first', type: 'noop', input: { a: 1 } }, step];
         const id = await runAdhoc(server, { name: `burn in ${where}`, steps });
         const finished = waitForExecution(server, id, ['completed', 'failed'], 20_000);
-        const slowest = await slowestHealthz(server, finished);
+        const typical = await typicalHealthz(server, finished);
         const execution = await finished;
         assert.equal(execution.status, 'failed');
         const burn = stepOf(execution, 'burn');
@@ -160,7 +216,10 @@ for (const backend of testBackends()) {
         assert.equal(burn.error.code, 'EXPRESSION_LIMIT');
         assert.equal(burn.error.retryable, false);
         assert.match(burn.error.message, /WEFT_EXPRESSION_TIMEOUT_MS \(500 ms\)/);
-        assert.ok(slowest < 250, `/healthz took ${slowest.toFixed(1)} ms while the expression ran`);
+        assert.ok(
+          typical.p90 < typical.bound,
+          `90% of /healthz answers took under ${typical.p90.toFixed(1)} ms while the expression ran (bound ${typical.bound.toFixed(0)})`,
+        );
       });
     }
 
@@ -185,14 +244,17 @@ for (const backend of testBackends()) {
       });
       assert.equal(created.status, 201, created.text);
       const posted = server.request('POST', '/events', { body: { type: 'burn.now', data: {} } });
-      const slowest = await slowestHealthz(server, posted);
+      const typical = await typicalHealthz(server, posted);
       const outcome = await posted;
       assert.equal(outcome.status, 202, outcome.text);
       // The second trigger of the workflow still matches; the first counts as not matching.
       assert.equal(outcome.body.executions.length, 1);
       assert.equal(outcome.body.skipped.length, 1);
       assert.match(outcome.body.skipped[0].reason, /WEFT_EXPRESSION_TIMEOUT_MS/);
-      assert.ok(slowest < 250, `/healthz took ${slowest.toFixed(1)} ms while the condition ran`);
+      assert.ok(
+        typical.p90 < typical.bound,
+        `90% of /healthz answers took under ${typical.p90.toFixed(1)} ms while the condition ran (bound ${typical.bound.toFixed(0)})`,
+      );
     });
 
     it('rejects a definition whose pattern cannot run in linear time', async () => {
