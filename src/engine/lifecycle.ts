@@ -1,5 +1,5 @@
 import type { WorkflowDefinition } from '../definition/definition-schema.js';
-import { compileInputSchema } from '../definition/json-schema.js';
+import { checkInput, checkInputInline } from '../definition/input-validation.js';
 import { WeftError } from '../errors.js';
 import { newId, nowIso } from '../ids.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
@@ -30,6 +30,18 @@ export interface StartExecution {
   trigger: string | null;
   /** `Idempotency-Key`: a repeated start within 24 hours returns the first execution. */
   idempotencyKey?: string | undefined;
+  /** True once `input` was checked against the input_schema (and holds its defaults). */
+  inputChecked?: boolean;
+}
+
+/**
+ * Checks a start's input against its definition's input_schema, off the event loop when that is
+ * costly (see input-validation.ts); throws the 400 of a bad input.
+ */
+export async function checkStartInput(request: StartExecution): Promise<StartExecution> {
+  const definition = request.workflow?.definition ?? request.adhocDefinition;
+  if (request.inputChecked || definition?.input_schema === undefined) return request;
+  return { ...request, input: await checkInput(definition.input_schema, request.input), inputChecked: true };
 }
 
 const NO_ENGINE = { owner: '', leaseMs: 0, capacity: 0 };
@@ -54,21 +66,6 @@ export function adhocStartRequest(
   };
 }
 
-/** Checks an execution's input against the definition's input_schema (400 with the failing paths). */
-export function checkInput(definition: WorkflowDefinition, input: unknown): unknown {
-  if (definition.input_schema === undefined) return input;
-  const validate = compileInputSchema(definition.input_schema);
-  const copy = input === undefined ? {} : structuredClone(input);
-  if (!validate(copy)) {
-    const errors = (validate.errors ?? []).map((error) => ({
-      path: `/input${error.instancePath}`,
-      message: error.message ?? 'is invalid',
-    }));
-    throw new WeftError('VALIDATION_FAILED', 'the input does not match the workflow input_schema', { errors });
-  }
-  return copy;
-}
-
 /** The rows a new execution consists of, ready to insert. */
 export interface PreparedExecution {
   execution: ExecutionRow;
@@ -77,7 +74,7 @@ export interface PreparedExecution {
 
 /** Creates an execution with its steps (and queues its roots when started), in its own transaction. */
 export async function startExecution(store: Store, request: StartExecution): Promise<ExecutionRow> {
-  const prepared = prepareExecution(request);
+  const prepared = prepareExecution(await checkStartInput(request));
   await store.transaction((tx) => insertExecutions(tx, [prepared]));
   return prepared.execution;
 }
@@ -95,7 +92,7 @@ export async function startIdempotent(
   store: Store,
   request: StartExecution & { idempotencyKey: string },
 ): Promise<{ execution: ExecutionRow; replayed: boolean }> {
-  const prepared = prepareExecution(request);
+  const prepared = prepareExecution(await checkStartInput(request));
   const windowStart = new Date(Date.now() - IDEMPOTENCY_WINDOW_MS).toISOString();
   const replay = (first: ExecutionRow) => {
     if (first.workflow_id !== (request.workflow?.id ?? null)) {
@@ -140,7 +137,10 @@ export function prepareExecution(request: StartExecution): PreparedExecution {
   const definition = request.workflow?.definition ?? request.adhocDefinition;
   if (!definition) throw new Error('startExecution needs a workflow or an inline definition');
   const compiled = compileWorkflow(definition);
-  const input = checkInput(definition, request.input);
+  const input =
+    request.inputChecked || definition.input_schema === undefined
+      ? request.input
+      : checkInputInline(definition.input_schema, request.input);
   const now = Date.now();
   const at = nowIso();
   const execution: ExecutionRow = {

@@ -1,6 +1,12 @@
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
-import { insertExecutions, type PreparedExecution, prepareExecution, type StartExecution } from './lifecycle.js';
+import {
+  checkStartInput,
+  insertExecutions,
+  type PreparedExecution,
+  prepareExecution,
+  type StartExecution,
+} from './lifecycle.js';
 
 /**
  * Group commit for starts: executions started together (a burst of API calls or triggered events)
@@ -22,8 +28,8 @@ export class StartBatcher {
   ) {}
 
   /** Starts an execution; resolves once its rows are committed. */
-  start(request: StartExecution): Promise<ExecutionRow> {
-    const prepared = prepareExecution(request);
+  async start(request: StartExecution): Promise<ExecutionRow> {
+    const prepared = prepareExecution(await checkStartInput(request));
     return new Promise((resolve, reject) => {
       this.#waiting.push({ prepared, resolve, reject });
       this.#flushing ??= this.#flush();

@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import type { TriggerDefinition } from '../definition/definition-schema.js';
+import { checkInput } from '../definition/input-validation.js';
 import { evaluateExpression, getPath, isTruthy } from '../definition/render.js';
 import type { Engine } from '../engine/engine.js';
 import {
@@ -104,14 +105,17 @@ export async function prepareTriggeredStart(
   workflow: Workflow,
   input: unknown,
   trigger: Record<string, unknown>,
+  checkedInput?: { input: unknown } | WeftError,
 ): Promise<PreparedExecution> {
   const definition = await tx.workflows.versionDefinition(workflow.id, workflow.version);
   if (!definition) throw new Error(`workflow ${workflow.id} has no version ${workflow.version}`);
+  if (checkedInput instanceof WeftError) throw checkedInput;
   return prepareExecution({
     workspaceId: workflow.workspace_id,
     workflow: { id: workflow.id, version: workflow.version, definition },
     adhocDefinition: undefined,
-    input,
+    input: checkedInput ? checkedInput.input : input,
+    inputChecked: checkedInput !== undefined,
     start: true,
     labels: {},
     reference: null,
@@ -123,8 +127,15 @@ export async function prepareTriggeredStart(
 /** What a trigger's condition came to: holds, does not, or failed (with why). */
 type ConditionResult = { holds: boolean; failure?: string };
 
-/** Keys condition results by workflow version and trigger, so a changed workflow is evaluated anew. */
-function conditionKey(workflow: Workflow, index: number): string {
+/** What was decided about a matching trigger before the event's transaction. */
+interface Precheck {
+  condition?: ConditionResult;
+  /** The input checked against the input_schema, or the 400 it gives. */
+  input?: { input: unknown } | WeftError;
+}
+
+/** Keys prechecks by workflow version and trigger, so a workflow changed meanwhile is checked anew. */
+function precheckKey(workflow: Workflow, index: number): string {
   return `${workflow.id}/${workflow.version}/${index}`;
 }
 
@@ -137,25 +148,38 @@ async function evaluateCondition(condition: string, event: unknown): Promise<Con
 }
 
 /**
- * Evaluates the conditions of the triggers an event may fire before its transaction: a condition
- * can run up to the expression time budget, and on SQLite a transaction holds the one write lock.
+ * Evaluates the conditions of the triggers an event may fire, and checks the event's data against
+ * their workflows' input_schema, before its transaction: a condition may run up to the expression
+ * time budget and a big input may be validated off the loop, while on SQLite a transaction holds
+ * the one write lock.
  */
-async function evaluateConditions(
+async function precheckTriggers(
   store: Store,
   workspaceId: string,
   event: { id: string; type: string; data: unknown },
-): Promise<Map<string, ConditionResult>> {
-  const results = new Map<string, ConditionResult>();
+): Promise<Map<string, Precheck>> {
+  const prechecks = new Map<string, Precheck>();
   for (const { workflow_id: workflowId, trigger_index: index } of await store.triggers.eventTriggers(
     workspaceId,
     event.type,
   )) {
     const workflow = await store.workflows.get(workspaceId, workflowId);
     const trigger = (workflow?.definition.triggers as TriggerDefinition[] | undefined)?.[index];
-    if (!workflow || trigger?.condition === undefined || !matchesTrigger(trigger, event.data)) continue;
-    results.set(conditionKey(workflow, index), await evaluateCondition(trigger.condition, event));
+    if (!workflow?.enabled || !trigger || !matchesTrigger(trigger, event.data)) continue;
+    const precheck: Precheck = {};
+    if (trigger.condition !== undefined) precheck.condition = await evaluateCondition(trigger.condition, event);
+    const schema = workflow.definition.input_schema;
+    if (schema !== undefined && (precheck.condition?.holds ?? true)) {
+      try {
+        precheck.input = { input: await checkInput(schema, event.data ?? {}) };
+      } catch (error) {
+        if (!(error instanceof WeftError)) throw error;
+        precheck.input = error;
+      }
+    }
+    prechecks.set(precheckKey(workflow, index), precheck);
   }
-  return results;
+  return prechecks;
 }
 
 /**
@@ -172,7 +196,7 @@ export async function postEvent(
 ): Promise<EventOutcome> {
   const id = newId('ev');
   const subject = { id, type: event.type, data: event.data };
-  const conditions = await evaluateConditions(store, workspaceId, subject);
+  const prechecks = await precheckTriggers(store, workspaceId, subject);
   const outcome = await store.transaction(async (tx) => {
     const createdAt = nowIso();
     const inserted = await tx.events.insertUnlessRepeated(
@@ -202,10 +226,10 @@ export async function postEvent(
       const trigger = (workflow?.definition.triggers as TriggerDefinition[] | undefined)?.[index];
       if (!workflow?.enabled || !trigger || trigger.event !== event.type) continue;
       if (!matchesTrigger(trigger, event.data)) continue;
+      // Checked here only when the workflow changed since the prechecks.
+      const precheck = prechecks.get(precheckKey(workflow, index));
       if (trigger.condition !== undefined) {
-        // Evaluated here only when the workflow changed since the evaluation before the transaction.
-        const result =
-          conditions.get(conditionKey(workflow, index)) ?? (await evaluateCondition(trigger.condition, subject));
+        const result = precheck?.condition ?? (await evaluateCondition(trigger.condition, subject));
         if (result.failure !== undefined) {
           const reason = `condition failed: ${result.failure}`;
           onConditionFailure({ workflow_id: workflowId, trigger_index: index, reason });
@@ -216,7 +240,7 @@ export async function postEvent(
       }
       try {
         const triggerRecord = { type: 'event', event_id: id, event_type: event.type, trigger_index: index };
-        prepared.push(await prepareTriggeredStart(tx, workflow, event.data ?? {}, triggerRecord));
+        prepared.push(await prepareTriggeredStart(tx, workflow, event.data ?? {}, triggerRecord, precheck?.input));
       } catch (error) {
         if (!(error instanceof WeftError)) throw error;
         const detail = error.errors?.map((item) => `${item.path}: ${item.message}`).join('; ');

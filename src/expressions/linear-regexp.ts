@@ -62,8 +62,19 @@ export function checkLinearPattern(source: RegExp | string, flags = ''): string 
   }
 }
 
-/** A RegExp-like tester for JSON Schema `pattern` (Ajv's `code.regExp` option), linear in the input. */
-export function linearPatternTester(pattern: string, flags: string): { test(text: string): boolean } {
-  const compiledPattern = compileLinear(new RegExp(pattern, flags));
-  return { test: (text: string) => compiledPattern.matcher(text).find(0) };
+/** What Ajv's `code.regExp` option takes: a factory of testers, named for generated code. */
+export interface PatternTesterFactory {
+  (pattern: string, flags: string): { test(text: string): boolean };
+  code: string;
 }
+
+/** A RegExp-like tester for JSON Schema `pattern` (Ajv's `code.regExp` option), linear in the input. */
+export const linearPatternTester: PatternTesterFactory = Object.assign(
+  (pattern: string, flags: string) => {
+    const source = new RegExp(pattern, flags);
+    const compiledPattern = compileLinear(source);
+    // Ajv keys its compiled patterns by toString(), like a RegExp's.
+    return { test: (text: string) => compiledPattern.matcher(text).find(0), toString: () => String(source) };
+  },
+  { code: 'linearPatternTester' },
+);
