@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseEgressRule } from './egress/egress-rules.js';
 import { WeftError } from './errors.js';
 
 /**
@@ -67,6 +68,31 @@ export interface WeftConfig {
    * functions count once per level and sub-expression). Default 500.
    */
   expressionMaxDepth: number;
+  /**
+   * `WEFT_EGRESS_ALLOW`: comma-separated hosts, `*.suffix` wildcards, IPs, CIDR ranges and schemes
+   * (`data:`) that outbound requests (`http`, `llm.chat`, webhooks) may reach whatever the other
+   * rules say; the only way to reach link-local and metadata addresses (by IP or CIDR). See
+   * docs/egress.md. Default empty.
+   */
+  egressAllow: string[];
+  /** `WEFT_EGRESS_DENY`: entries (same syntax) outbound requests may not reach. Default empty. */
+  egressDeny: string[];
+  /**
+   * `WEFT_EGRESS_PRIVATE`: `allow` (default, for a single-team install) lets outbound requests reach
+   * loopback, RFC 1918 and other private addresses, Weft's own port included; `deny` refuses them
+   * and is recommended whenever workspaces do not trust each other.
+   */
+  egressPrivate: 'allow' | 'deny';
+  /**
+   * `WEFT_HTTP_MAX_RESPONSE_BYTES`: largest response body an `http` or `llm.chat` step reads; it is
+   * streamed and the attempt fails without retry (`SIZE_LIMIT`) past it. Default 10 MiB.
+   */
+  httpMaxResponseBytes: number;
+  /**
+   * `WEFT_HTTP_DEFAULT_TIMEOUT_MS`: timeout of an `http` step whose input sets no `timeout_seconds`
+   * and whose step sets no attempt `timeout_seconds`. Default 30000.
+   */
+  httpDefaultTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -87,6 +113,22 @@ function enumVar<T extends string>(env: Env, name: string, allowed: readonly T[]
   const match = allowed.find((candidate) => candidate.toLowerCase() === raw.trim().toLowerCase());
   if (!match) throw new WeftError('CONFIG_INVALID', `${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
   return match;
+}
+
+/** A comma-separated egress list, each entry checked now so a typo stops the start. */
+function egressListVar(env: Env, name: string): string[] {
+  const entries = (optional(env, name) ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of entries) {
+    try {
+      parseEgressRule(entry);
+    } catch (error) {
+      throw new WeftError('CONFIG_INVALID', `${name}: ${(error as Error).message}`);
+    }
+  }
+  return entries;
 }
 
 function optional(env: Env, name: string): string | undefined {
@@ -129,6 +171,11 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     metricsToken: optional(env, 'WEFT_METRICS_TOKEN'),
     expressionTimeoutMs: intVar(env, 'WEFT_EXPRESSION_TIMEOUT_MS', 1000, 10, 600_000),
     expressionMaxDepth: intVar(env, 'WEFT_EXPRESSION_MAX_DEPTH', 500, 10, 100_000),
+    egressAllow: egressListVar(env, 'WEFT_EGRESS_ALLOW'),
+    egressDeny: egressListVar(env, 'WEFT_EGRESS_DENY'),
+    egressPrivate: enumVar(env, 'WEFT_EGRESS_PRIVATE', ['allow', 'deny'], 'allow'),
+    httpMaxResponseBytes: intVar(env, 'WEFT_HTTP_MAX_RESPONSE_BYTES', 10 * 1024 * 1024, 1, 2 ** 31 - 1),
+    httpDefaultTimeoutMs: intVar(env, 'WEFT_HTTP_DEFAULT_TIMEOUT_MS', 30_000, 1, 3_600_000),
   };
 }
 

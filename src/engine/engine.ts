@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WeftConfig } from '../config.js';
+import { egressPolicyFromConfig } from '../egress/egress-policy.js';
 import { configureExpressionLimits } from '../expressions/index.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
@@ -459,6 +460,11 @@ export function engineFromConfig(
     | 'leaseMs'
     | 'expressionTimeoutMs'
     | 'expressionMaxDepth'
+    | 'egressAllow'
+    | 'egressDeny'
+    | 'egressPrivate'
+    | 'httpMaxResponseBytes'
+    | 'httpDefaultTimeoutMs'
   >,
 ): Engine {
   configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
@@ -466,7 +472,13 @@ export function engineFromConfig(
     store,
     taskTypes,
     logger,
-    config: { llmBaseUrl: config.llmBaseUrl, llmApiKey: config.llmApiKey },
+    config: {
+      llmBaseUrl: config.llmBaseUrl,
+      llmApiKey: config.llmApiKey,
+      egress: egressPolicyFromConfig(config),
+      httpMaxResponseBytes: config.httpMaxResponseBytes,
+      httpDefaultTimeoutMs: config.httpDefaultTimeoutMs,
+    },
     concurrency: config.workerConcurrency,
     pollMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,

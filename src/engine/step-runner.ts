@@ -159,6 +159,7 @@ async function runHandler(
         executionId: claimed.execution_id,
         stepId: claimed.step_id,
         attempt: claimed.attempts,
+        timeoutSeconds,
         config: env.config,
       }),
       timedOut,

@@ -1,3 +1,5 @@
+import type { EgressPolicy } from '../egress/egress-policy.js';
+
 /**
  * A task type: what a step's `type` names. Built-ins, in-process plugins and types declared for
  * external workers all share this descriptor; their JSON Schemas take part in definition
@@ -17,8 +19,24 @@ export interface TaskContext {
   executionId: string;
   stepId: string;
   attempt: number;
+  /** The step's per-attempt `timeout_seconds` (of its fallback when that runs), null when none. */
+  timeoutSeconds: number | null;
   /** Process configuration (LLM endpoint and the like). */
-  config: { llmBaseUrl: string | undefined; llmApiKey: string | undefined };
+  config: TaskProcessConfig;
+}
+
+/** What handlers read of the process configuration. */
+export interface TaskProcessConfig {
+  /** `WEFT_LLM_BASE_URL`. */
+  llmBaseUrl: string | undefined;
+  /** `WEFT_LLM_API_KEY`: sent to `llmBaseUrl` only. */
+  llmApiKey: string | undefined;
+  /** The egress policy every outbound request goes through (see `egressClientFor`); default policy when absent. */
+  egress?: EgressPolicy;
+  /** `WEFT_HTTP_MAX_RESPONSE_BYTES`; 10 MiB when absent. */
+  httpMaxResponseBytes?: number;
+  /** `WEFT_HTTP_DEFAULT_TIMEOUT_MS`; 30 s when absent. */
+  httpDefaultTimeoutMs?: number;
 }
 
 /**

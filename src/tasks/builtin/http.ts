@@ -1,3 +1,5 @@
+import { egressClientFor, readBodyCapped } from '../../egress/egress-client.js';
+import { findEgressRefusal } from '../../egress/egress-errors.js';
 import { NonRetryableError } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
 
@@ -11,10 +13,33 @@ interface HttpInput {
   expect_status?: number[];
 }
 
-/** Largest response body kept in a step output. */
-const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+/** Largest response body kept in a step output when the process sets no WEFT_HTTP_MAX_RESPONSE_BYTES. */
+export const DEFAULT_HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+/** Timeout of a request when neither the input nor the step sets one (WEFT_HTTP_DEFAULT_TIMEOUT_MS). */
+export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
+/** Redirects an `http` step follows; each hop goes through the egress policy again. */
+const MAX_REDIRECTS = 20;
 
-/** `http`: one HTTP request. 5xx, 429 and network errors are retryable; other 4xx are not. */
+/**
+ * The timeout one request runs under, and where it comes from: the input's `timeout_seconds`;
+ * else none of its own when the step has an attempt `timeout_seconds` (that one bounds it); else
+ * the process default, so a server that never answers cannot hold a worker slot for ever.
+ */
+export function effectiveHttpTimeout(
+  inputSeconds: number | undefined,
+  stepSeconds: number | null,
+  defaultMs: number = DEFAULT_HTTP_TIMEOUT_MS,
+): { ms: number; source: 'input' | 'default' } | undefined {
+  if (inputSeconds) return { ms: inputSeconds * 1000, source: 'input' };
+  if (stepSeconds !== null) return undefined;
+  return { ms: defaultMs, source: 'default' };
+}
+
+/**
+ * `http`: one HTTP request under the egress policy. 5xx, 429, timeouts and network errors are
+ * retryable; other 4xx, refused destinations (EGRESS_REFUSED) and bodies over the cap
+ * (SIZE_LIMIT) are not.
+ */
 export const httpTask = defineTask({
   type: 'http',
   source: 'builtin',
@@ -38,8 +63,9 @@ export const httpTask = defineTask({
     additionalProperties: false,
     properties: { status: { type: 'integer' }, headers: { type: 'object' }, body: {} },
   },
-  handler: async (input, { signal }) => {
+  handler: async (input, { signal, timeoutSeconds, config }) => {
     const request = input as HttpInput;
+    const method = request.method ?? 'GET';
     let url: URL;
     try {
       url = new URL(request.url);
@@ -47,30 +73,55 @@ export const httpTask = defineTask({
       throw new NonRetryableError(`http: '${String(request.url)}' is not a URL`);
     }
     for (const [key, value] of Object.entries(request.query ?? {})) url.searchParams.set(key, String(value));
-    const headers = new Headers(request.headers ?? {});
+    const headers: Record<string, string> = { ...request.headers };
+    const hasContentType = Object.keys(headers).some((name) => name.toLowerCase() === 'content-type');
     let body: string | undefined;
     if (request.body !== undefined && request.body !== null) {
       body = typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
-      if (typeof request.body !== 'string' && !headers.has('content-type'))
-        headers.set('content-type', 'application/json');
+      if (typeof request.body !== 'string' && !hasContentType) headers['content-type'] = 'application/json';
     }
-    const signals = [signal];
-    if (request.timeout_seconds) signals.push(AbortSignal.timeout(request.timeout_seconds * 1000));
-    let response: Response;
-    try {
-      response = await fetch(url, { method: request.method ?? 'GET', headers, body, signal: AbortSignal.any(signals) });
-    } catch (error) {
+    const timeout = effectiveHttpTimeout(request.timeout_seconds, timeoutSeconds, config.httpDefaultTimeoutMs);
+    const timer = timeout ? AbortSignal.timeout(timeout.ms) : undefined;
+    const where = `http: ${method} ${url.protocol === 'data:' ? 'data:' : `${url.origin}${url.pathname}`}`;
+    const failure = (error: unknown): Error => {
+      const refusal = findEgressRefusal(error);
+      if (refusal || error instanceof NonRetryableError) {
+        const cause = refusal ?? (error as NonRetryableError);
+        return new NonRetryableError(`${where}: ${cause.message}`, { cause, code: cause.code });
+      }
+      if (timer?.aborted && timeout) {
+        const seconds = timeout.ms / 1000;
+        return new Error(
+          timeout.source === 'default'
+            ? `${where} timed out after ${seconds} s (the default timeout, WEFT_HTTP_DEFAULT_TIMEOUT_MS; set input.timeout_seconds)`
+            : `${where} timed out after ${seconds} s (input.timeout_seconds)`,
+        );
+      }
       const cause = (error as { cause?: { message?: string } }).cause?.message;
-      throw new Error(
-        `http: ${request.method ?? 'GET'} ${url.origin}${url.pathname} failed: ${cause ?? (error as Error).message}`,
-      );
+      return new Error(`${where} failed: ${cause ?? (error as Error).message}`);
+    };
+    const maxBytes = config.httpMaxResponseBytes ?? DEFAULT_HTTP_MAX_RESPONSE_BYTES;
+    let status: number;
+    let responseHeaders: Record<string, string>;
+    let text: string;
+    let contentType: string;
+    try {
+      const { response } = await egressClientFor(config.egress).fetch(url, {
+        method,
+        headers,
+        body,
+        signal: timer ? AbortSignal.any([signal, timer]) : signal,
+        maxRedirects: MAX_REDIRECTS,
+      });
+      status = response.status;
+      responseHeaders = Object.fromEntries(response.headers.entries());
+      contentType = response.headers.get('content-type') ?? '';
+      text = (await readBodyCapped(response, maxBytes, 'WEFT_HTTP_MAX_RESPONSE_BYTES')).toString('utf8');
+    } catch (error) {
+      throw failure(error);
     }
-    const text = await response.text();
-    if (text.length > MAX_RESPONSE_BYTES)
-      throw new NonRetryableError(`http: response body over ${MAX_RESPONSE_BYTES} bytes`);
-    const isJson = (response.headers.get('content-type') ?? '').includes('json');
     let parsed: unknown = text;
-    if (isJson && text !== '') {
+    if (contentType.includes('json') && text !== '') {
       try {
         parsed = JSON.parse(text);
       } catch {
@@ -78,13 +129,13 @@ export const httpTask = defineTask({
       }
     }
     const expected = request.expect_status;
-    const ok = expected ? expected.includes(response.status) : response.status >= 200 && response.status < 300;
+    const ok = expected ? expected.includes(status) : status >= 200 && status < 300;
     if (!ok) {
-      const message = `http: ${request.method ?? 'GET'} ${url.origin}${url.pathname} answered ${response.status}`;
+      const message = `${where} answered ${status}`;
       // 5xx and 429 may pass on a later attempt; other statuses will not.
-      if (response.status >= 500 || response.status === 429) throw new Error(message);
+      if (status >= 500 || status === 429) throw new Error(message);
       throw new NonRetryableError(message);
     }
-    return { status: response.status, headers: Object.fromEntries(response.headers.entries()), body: parsed };
+    return { status, headers: responseHeaders, body: parsed };
   },
 });
