@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { recordWebhookDelivery } from '../src/metrics/metrics.js';
+import { isLoopbackHost, metricsExposureWarning } from '../src/api/stats-routes.js';
+import {
+  OTHER_TASK_TYPE,
+  recordCommittedLog,
+  recordWebhookDelivery,
+  TASK_TYPE_LABEL_LIMIT,
+} from '../src/metrics/metrics.js';
 import { assertProblem, createKey, startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
 import { runAdhoc, waitForExecution, waitUntil } from './helpers/http-fixtures.js';
@@ -174,6 +180,44 @@ for (const backend of testBackends()) {
         assert.match(allowed.text, /^# HELP weft_executions_started_total /m);
       } finally {
         await guarded.close();
+      }
+    });
+
+    it('names at most 100 task types in its series, the rest as other', async () => {
+      const before = await scrape();
+      const started = '2026-01-01T00:00:00.000Z';
+      const ended = '2026-01-01T00:00:00.250Z';
+      const types = Array.from({ length: 150 }, (_, index) => `tenant.type-${backend}-${index}`);
+      recordCommittedLog({
+        events: [],
+        attempts: types.map((type) => ({ type, status: 'completed', started_at: started, ended_at: ended })),
+      } as unknown as Parameters<typeof recordCommittedLog>[0]);
+      const after = await scrape();
+      const named = new Set<string>();
+      for (const series of after.keys()) {
+        const match = /^weft_step_duration_seconds_count\{.*type="([^"]*)"/.exec(series);
+        if (match?.[1] && match[1] !== OTHER_TASK_TYPE) named.add(match[1]);
+      }
+      assert.ok(named.size <= TASK_TYPE_LABEL_LIMIT, `${named.size} task types named`);
+      const counted = (metrics: Map<string, number>, type: string) =>
+        metrics.get(key('weft_step_duration_seconds_count', { type, outcome: 'completed' })) ?? 0;
+      const namedNow = types.filter((type) => counted(after, type) === 1).length;
+      const other = counted(after, OTHER_TASK_TYPE) - counted(before, OTHER_TASK_TYPE);
+      assert.ok(other >= 50, `${other} attempts counted as other`);
+      assert.equal(namedNow + other, 150, 'every attempt is counted, under its name or as other');
+    });
+  });
+
+  describe(`metrics exposure (${backend})`, () => {
+    it('warns when /metrics is open beyond loopback, and only then', () => {
+      for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) {
+        assert.equal(isLoopbackHost(host), true, host);
+        assert.equal(metricsExposureWarning({ host, metricsToken: undefined }), undefined, host);
+      }
+      for (const host of ['0.0.0.0', '::', '10.1.2.3', '192.168.0.5', 'weft.example.com']) {
+        assert.equal(isLoopbackHost(host), false, host);
+        assert.match(metricsExposureWarning({ host, metricsToken: undefined }) ?? '', /set WEFT_METRICS_TOKEN/, host);
+        assert.equal(metricsExposureWarning({ host, metricsToken: 'a-scrape-token' }), undefined, host);
       }
     });
   });

@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import ipaddr from 'ipaddr.js';
 import { Type } from 'typebox';
+import type { WeftConfig } from '../config.js';
 import type { ExecutionStatus } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
 import { metricsRegistry, setQueueDepth } from '../metrics/metrics.js';
@@ -208,6 +210,29 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
   );
 };
 
+/** True when `host` (a `WEFT_HOST` value) is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host
+    .trim()
+    .replace(/^\[(.*)\]$/, '$1')
+    .toLowerCase();
+  if (bare === 'localhost') return true;
+  return ipaddr.isValid(bare) && ipaddr.process(bare).range() === 'loopback';
+}
+
+/**
+ * The warning to log at start when `/metrics` is open to the network: bound beyond loopback
+ * without `WEFT_METRICS_TOKEN`, anyone who reaches the port reads its counts and task-type names.
+ * Undefined when the exposure is fine.
+ */
+export function metricsExposureWarning(config: Pick<WeftConfig, 'host' | 'metricsToken'>): string | undefined {
+  if (config.metricsToken !== undefined || isLoopbackHost(config.host)) return undefined;
+  return (
+    `GET /metrics is open to anyone who reaches ${config.host}: set WEFT_METRICS_TOKEN to require ` +
+    'Authorization: Bearer <token>, or WEFT_HOST=127.0.0.1 to serve this machine only'
+  );
+}
+
 /** Constant-time comparison of the scrape token (length leaks nothing useful: tokens are random). */
 function tokenMatches(given: string | undefined, expected: string): boolean {
   if (given === undefined) return false;
@@ -217,9 +242,10 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
 }
 
 /**
- * `GET /metrics`, outside `/api/v1`: Prometheus text. Open like `/healthz` unless
- * `WEFT_METRICS_TOKEN` is set, then it needs `Authorization: Bearer <token>` (Prometheus'
- * `authorization` scrape setting); it shows counts and timings only, never workspace data.
+ * `GET /metrics`, outside `/api/v1`: Prometheus text. With `WEFT_METRICS_TOKEN` set it needs
+ * `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting), else 401; unset it
+ * is open like `/healthz`, and `weft serve` warns at start when it binds beyond loopback. It shows
+ * counts, timings and up to `TASK_TYPE_LABEL_LIMIT` task-type names, never other workspace data.
  */
 export const prometheusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, config }) => {
   app.get(

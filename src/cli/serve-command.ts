@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.js';
+import { metricsExposureWarning } from '../api/stats-routes.js';
 import { bootstrapWorkspace } from '../auth/bootstrap.js';
 import type { WeftConfig } from '../config.js';
 import { type Engine, engineFromConfig } from '../engine/engine.js';
@@ -57,6 +58,8 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
   await engine.start();
   await webhooks.start();
   const url = await app.listen({ port: config.port, host: config.host });
+  const exposure = metricsExposureWarning(config);
+  if (exposure) logger.warn({ host: config.host }, exposure);
   logger.info({ url, database: store.backend, docs: `${url}/docs`, owner: engine.owner }, 'weft is serving');
   // Also as a plain line, whatever the log level: people and scripts look for it.
   process.stdout.write(`weft is serving on ${url} (${store.backend}); docs at ${url}/docs\n`);

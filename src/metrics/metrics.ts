@@ -13,6 +13,26 @@ import type { CommittedLog } from '../store/repositories/execution-log-repositor
 /** The registry `GET /metrics` renders. */
 export const metricsRegistry = new Registry();
 
+/** Distinct task types this process labels series with; later ones are counted as `other`. */
+export const TASK_TYPE_LABEL_LIMIT = 100;
+
+/** The `type` label value of series beyond `TASK_TYPE_LABEL_LIMIT`. */
+export const OTHER_TASK_TYPE = 'other';
+
+/**
+ * Task types are chosen by tenants, and each distinct one is a set of series in every scrape and
+ * in Prometheus: the first `TASK_TYPE_LABEL_LIMIT` seen keep their name, the rest share `other`,
+ * so a workspace declaring thousands of types cannot bloat the exposition or the scraper.
+ */
+const labelledTypes = new Set<string>();
+
+function typeLabel(type: string): string {
+  if (labelledTypes.has(type)) return type;
+  if (labelledTypes.size >= TASK_TYPE_LABEL_LIMIT) return OTHER_TASK_TYPE;
+  labelledTypes.add(type);
+  return type;
+}
+
 const executionsStarted = new Counter({
   name: 'weft_executions_started_total',
   help: 'Executions started (created running, or started from pending) by this process.',
@@ -28,7 +48,7 @@ const executionsFinished = new Counter({
 
 const stepDuration = new Histogram({
   name: 'weft_step_duration_seconds',
-  help: 'Duration of step attempts from start to outcome, by task type and outcome (completed, failed, lost, interrupted, released, cancelled).',
+  help: 'Duration of step attempts from start to outcome, by task type (the first 100 seen, then other) and outcome (completed, failed, lost, interrupted, released, cancelled).',
   labelNames: ['type', 'outcome'],
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
   registers: [metricsRegistry],
@@ -36,7 +56,7 @@ const stepDuration = new Histogram({
 
 const queueDepth = new Gauge({
   name: 'weft_queue_depth',
-  help: 'Steps of the whole database by current task type and state: ready (queued and due), delayed (queued for a later retry), waiting (durable timer), running. Read at scrape time; every process reports the same value, so aggregate with max, not sum.',
+  help: 'Steps of the whole database by current task type (the first 100 seen, then other) and state: ready (queued and due), delayed (queued for a later retry), waiting (durable timer), running. Read at scrape time; every process reports the same value, so aggregate with max, not sum.',
   labelNames: ['type', 'state'],
   registers: [metricsRegistry],
 });
@@ -87,7 +107,7 @@ export function recordCommittedLog(log: CommittedLog): void {
     if (attempt.started_at === null || attempt.ended_at === null) continue;
     const seconds = (Date.parse(attempt.ended_at) - Date.parse(attempt.started_at)) / 1000;
     if (Number.isFinite(seconds)) {
-      stepDuration.observe({ type: attempt.type, outcome: attempt.status }, Math.max(0, seconds));
+      stepDuration.observe({ type: typeLabel(attempt.type), outcome: attempt.status }, Math.max(0, seconds));
     }
   }
 }
@@ -113,10 +133,21 @@ export function recordStreamConnection(delta: 1 | -1): void {
   streamConnections.inc(delta);
 }
 
-/** Replaces the queue depth gauge with a fresh reading (types and states absent now drop out). */
+/**
+ * Replaces the queue depth gauge with a fresh reading (types and states absent now drop out).
+ * Types past the label limit are summed into `other`.
+ */
 export function setQueueDepth(rows: ReadonlyArray<{ type: string; state: string; count: number }>): void {
   queueDepth.reset();
-  for (const row of rows) queueDepth.set({ type: row.type, state: row.state }, row.count);
+  const depths = new Map<string, { type: string; state: string; count: number }>();
+  for (const row of rows) {
+    const type = typeLabel(row.type);
+    const series = `${type}\u0000${row.state}`;
+    const depth = depths.get(series) ?? { type, state: row.state, count: 0 };
+    depth.count += row.count;
+    depths.set(series, depth);
+  }
+  for (const { type, state, count } of depths.values()) queueDepth.set({ type, state }, count);
 }
 
 let processMetrics = false;
