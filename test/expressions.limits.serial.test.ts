@@ -7,9 +7,10 @@ import {
   evaluateBounded,
   MAX_PAD_LENGTH,
 } from '../src/expressions/index.js';
-import { assertProblem, sendRequest, startTestServer, type TestServer } from './helpers/api-server.js';
+import { assertProblem, startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
 import { runAdhoc, stepOf, waitForExecution } from './helpers/http-fixtures.js';
+import { cpuShareMeter, percentile, typicalHealthz } from './helpers/loop-latency.js';
 
 /**
  * Expression limits (issue 9, item 1): no user expression can hold the event loop. Runaway
@@ -19,30 +20,6 @@ import { runAdhoc, stepOf, waitForExecution } from './helpers/http-fixtures.js';
 
 const RUNAWAY = '($f := function($x){ $f($x) }; $f(1))';
 const DEEP = '($f := function($x){ $x > 100000 ? $x : 1 + $f($x + 1) }; $f(1))';
-
-/** The value below which `share` of `values` fall (0 for none). */
-function percentile(values: number[], share: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? 0;
-}
-
-/**
- * Measures the share of one CPU this process got between `start()` and the returned function's
- * call. The suite runs four files at once on two cores (and CI machines run other jobs): a
- * process that gets a third of a core answers three times slower whatever it does, so the
- * latency bounds below are CPU-time bounds, scaled by the share the process actually had. The
- * share is floored at 0.2, so a held loop still fails them.
- */
-function cpuShareMeter(): () => number {
-  const cpuAtStart = process.cpuUsage();
-  const wallAtStart = performance.now();
-  return () => {
-    const cpu = process.cpuUsage(cpuAtStart);
-    const wallMs = performance.now() - wallAtStart;
-    return Math.min(1, Math.max(0.2, (cpu.user + cpu.system) / 1000 / Math.max(wallMs, 1)));
-  };
-}
 
 /**
  * How the event loop turned while `work` ran: the gaps between ticks of a 5 ms timer, and the CPU
@@ -145,29 +122,6 @@ describe('bounded evaluation', () => {
     await assert.rejects(evaluateBounded(`$pad("", ${MAX_PAD_LENGTH + 1})`, {}), ExpressionLimitError);
   });
 });
-
-/**
- * Sends `/healthz` every 20 ms while `until` is pending; returns the 90th percentile of the answer
- * times and the bound it must stay under: 100 ms scaled by the CPU share the process had (see
- * `loopGaps` and `cpuShareMeter`).
- */
-async function typicalHealthz(server: TestServer, until: Promise<unknown>): Promise<{ p90: number; bound: number }> {
-  const share = cpuShareMeter();
-  let done = false;
-  void until.finally(() => {
-    done = true;
-  });
-  const times: number[] = [];
-  while (!done) {
-    const started = performance.now();
-    const response = await sendRequest(server.url, 'GET', '!/healthz');
-    assert.equal(response.status, 200);
-    times.push(performance.now() - started);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.ok(times.length >= 3, `only ${times.length} /healthz answers while the expression ran`);
-  return { p90: percentile(times, 0.9), bound: 100 / share() };
-}
 
 for (const backend of testBackends()) {
   describe(`expression limits in executions and triggers (${backend})`, () => {

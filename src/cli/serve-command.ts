@@ -3,6 +3,7 @@ import { buildServer } from '../api/server.js';
 import { metricsExposureWarning } from '../api/stats-routes.js';
 import { bootstrapWorkspace } from '../auth/bootstrap.js';
 import type { WeftConfig } from '../config.js';
+import { closeInputValidation } from '../definition/input-validation.js';
 import { type Engine, engineFromConfig } from '../engine/engine.js';
 import { type WebhookDispatcher, webhookDispatcherFromConfig } from '../events/webhook-dispatcher.js';
 import { ensurePrivateDirectorySync } from '../files/private-files.js';
@@ -74,6 +75,7 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
       await engine.stop();
       await webhooks.stop();
       await store.close();
+      await closeInputValidation();
     },
   };
 }

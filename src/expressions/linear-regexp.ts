@@ -72,6 +72,9 @@ export interface PatternTesterFactory {
 export const linearPatternTester: PatternTesterFactory = Object.assign(
   (pattern: string, flags: string) => {
     const source = new RegExp(pattern, flags);
+    const refusal = checkLinearPattern(source);
+    // Ajv reports the thrown message at the schema: say why the pattern is refused.
+    if (refusal) throw new Error(refusal);
     const compiledPattern = compileLinear(source);
     // Ajv keys its compiled patterns by toString(), like a RegExp's.
     return { test: (text: string) => compiledPattern.matcher(text).find(0), toString: () => String(source) };

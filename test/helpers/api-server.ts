@@ -6,6 +6,7 @@ import { buildServer } from '../../src/api/server.js';
 import { generateApiKey } from '../../src/auth/api-key-secrets.js';
 import { bootstrapWorkspace } from '../../src/auth/bootstrap.js';
 import type { WeftConfig } from '../../src/config.js';
+import { closeInputValidation } from '../../src/definition/input-validation.js';
 import { type Engine, engineFromConfig } from '../../src/engine/engine.js';
 import { type WebhookDispatcher, webhookDispatcherFromConfig } from '../../src/events/webhook-dispatcher.js';
 import type { Store } from '../../src/store/store.js';
@@ -83,6 +84,7 @@ export async function startTestServer(backend: Backend, overrides: Partial<WeftC
       await engine.stop(1000);
       await webhooks.stop();
       await store.close().catch(() => undefined);
+      await closeInputValidation();
       await database.drop();
     },
   };
