@@ -31,7 +31,7 @@ export function parseEgressRule(entry: string): EgressRule {
   const text = entry.trim();
   const lower = text.toLowerCase();
   if (lower === '*') return { kind: 'any', text };
-  const bare = normalizeHost(lower);
+  const bare = urlHostForm(normalizeHost(lower));
   if (ipaddr.isValid(bare) && (ipaddr.IPv4.isValidFourPartDecimal(bare) || ipaddr.IPv6.isValid(bare))) {
     const address = ipaddr.parse(bare);
     return { kind: 'cidr', text, range: [address, address.kind() === 'ipv4' ? 32 : 128] };
@@ -56,6 +56,23 @@ export function parseEgressRule(entry: string): EgressRule {
   }
   if (!HOST_NAME.test(bare)) throw new Error(`'${text}' is not a valid host name`);
   return { kind: 'host', text, host: bare };
+}
+
+/**
+ * The host as a URL's host parser reads it, for entries without a port, path or wildcard: IPv4
+ * in other spellings (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`) becomes `127.0.0.1`, as it
+ * does in a step's URL, so an entry written that way covers the address and does not sit in the
+ * list as a host name that nothing can ever match.
+ */
+function urlHostForm(host: string): string {
+  if (host === '' || /[/:*@?#\\[\]\s]/.test(host)) return host;
+  try {
+    const parsed = new URL(`http://${host}/`).hostname;
+    return ipaddr.IPv4.isValidFourPartDecimal(parsed) ? parsed : host;
+  } catch {
+    // Not a host any URL could name (`1.2.3.999`, `a..b`): say so rather than keep a dead entry.
+    throw new Error(`'${host}' is not a valid host name or IPv4 address`);
+  }
 }
 
 /** Parses a comma-separated list; empty entries are ignored. Throws naming the bad entry. */
