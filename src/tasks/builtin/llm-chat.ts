@@ -1,5 +1,8 @@
+import { egressClientFor, readBodyCapped } from '../../egress/egress-client.js';
+import { findEgressRefusal } from '../../egress/egress-errors.js';
 import { NonRetryableError } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
+import { DEFAULT_HTTP_MAX_RESPONSE_BYTES } from './http.js';
 
 interface ChatInput {
   prompt?: string;
@@ -9,6 +12,7 @@ interface ChatInput {
   max_tokens?: number;
   temperature?: number;
   base_url?: string;
+  api_key?: string;
 }
 
 interface ChatResponse {
@@ -17,7 +21,46 @@ interface ChatResponse {
   usage?: Record<string, unknown>;
 }
 
-/** `llm.chat`: one call to an OpenAI-compatible `/chat/completions` endpoint. */
+/**
+ * Whether `target` lies under the configured base URL: the same origin (scheme, host, port, as
+ * the URL parser normalises them) and a path that is the configured one or below it, segment by
+ * segment (`/v1` covers `/v1/chat` but not `/v10`). Only then may WEFT_LLM_API_KEY go there.
+ */
+export function isUnderBaseUrl(target: string, configured: string): boolean {
+  let a: URL;
+  let b: URL;
+  try {
+    a = new URL(target);
+    b = new URL(configured);
+  } catch {
+    return false;
+  }
+  if (a.origin !== b.origin || a.username !== b.username || a.password !== b.password) return false;
+  const prefix = b.pathname.replace(/\/+$/, '');
+  const path = a.pathname.replace(/\/+$/, '');
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/**
+ * The bearer key of one call: the step's own `api_key` when it has one; else WEFT_LLM_API_KEY,
+ * but only when the call goes to WEFT_LLM_BASE_URL, so a step naming another `base_url` cannot
+ * carry the operator's key off to a server of its choosing.
+ */
+export function chatApiKey(
+  baseUrl: string,
+  stepKey: string | undefined,
+  config: { llmBaseUrl: string | undefined; llmApiKey: string | undefined },
+): string | undefined {
+  if (stepKey) return stepKey;
+  if (!config.llmApiKey || !config.llmBaseUrl) return undefined;
+  return isUnderBaseUrl(baseUrl, config.llmBaseUrl) ? config.llmApiKey : undefined;
+}
+
+/**
+ * `llm.chat`: one call to an OpenAI-compatible `/chat/completions` endpoint, under the egress
+ * policy and the response cap (WEFT_HTTP_MAX_RESPONSE_BYTES). A 3xx is not followed (an API
+ * endpoint has no business redirecting a POST that carries a key).
+ */
 export const llmChatTask = defineTask({
   type: 'llm.chat',
   source: 'builtin',
@@ -41,6 +84,12 @@ export const llmChatTask = defineTask({
       max_tokens: { type: 'integer', minimum: 1 },
       temperature: { type: 'number', minimum: 0, maximum: 2 },
       base_url: { type: 'string', format: 'uri' },
+      api_key: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'Bearer key for this call (write `{{ secrets.NAME }}`); without it WEFT_LLM_API_KEY is sent, and only to WEFT_LLM_BASE_URL.',
+      },
     },
   },
   outputSchema: {
@@ -57,7 +106,8 @@ export const llmChatTask = defineTask({
       { role: 'user', content: request.prompt ?? '' },
     ];
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (config.llmApiKey) headers.authorization = `Bearer ${config.llmApiKey}`;
+    const apiKey = chatApiKey(baseUrl, request.api_key, config);
+    if (apiKey) headers.authorization = `Bearer ${apiKey}`;
     const body = {
       model: request.model ?? 'default',
       messages,
@@ -65,18 +115,31 @@ export const llmChatTask = defineTask({
       temperature: request.temperature,
     };
     const url = `${baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    let response: Response;
+    const maxBytes = config.httpMaxResponseBytes ?? DEFAULT_HTTP_MAX_RESPONSE_BYTES;
+    let status: number;
+    let text: string;
     try {
-      response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal });
+      const { response } = await egressClientFor(config.egress).fetch(url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+        signal,
+      });
+      status = response.status;
+      text = (await readBodyCapped(response, maxBytes, 'WEFT_HTTP_MAX_RESPONSE_BYTES')).toString('utf8');
     } catch (error) {
+      const refusal = findEgressRefusal(error);
+      if (refusal || error instanceof NonRetryableError) {
+        const cause = refusal ?? (error as NonRetryableError);
+        throw new NonRetryableError(`llm.chat: ${url}: ${cause.message}`, { cause, code: cause.code });
+      }
       throw new Error(
         `llm.chat: ${url} failed: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`,
       );
     }
-    const text = await response.text();
-    if (!response.ok) {
-      const message = `llm.chat: ${url} answered ${response.status}: ${text.slice(0, 500)}`;
-      if (response.status >= 500 || response.status === 429) throw new Error(message);
+    if (status < 200 || status >= 300) {
+      const message = `llm.chat: ${url} answered ${status}: ${text.slice(0, 500)}`;
+      if (status >= 500 || status === 429) throw new Error(message);
       throw new NonRetryableError(message);
     }
     let parsed: ChatResponse;

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { isUnderBaseUrl } from '../src/tasks/builtin/llm-chat.js';
+import { startTestServer, type TestServer } from './helpers/api-server.js';
+import { testBackends } from './helpers/backends.js';
+import { type FixtureServer, runAdhoc, startFixtureServer, stepOf, waitForExecution } from './helpers/http-fixtures.js';
+
+/**
+ * Where `llm.chat` sends keys: WEFT_LLM_API_KEY only to WEFT_LLM_BASE_URL (same origin, path at
+ * or under it), a step's own `api_key` wherever it points, nothing otherwise; and the call goes
+ * through the egress policy and the response cap like an `http` step.
+ */
+
+const OPERATOR_KEY = 'sk-operator-key-never-leaves';
+
+/** An OpenAI-compatible endpoint recording the Authorization header of each call (null when absent). */
+async function startChatEndpoint(): Promise<FixtureServer & { authorizations: Array<string | null> }> {
+  const authorizations: Array<string | null> = [];
+  const server = await startFixtureServer(({ path, raw }) => {
+    authorizations.push(raw.headers.authorization ?? null);
+    if (path.startsWith('/big/')) return { json: { choices: [{ message: { content: 'x'.repeat(20_000) } }] } };
+    return { json: { model: 'm', choices: [{ message: { content: `answered ${path}` } }], usage: {} } };
+  });
+  return Object.assign(server, { authorizations });
+}
+
+async function chat(server: TestServer, input: Record<string, unknown>) {
+  const id = await runAdhoc(server, {
+    name: 'chat',
+    steps: [
+      {
+        id: 'ask',
+        type: 'llm.chat',
+        input: { prompt: 'hi', ...input },
+        retry: { max_attempts: 2, delay_ms: 10, jitter: false },
+      },
+    ],
+  });
+  return stepOf(await waitForExecution(server, id, ['completed', 'failed']), 'ask');
+}
+
+describe('the configured LLM base URL', () => {
+  it('covers its own origin and the paths at or under its path, nothing else', () => {
+    const base = 'https://llm.example.com/v1';
+    for (const url of [base, `${base}/`, `${base}/chat`, 'HTTPS://LLM.example.com:443/v1']) {
+      assert.equal(isUnderBaseUrl(url, base), true, url);
+    }
+    for (const url of [
+      'https://llm.example.com/v10',
+      'https://llm.example.com/',
+      'http://llm.example.com/v1',
+      'https://llm.example.com:8443/v1',
+      'https://llm.example.com.evil.test/v1',
+      'https://user@llm.example.com/v1',
+      'not a url',
+    ]) {
+      assert.equal(isUnderBaseUrl(url, base), false, url);
+    }
+  });
+});
+
+for (const backend of testBackends()) {
+  describe(`llm.chat keys and egress (${backend})`, () => {
+    let configured: Awaited<ReturnType<typeof startChatEndpoint>>;
+    let other: Awaited<ReturnType<typeof startChatEndpoint>>;
+    let server: TestServer;
+
+    before(async () => {
+      configured = await startChatEndpoint();
+      other = await startChatEndpoint();
+      server = await startTestServer(backend, {
+        pollIntervalMs: 50,
+        llmBaseUrl: `${configured.url}/v1`,
+        llmApiKey: OPERATOR_KEY,
+        httpMaxResponseBytes: 4096,
+      });
+    });
+    after(async () => {
+      await server.close();
+      await configured.close();
+      await other.close();
+    });
+
+    it('sends WEFT_LLM_API_KEY to the configured base URL, with or without base_url naming it', async () => {
+      for (const input of [{}, { base_url: `${configured.url}/v1/` }]) {
+        const step = await chat(server, input);
+        assert.equal(step.status, 'completed', JSON.stringify(step.error));
+        assert.equal(step.output.text, 'answered /v1/chat/completions');
+      }
+      assert.deepEqual(configured.authorizations, [`Bearer ${OPERATOR_KEY}`, `Bearer ${OPERATOR_KEY}`]);
+    });
+
+    it('sends no key to another base_url, not even another path on the same server', async () => {
+      configured.authorizations.length = 0;
+      const elsewhere = await chat(server, { base_url: `${other.url}/steal` });
+      assert.equal(elsewhere.status, 'completed', JSON.stringify(elsewhere.error));
+      assert.deepEqual(other.authorizations, [null]);
+      const sibling = await chat(server, { base_url: `${configured.url}/v10` });
+      assert.equal(sibling.status, 'completed', JSON.stringify(sibling.error));
+      const otherSpelling = await chat(server, { base_url: configured.url.replace('127.0.0.1', 'localhost') });
+      assert.equal(otherSpelling.status, 'completed', JSON.stringify(otherSpelling.error));
+      assert.deepEqual(configured.authorizations, [null, null], 'a different path or origin gets no key');
+    });
+
+    it("sends the step's own api_key wherever the step points", async () => {
+      other.authorizations.length = 0;
+      configured.authorizations.length = 0;
+      const step = await chat(server, { base_url: other.url, api_key: 'sk-step-key' });
+      assert.equal(step.status, 'completed', JSON.stringify(step.error));
+      assert.deepEqual(other.authorizations, ['Bearer sk-step-key']);
+      await chat(server, { api_key: 'sk-step-key' });
+      assert.deepEqual(configured.authorizations, ['Bearer sk-step-key'], 'it replaces the operator key');
+    });
+
+    it('fails an answer over WEFT_HTTP_MAX_RESPONSE_BYTES without retry', async () => {
+      const step = await chat(server, { base_url: `${other.url}/big` });
+      assert.equal(step.status, 'failed');
+      assert.equal(step.attempts, 1);
+      assert.equal(step.error.code, 'SIZE_LIMIT');
+      assert.match(step.error.message, /larger than 4096 bytes, the cap \(WEFT_HTTP_MAX_RESPONSE_BYTES\)/);
+    });
+  });
+
+  describe(`llm.chat under WEFT_EGRESS_PRIVATE=deny (${backend})`, () => {
+    let endpoint: Awaited<ReturnType<typeof startChatEndpoint>>;
+    let server: TestServer;
+
+    before(async () => {
+      endpoint = await startChatEndpoint();
+      server = await startTestServer(backend, {
+        pollIntervalMs: 50,
+        llmBaseUrl: endpoint.url,
+        llmApiKey: OPERATOR_KEY,
+        egressPrivate: 'deny',
+      });
+    });
+    after(async () => {
+      await server.close();
+      await endpoint.close();
+    });
+
+    it('refuses a private base URL without retry, saying why, and sends nothing', async () => {
+      for (const input of [{}, { base_url: 'http://169.254.169.254/v1' }]) {
+        const step = await chat(server, input);
+        assert.equal(step.status, 'failed');
+        assert.equal(step.attempts, 1);
+        assert.equal(step.error.code, 'EGRESS_REFUSED');
+        assert.match(step.error.message, /llm\.chat: .*egress refused: .*(WEFT_EGRESS_PRIVATE=deny|link-local)/);
+      }
+      assert.deepEqual(endpoint.authorizations, []);
+    });
+  });
+}
