@@ -93,6 +93,18 @@ export interface WeftConfig {
    * and whose step sets no attempt `timeout_seconds`. Default 30000.
    */
   httpDefaultTimeoutMs: number;
+  /**
+   * `WEFT_DEFAULT_STEP_TIMEOUT_SECONDS`: per-attempt timeout of a step (or fallback) whose
+   * `timeout_seconds` is unset or null, so no handler holds a slot for ever. Default 3600.
+   */
+  defaultStepTimeoutSeconds: number;
+  /**
+   * `WEFT_WORKSPACE_SLOT_SHARE`: percent of a process's step slots (`WEFT_WORKER_CONCURRENCY`) that
+   * one workspace may hold; the rest stay free for the other workspaces. Default 80; 100 turns it off.
+   */
+  workspaceSlotShare: number;
+  /**
+   */
 }
 
 type Env = Record<string, string | undefined>;
@@ -176,6 +188,8 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     egressPrivate: enumVar(env, 'WEFT_EGRESS_PRIVATE', ['allow', 'deny'], 'allow'),
     httpMaxResponseBytes: intVar(env, 'WEFT_HTTP_MAX_RESPONSE_BYTES', 10 * 1024 * 1024, 1, 2 ** 31 - 1),
     httpDefaultTimeoutMs: intVar(env, 'WEFT_HTTP_DEFAULT_TIMEOUT_MS', 30_000, 1, 3_600_000),
+    defaultStepTimeoutSeconds: intVar(env, 'WEFT_DEFAULT_STEP_TIMEOUT_SECONDS', 3600, 1, 31_536_000),
+    workspaceSlotShare: intVar(env, 'WEFT_WORKSPACE_SLOT_SHARE', 80, 1, 100),
   };
 }
 

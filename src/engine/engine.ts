@@ -37,6 +37,11 @@ export interface EngineOptions {
   leaseMs?: number;
   /** Safety-net poll for work, timers, expired leases and timeouts. */
   pollMs?: number;
+  /**
+   * Percent of `concurrency` one workspace may hold (at least one slot), so a workspace whose steps
+   * hang cannot starve the others. Default 80; 100 lets one workspace take every slot.
+   */
+  workspaceSlotShare?: number;
 }
 
 export class Engine {
@@ -66,6 +71,15 @@ export class Engine {
   /** Types this engine claims: built-ins and plugins (handler or not); others are for workers. */
   readonly #claims: { types: string[] };
   readonly #workListeners = new Set<() => void>();
+  /** Steps running here per workspace, for the per-workspace share of the slots. */
+  readonly #runningByWorkspace = new Map<string, number>();
+  /** Slots one workspace may hold at once. */
+  readonly #workspaceCap: number;
+  /**
+   * Set when a claim that left out full workspaces found nothing else: until work is announced
+   * (or the poll), claiming again would only rescan their backlog, so a freed slot skips it.
+   */
+  #othersIdle = false;
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
@@ -76,7 +90,12 @@ export class Engine {
       concurrency: options.concurrency ?? 200,
       leaseMs: options.leaseMs ?? 30_000,
       pollMs: options.pollMs ?? 1000,
+      workspaceSlotShare: options.workspaceSlotShare ?? 80,
     };
+    this.#workspaceCap = Math.max(
+      1,
+      Math.floor((this.#options.concurrency * Math.min(100, this.#options.workspaceSlotShare)) / 100),
+    );
     this.#claims = {
       types: options.taskTypes
         .list()
@@ -159,6 +178,13 @@ export class Engine {
 
   /** Asks the engine to look for due work soon (coalesced). */
   wake(): void {
+    // New work may belong to a workspace the last claim did not find.
+    this.#othersIdle = false;
+    this.#wakeUp();
+  }
+
+  /** Pumps again for room that freed up here (no new work announced). */
+  #wakeUp(): void {
     if (this.#stopped) return;
     if (this.#pumping) {
       this.#pumpAgain = true;
@@ -204,35 +230,51 @@ export class Engine {
     return this.#options.concurrency - this.#running.size;
   }
 
+  /** Slots a workspace may still take here. */
+  #workspaceRoom(workspaceId: string): number {
+    return this.#workspaceCap - (this.#runningByWorkspace.get(workspaceId) ?? 0);
+  }
+
+  /**
+   * What the next claim may take: workspaces at their share are left out, and the batch is no
+   * larger than the room of the busiest workspace still in, since all of it may be that one's.
+   */
+  #claimBounds(): { limit: number; full: string[] } {
+    const full: string[] = [];
+    let busiest = 0;
+    for (const [workspaceId, running] of this.#runningByWorkspace) {
+      if (running >= this.#workspaceCap) full.push(workspaceId);
+      else busiest = Math.max(busiest, running);
+    }
+    return { limit: Math.min(this.#capacity, 100, this.#workspaceCap - busiest), full };
+  }
+
   async #pump(): Promise<void> {
     try {
       while (!this.#stopped && this.#capacity > 0) {
         this.#pumpAgain = false;
-        const limit = Math.min(this.#capacity, 100);
+        const { limit, full } = this.#claimBounds();
+        if (full.length > 0 && this.#othersIdle) break;
+        const claims = full.length === 0 ? this.#claims : { ...this.#claims, excludeWorkspaceIds: full };
         const now = Date.now();
         const claimed = await this.#store.transaction(async (tx) => {
-          const steps = await tx.steps.claimDue(
-            this.owner,
-            now,
-            now + this.#options.leaseMs,
-            nowIso(),
-            limit,
-            this.#claims,
-          );
+          const steps = await tx.steps.claimDue(this.owner, now, now + this.#options.leaseMs, nowIso(), limit, claims);
           await tx.executionLog.append(
             steps.filter((step) => step.previous_status === 'queued').map((step) => stepStartedEvent(step)),
           );
           return steps;
         });
         for (const step of claimed) this.#dispatch(step);
-        this.#backlog = claimed.length === limit;
+        // Workspaces left out at their share may have due work: a finished step pumps again.
+        this.#backlog = claimed.length === limit || full.length > 0;
+        if (full.length > 0 && claimed.length < limit && !this.#pumpAgain) this.#othersIdle = true;
         if (claimed.length < limit && !this.#pumpAgain) break;
       }
     } catch (error) {
       this.#options.logger.error({ err: error }, 'claiming steps failed; the poll will retry');
     } finally {
       this.#pumping = false;
-      if (this.#pumpAgain) this.wake();
+      if (this.#pumpAgain) this.#wakeUp();
     }
   }
 
@@ -260,10 +302,15 @@ export class Engine {
     const key = `${step.execution_id}/${step.step_id}#${step.attempts}`;
     const controller = new AbortController();
     this.#running.set(key, controller);
+    const workspaceId = step.workspace_id;
+    this.#runningByWorkspace.set(workspaceId, (this.#runningByWorkspace.get(workspaceId) ?? 0) + 1);
     void this.#run(step, controller).finally(() => {
       this.#running.delete(key);
+      const left = (this.#runningByWorkspace.get(workspaceId) ?? 1) - 1;
+      if (left > 0) this.#runningByWorkspace.set(workspaceId, left);
+      else this.#runningByWorkspace.delete(workspaceId);
       if (this.#running.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
-      if (!this.#stopped && this.#backlog) this.wake();
+      if (!this.#stopped && this.#backlog) this.#wakeUp();
     });
   }
 
@@ -372,6 +419,7 @@ export class Engine {
       claimOwner: this.owner,
       leaseMs: this.#options.leaseMs,
       capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
+      workspaceRoom: (workspaceId) => this.#workspaceRoom(workspaceId),
       claimsType: (type) => this.claimsType(type),
       workflowOf: (execution) => this.workflowOf(execution, tx),
     });
@@ -465,6 +513,8 @@ export function engineFromConfig(
     | 'egressPrivate'
     | 'httpMaxResponseBytes'
     | 'httpDefaultTimeoutMs'
+    | 'defaultStepTimeoutSeconds'
+    | 'workspaceSlotShare'
   >,
 ): Engine {
   configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
@@ -478,8 +528,10 @@ export function engineFromConfig(
       egress: egressPolicyFromConfig(config),
       httpMaxResponseBytes: config.httpMaxResponseBytes,
       httpDefaultTimeoutMs: config.httpDefaultTimeoutMs,
+      defaultStepTimeoutSeconds: config.defaultStepTimeoutSeconds,
     },
     concurrency: config.workerConcurrency,
+    workspaceSlotShare: config.workspaceSlotShare,
     pollMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
   });

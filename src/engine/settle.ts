@@ -49,6 +49,8 @@ export interface SettleEnvironment {
   leaseMs: number;
   /** How many claimed steps this process may start now. */
   capacity: number;
+  /** How many more steps of a workspace this process may start now (its share of the slots); unbounded when absent. */
+  workspaceRoom?: (workspaceId: string) => number;
   /** Whether this process's engine runs steps of a type (the rest wait for external workers). */
   claimsType?: (type: string) => boolean;
   workflowOf(execution: ExecutionRow): Promise<CompiledWorkflow>;
@@ -337,13 +339,27 @@ export async function startReady(
   if (ready.length === 0) return;
   const { tx, env } = batch;
   let room = Math.max(0, env.capacity - batch.result.dispatch.length);
+  const workspaceRooms = new Map<string, number>();
+  const roomOf = (workspaceId: string): number => {
+    if (!env.workspaceRoom) return room;
+    let left = workspaceRooms.get(workspaceId);
+    if (left === undefined) {
+      const claimedHere = batch.result.dispatch.filter((step) => step.workspace_id === workspaceId).length;
+      left = env.workspaceRoom(workspaceId) - claimedHere;
+      workspaceRooms.set(workspaceId, left);
+    }
+    return Math.min(room, left);
+  };
   const mine: Array<{ executionId: string; stepId: string }> = [];
   const queued = new Map<string, string[]>();
   for (const { execution, stepId } of ready) {
-    const type = room > 0 ? (await env.workflowOf(execution)).steps.get(stepId)?.type : undefined;
-    if (execution.status === 'running' && room > 0 && type !== undefined && env.claimsType?.(type)) {
+    const hasRoom = roomOf(execution.workspace_id) > 0;
+    const type = hasRoom ? (await env.workflowOf(execution)).steps.get(stepId)?.type : undefined;
+    if (execution.status === 'running' && hasRoom && type !== undefined && env.claimsType?.(type)) {
       mine.push({ executionId: execution.id, stepId });
       room -= 1;
+      const left = workspaceRooms.get(execution.workspace_id);
+      if (left !== undefined) workspaceRooms.set(execution.workspace_id, left - 1);
     } else {
       queued.set(execution.id, [...(queued.get(execution.id) ?? []), stepId]);
     }

@@ -26,6 +26,37 @@ import { contextOf } from './step-context.js';
 
 const TIMED_OUT = Symbol('timed out');
 
+/** Per-attempt timeout of a step (and fallback) that sets none (WEFT_DEFAULT_STEP_TIMEOUT_SECONDS). */
+export const DEFAULT_STEP_TIMEOUT_SECONDS = 3600;
+
+/** Longest delay one Node timer takes; a longer one would fire at once (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The bound one in-process attempt runs under: the step's (or fallback's) `timeout_seconds`, else
+ * the process default, so a handler that never returns cannot hold a slot for ever.
+ */
+export function attemptTimeout(
+  stepSeconds: number | null,
+  defaultSeconds: number = DEFAULT_STEP_TIMEOUT_SECONDS,
+): { seconds: number; source: 'step' | 'default' } {
+  return stepSeconds === null
+    ? { seconds: defaultSeconds, source: 'default' }
+    : { seconds: stepSeconds, source: 'step' };
+}
+
+/** Calls `fire` after `ms`, in hops a Node timer can take; returns the cancel. */
+function longTimer(ms: number, fire: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const deadline = Date.now() + ms;
+  const arm = () => {
+    const left = deadline - Date.now();
+    timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fire, Math.max(0, left));
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
 /** What the runner needs. */
 export interface RunnerEnvironment {
   store: Store;
@@ -143,14 +174,14 @@ async function runHandler(
   const attemptController = new AbortController();
   const onAbort = () => attemptController.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
+  // The handler sees the step's own timeout (null when none): `http` applies its shorter default then.
+  const bound = attemptTimeout(timeoutSeconds, env.config.defaultStepTimeoutSeconds);
+  let cancelTimer: (() => void) | undefined;
   const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
-    if (timeoutSeconds !== null) {
-      timer = setTimeout(() => {
-        attemptController.abort(new Error('attempt timed out'));
-        resolve(TIMED_OUT);
-      }, timeoutSeconds * 1000);
-    }
+    cancelTimer = longTimer(bound.seconds * 1000, () => {
+      attemptController.abort(new Error('attempt timed out'));
+      resolve(TIMED_OUT);
+    });
   });
   try {
     const result = await Promise.race([
@@ -164,14 +195,20 @@ async function runHandler(
       }),
       timedOut,
     ]);
-    if (result === TIMED_OUT) return failed(input, new Error(`timed out after ${timeoutSeconds} s`));
+    if (result === TIMED_OUT) {
+      const why =
+        bound.source === 'default'
+          ? ' (the default attempt timeout, WEFT_DEFAULT_STEP_TIMEOUT_SECONDS; set timeout_seconds on the step)'
+          : '';
+      return failed(input, new Error(`timed out after ${bound.seconds} s${why}`));
+    }
     if (result instanceof WaitUntil)
       return { kind: 'waiting', input, until: result.until.getTime(), output: result.output };
     return { kind: 'completed', input, output: result === undefined ? null : result };
   } catch (error) {
     return failed(input, error);
   } finally {
-    if (timer) clearTimeout(timer);
+    cancelTimer?.();
     signal.removeEventListener('abort', onAbort);
   }
 }

@@ -37,6 +37,8 @@ export interface TaskProcessConfig {
   httpMaxResponseBytes?: number;
   /** `WEFT_HTTP_DEFAULT_TIMEOUT_MS`; 30 s when absent. */
   httpDefaultTimeoutMs?: number;
+  /** `WEFT_DEFAULT_STEP_TIMEOUT_SECONDS`: bound of an attempt without `timeout_seconds`; 3600 when absent. */
+  defaultStepTimeoutSeconds?: number;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface ClaimFilter {
   types: readonly string[];
   /** Only this workspace's steps (external workers); the engine claims across workspaces. */
   workspaceId?: string;
+  /** Not these workspaces' steps (those holding their share of the engine's slots). */
+  excludeWorkspaceIds?: readonly string[];
 }
 
 /** The counters of a dependent after one of its dependencies settled. */
@@ -116,6 +118,9 @@ export class StepRepository {
   ): Promise<ClaimedStep[]> {
     if (filter.types.length === 0) return [];
     const workspace = filter.workspaceId === undefined ? sql`` : sql`and es.workspace_id = ${filter.workspaceId}`;
+    const excluded = filter.excludeWorkspaceIds ?? [];
+    const notExcluded =
+      excluded.length === 0 ? sql`` : sql`and es.workspace_id not in (${sql.join(excluded.map((id) => sql`${id}`))})`;
     if (this.dialect.name === 'postgres') {
       const rows = await sql<ExecutionStepRow & { previous_status: string }>`
         with due as (
@@ -123,7 +128,7 @@ export class StepRepository {
           from execution_steps es
           join executions e on e.id = es.execution_id
           where es.status in ('queued', 'waiting') and es.run_at <= ${now} and e.status = 'running'
-            and es.attempt_type in (${sql.join(filter.types)}) ${workspace}
+            and es.attempt_type in (${sql.join(filter.types)}) ${workspace} ${notExcluded}
           order by es.run_at
           limit ${limit}
           for update of es skip locked
@@ -151,6 +156,7 @@ export class StepRepository {
         .where('execution_steps.attempt_type', 'in', filter.types);
       if (filter.workspaceId !== undefined)
         query = query.where('execution_steps.workspace_id', '=', filter.workspaceId);
+      if (excluded.length > 0) query = query.where('execution_steps.workspace_id', 'not in', excluded);
       const due = await query.orderBy('execution_steps.run_at').limit(limit).execute();
       if (due.length === 0) return [];
       // One statement for the whole claim; a waiting step (a fired timer) keeps its attempt.
