@@ -3,6 +3,8 @@ import os from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WeftConfig } from '../config.js';
+import { type EgressClient, egressClientFor } from '../egress/egress-client.js';
+import { type EgressPolicy, egressPolicyFromConfig } from '../egress/egress-policy.js';
 import { retryDelayMs } from '../engine/scheduling-rules.js';
 import { nowIso } from '../ids.js';
 import { recordWebhookDelivery } from '../metrics/metrics.js';
@@ -12,7 +14,7 @@ import type {
   DeliveryNext,
 } from '../store/repositories/webhook-delivery-repository.js';
 import type { Store } from '../store/store.js';
-import { sendWebhookAttempt } from './webhook-sender.js';
+import { sendWebhookAttempt, type WebhookSendOutcome } from './webhook-sender.js';
 import { generateWebhookSecret } from './webhook-signing.js';
 
 /**
@@ -38,6 +40,8 @@ export interface WebhookDispatcherOptions {
   pollMs: number;
   /** Deliveries this process sends at once. */
   concurrency?: number;
+  /** The egress policy deliveries go through (WEFT_EGRESS_*); the default policy when absent. */
+  egress?: EgressPolicy;
 }
 
 /** What one attempt did (for metrics and logs). */
@@ -55,7 +59,8 @@ const LEASE_MARGIN_MS = 5000;
 
 export class WebhookDispatcher {
   readonly owner = `webhooks:${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  readonly #options: Required<WebhookDispatcherOptions>;
+  readonly #options: Required<Omit<WebhookDispatcherOptions, 'egress'>>;
+  readonly #client: EgressClient;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #listeners = new Set<(report: WebhookAttemptReport) => void>();
   #stopped = true;
@@ -65,7 +70,9 @@ export class WebhookDispatcher {
   #unlisten: (() => Promise<void>) | undefined;
 
   constructor(options: WebhookDispatcherOptions) {
-    this.#options = { concurrency: 16, ...options };
+    const { egress, ...rest } = options;
+    this.#options = { concurrency: 16, ...rest };
+    this.#client = egressClientFor(egress);
   }
 
   /** How long a claimed attempt is held before another process may take the delivery. */
@@ -169,7 +176,7 @@ export class WebhookDispatcher {
 
   async #attempt(delivery: ClaimedDelivery): Promise<void> {
     const { store, logger } = this.#options;
-    const outcome = await sendWebhookAttempt(delivery, this.#options.timeoutMs);
+    const outcome = await sendWebhookAttempt(delivery, this.#options.timeoutMs, this.#client);
     const next = this.#next(delivery, outcome);
     const context = { delivery: delivery.id, attempt: delivery.attempt, url: delivery.url };
     try {
@@ -185,9 +192,12 @@ export class WebhookDispatcher {
     for (const listener of this.#listeners) listener({ delivery, outcome, status: next.status });
   }
 
-  #next(delivery: ClaimedDelivery, outcome: AttemptOutcome): DeliveryNext {
+  #next(delivery: ClaimedDelivery, outcome: WebhookSendOutcome): DeliveryNext {
     if (outcome.error === null) return { status: 'delivered', completedAt: nowIso() };
-    if (delivery.attempt >= this.#options.maxAttempts) return { status: 'failed', completedAt: nowIso() };
+    // A destination the egress policy refuses is refused again next time: fail it now.
+    if (!outcome.retryable || delivery.attempt >= this.#options.maxAttempts) {
+      return { status: 'failed', completedAt: nowIso() };
+    }
     const delay = retryDelayMs(
       {
         maxAttempts: this.#options.maxAttempts,
@@ -206,9 +216,19 @@ export class WebhookDispatcher {
 export function webhookDispatcherFromConfig(
   store: Store,
   logger: FastifyBaseLogger,
-  config: Pick<WeftConfig, 'webhookMaxAttempts' | 'webhookRetryBaseMs' | 'webhookTimeoutMs' | 'pollIntervalMs'>,
+  config: Pick<
+    WeftConfig,
+    | 'webhookMaxAttempts'
+    | 'webhookRetryBaseMs'
+    | 'webhookTimeoutMs'
+    | 'pollIntervalMs'
+    | 'egressAllow'
+    | 'egressDeny'
+    | 'egressPrivate'
+  >,
 ): WebhookDispatcher {
   return new WebhookDispatcher({
+    egress: egressPolicyFromConfig(config),
     store,
     logger,
     maxAttempts: config.webhookMaxAttempts,

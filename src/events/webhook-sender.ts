@@ -1,25 +1,45 @@
+import { type EgressClient, egressClientFor } from '../egress/egress-client.js';
+import { findEgressRefusal } from '../egress/egress-errors.js';
 import type { AttemptOutcome, ClaimedDelivery } from '../store/repositories/webhook-delivery-repository.js';
 import { signatureHeaders } from './webhook-signing.js';
 
 /**
- * One attempt of a webhook delivery: a signed POST that never follows redirects (a 3xx is a
- * failure, so a receiver cannot bounce Weft's requests elsewhere) and is bounded by a timeout
- * covering the answer's body too. Only a 2xx counts as delivered.
+ * One attempt of a webhook delivery: a signed POST under the egress policy (the destination is
+ * checked on the address it resolves to at send time, not when the subscription was made) that
+ * never follows redirects (a 3xx is a failure, so a receiver cannot bounce Weft's requests
+ * elsewhere) and is bounded by a timeout covering the answer's body too. Only a 2xx counts as
+ * delivered.
  */
+
+/** An attempt's outcome, and whether another attempt could end differently. */
+export interface WebhookSendOutcome extends AttemptOutcome {
+  /**
+   * False when the egress policy refused the destination: the policy is the same at the next
+   * attempt, so retrying would only fill the log; the delivery fails at once.
+   */
+  retryable: boolean;
+}
 
 /** How much of a failed answer's body is kept in the attempt's error. */
 const ERROR_BODY_CHARS = 300;
 
-/** Sends `delivery` once; never throws: every failure is an outcome with its error. */
-export async function sendWebhookAttempt(delivery: ClaimedDelivery, timeoutMs: number): Promise<AttemptOutcome> {
+/**
+ * Sends `delivery` once through `client` (the default policy's client when none is given);
+ * never throws: every failure is an outcome with its error.
+ */
+export async function sendWebhookAttempt(
+  delivery: ClaimedDelivery,
+  timeoutMs: number,
+  client: EgressClient = egressClientFor(),
+): Promise<WebhookSendOutcome> {
   const startedAt = new Date();
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const response = await fetch(delivery.url, {
+    const { response } = await client.fetch(delivery.url, {
       method: 'POST',
-      redirect: 'manual',
+      maxRedirects: 0,
       signal,
       headers: {
         'content-type': 'application/json',
@@ -31,7 +51,12 @@ export async function sendWebhookAttempt(delivery: ClaimedDelivery, timeoutMs: n
     const ok = response.status >= 200 && response.status < 300;
     // A 2xx is all that counts: its body is dropped unread.
     const snippet = ok ? await response.body?.cancel().then(() => '') : await readSnippet(response);
-    const base = { statusCode: response.status, latencyMs: elapsed(), startedAt: startedAt.toISOString() };
+    const base = {
+      statusCode: response.status,
+      latencyMs: elapsed(),
+      startedAt: startedAt.toISOString(),
+      retryable: true,
+    };
     if (ok) return { ...base, error: null };
     if (response.status >= 300 && response.status < 400) {
       const location = response.headers.get('location');
@@ -39,11 +64,13 @@ export async function sendWebhookAttempt(delivery: ClaimedDelivery, timeoutMs: n
     }
     return { ...base, error: `HTTP ${response.status}${snippet ? `: ${snippet}` : ''}` };
   } catch (error) {
+    const refusal = findEgressRefusal(error);
     return {
       statusCode: null,
       latencyMs: elapsed(),
       startedAt: startedAt.toISOString(),
-      error: describe(error, signal, timeoutMs),
+      error: refusal ? `${refusal.message} (EGRESS_REFUSED, not retried)` : describe(error, signal, timeoutMs),
+      retryable: refusal === undefined,
     };
   }
 }
