@@ -27,9 +27,13 @@ export const ERROR_REGISTRY = Object.freeze({
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   CONFLICT: { status: 409, title: 'Conflict with the current state' },
   LEASE_LOST: { status: 409, title: 'The task lease was lost' },
+  REQUEST_TIMEOUT: { status: 408, title: 'The request was not received in time' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  URI_TOO_LONG: { status: 414, title: 'Request URL too long' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  EXPECTATION_FAILED: { status: 417, title: 'Unsupported Expect header' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
   INTERNAL: { status: 500, title: 'Internal server error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
   CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
@@ -87,4 +91,10 @@ export function toProblem(error: WeftError, instance?: string): ProblemDetails {
 /** Shorthand for the 404 every route answers for a missing or foreign object. */
 export function notFound(kind: string, id: string): WeftError {
   return new WeftError('NOT_FOUND', `${kind} '${id}' was not found`);
+}
+
+/** The 400 of request values that fail their checks; the detail lists every path and message. */
+export function validationFailed(errors: FieldError[], cause?: unknown): WeftError {
+  const summary = errors.map((item) => `${item.path || '(root)'}: ${item.message}`).join('; ');
+  return new WeftError('VALIDATION_FAILED', summary || 'the request is not valid', { errors, cause });
 }

@@ -65,7 +65,7 @@ for (const backend of testBackends()) {
       assertProblem(
         await server.request('POST', '/executions', { body: { definition, idempotency_key: 5 } }),
         400,
-        'DEFINITION_INVALID',
+        'VALIDATION_FAILED',
       );
     });
 

@@ -1,7 +1,7 @@
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeAjvErrors } from '../definition/json-schema.js';
-import { toProblem, WeftError } from '../errors.js';
+import { toProblem, validationFailed, WeftError } from '../errors.js';
 
 /**
  * Turns every error into RFC 9457 problem+json. Routes throw WeftErrors; Fastify's own errors
@@ -29,9 +29,7 @@ export function asWeftError(error: unknown, isUnavailable: (error: unknown) => b
   const fastifyError = error as FastifyError & { validation?: ErrorObject[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation)) {
     const prefix = PART_PREFIX[fastifyError.validationContext ?? 'body'] ?? '';
-    const errors = describeAjvErrors(fastifyError.validation, prefix);
-    const summary = errors.map((item) => `${item.path || '(root)'}: ${item.message}`).join('; ');
-    return new WeftError('VALIDATION_FAILED', summary, { errors, cause: error });
+    return validationFailed(describeAjvErrors(fastifyError.validation, prefix), error);
   }
   const mapped = typeof fastifyError.code === 'string' ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return mapped(fastifyError);

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
+import { describeAjvErrors } from '../definition/json-schema.js';
 import { validateDefinition } from '../definition/validate-definition.js';
 import { applyAction, type StartExecution, startIdempotent } from '../engine/lifecycle.js';
 import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/states.js';
-import { notFound, WeftError } from '../errors.js';
+import { notFound, validationFailed, WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
 import { workspaceTaskTypes } from '../tasks/declared-types.js';
@@ -18,17 +19,22 @@ import {
   TimelineSchema,
   timelineView,
 } from './execution-views.js';
-import { compileDefinitionRouteSchema } from './request-validation.js';
-import { errorResponses, IdParams, PageOf, PageQuery } from './schemas.js';
+import { compileBodySchema, compileDefinitionRouteSchema } from './request-validation.js';
+import {
+  errorResponses,
+  IdParams,
+  LabelsSchema,
+  PageOf,
+  PageQuery,
+  VersionNumber,
+  WebhookUrlSchema,
+} from './schemas.js';
 
-const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 1000 }), {
-  maxProperties: 64,
-});
 const StartFields = {
   input: Type.Optional(Type.Unknown({ description: 'Checked against the input_schema.' })),
   start: Type.Optional(Type.Boolean({ default: true, description: 'false creates it `pending`; start it later.' })),
-  webhook_url: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 })),
-  labels: Type.Optional(Labels),
+  webhook_url: Type.Optional(WebhookUrlSchema),
+  labels: Type.Optional(LabelsSchema),
   reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Your own id, filterable.' })),
   idempotency_key: Type.Optional(
     Type.String({
@@ -42,20 +48,27 @@ const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
 });
 const StartBody = Type.Object(
-  { ...StartFields, version: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { ...StartFields, version: Type.Optional(VersionNumber) },
   { additionalProperties: false },
 );
 const AdhocBody = Type.Object(
   { ...StartFields, definition: WorkflowDefinitionSchema },
   { additionalProperties: false },
 );
+/**
+ * The ad-hoc body with its definition left to validateDefinition (which knows the workspace's
+ * task types): the start fields are checked by the very schemas of the start route.
+ */
+const validateAdhocEnvelope = compileBodySchema(
+  Type.Object({ ...StartFields, definition: Type.Unknown() }, { additionalProperties: false }),
+);
 
 const ListQuery = Type.Object({
   ...PageQuery,
   workflow_id: Type.Optional(Type.String({ minLength: 1 })),
   status: Type.Optional(Type.String({ enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] })),
-  label: Type.Optional(Type.Array(Type.String({ pattern: '^[^:]+:.*$' }))),
-  reference: Type.Optional(Type.String({ minLength: 1 })),
+  label: Type.Optional(Type.Array(Type.String({ pattern: '^[^:]+:.*$', maxLength: 1101 }), { maxItems: 64 })),
+  reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   include_deleted: Type.Optional(Type.Boolean({ default: false })),
 });
 
@@ -141,37 +154,37 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     async (request, reply) => {
       const { workspace } = authOf(request);
       const body = request.body as unknown;
+      const envelopeErrors = validateAdhocEnvelope(body) ? [] : describeAjvErrors(validateAdhocEnvelope.errors);
       const envelope =
         body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-      const unknownFields = Object.keys(envelope).filter((key) => !(key in AdhocBody.properties));
-      const validation = validateDefinition(
-        envelope.definition,
-        await workspaceTaskTypes(store, taskTypes, workspace.id),
-      );
-      const errors = [
-        ...unknownFields.map((key) => ({ path: `/${key}`, message: `unknown field '${key}'` })),
-        ...validation.errors.map((error) => ({ ...error, path: `/definition${error.path}` })),
-      ];
-      const key = envelope.idempotency_key;
-      if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255)) {
-        errors.push({ path: '/idempotency_key', message: 'must be a string of 1 to 255 characters' });
-      }
-      if (errors.length > 0 || !validation.definition) {
+      // A missing definition is a field error like the others; a present one is validated whole.
+      const validation =
+        envelope.definition === undefined
+          ? undefined
+          : validateDefinition(envelope.definition, await workspaceTaskTypes(store, taskTypes, workspace.id));
+      const definitionErrors = (validation?.errors ?? []).map((error) => ({
+        ...error,
+        path: `/definition${error.path}`,
+      }));
+      if (definitionErrors.length > 0 || (validation && !validation.definition)) {
+        const errors = [...envelopeErrors, ...definitionErrors];
         throw new WeftError('DEFINITION_INVALID', `the request has ${errors.length} error(s)`, { errors });
       }
+      if (envelopeErrors.length > 0 || !validation?.definition) throw validationFailed(envelopeErrors);
+      const fields = envelope as Static<typeof AdhocBody>;
       const { execution, replayed } = await start(
         {
           workspaceId: workspace.id,
           workflow: undefined,
           adhocDefinition: validation.definition,
-          input: envelope.input ?? {},
-          start: envelope.start !== false,
-          labels: (envelope.labels as Record<string, string> | undefined) ?? {},
-          reference: typeof envelope.reference === 'string' ? envelope.reference : null,
-          webhookUrl: typeof envelope.webhook_url === 'string' ? envelope.webhook_url : null,
+          input: fields.input ?? {},
+          start: fields.start ?? true,
+          labels: fields.labels ?? {},
+          reference: fields.reference ?? null,
+          webhookUrl: fields.webhook_url ?? null,
           trigger: null,
         },
-        request.headers['idempotency-key'] ?? (typeof key === 'string' ? key : undefined),
+        request.headers['idempotency-key'] ?? fields.idempotency_key,
       );
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));

@@ -1,3 +1,4 @@
+import type { ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
 import { createAjv } from '../definition/json-schema.js';
 
@@ -9,11 +10,49 @@ import { createAjv } from '../definition/json-schema.js';
 const bodyAjv = createAjv({ coerceTypes: false, useDefaults: false });
 const textAjv = createAjv({ coerceTypes: 'array', useDefaults: true });
 
+/** The range of an integer a request may carry unless its schema says less (32-bit signed). */
+export const INTEGER_RANGE = { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 } as const;
+
+/** Keywords whose values are data, copied as they are. */
+const DATA_KEYWORDS = new Set(['enum', 'const', 'default', 'examples']);
+/** Keywords whose values map names to schemas (a property may be called `default`). */
+const SCHEMA_MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']);
+
+/**
+ * A copy of a request schema in which every `integer` without its own bounds gets
+ * `INTEGER_RANGE`: integer columns are 32-bit on PostgreSQL, so `?version=99999999999999999999`
+ * or `"version": 9007199254740993` is a 400 at the schema instead of a database error (and
+ * `Infinity`, which Ajv counts as an integer, is out of range too). Route schemas should still
+ * state realistic bounds; this only guarantees that none is unbounded.
+ */
+export function withIntegerBounds(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withIntegerBounds);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (DATA_KEYWORDS.has(key)) copy[key] = value;
+    else if (SCHEMA_MAPS.has(key) && value !== null && typeof value === 'object') {
+      copy[key] = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, withIntegerBounds(sub)]));
+    } else copy[key] = withIntegerBounds(value);
+  }
+  const type = copy.type;
+  if (type === 'integer' || (Array.isArray(type) && type.includes('integer'))) {
+    if (copy.maximum === undefined && copy.exclusiveMaximum === undefined) copy.maximum = INTEGER_RANGE.maximum;
+    if (copy.minimum === undefined && copy.exclusiveMinimum === undefined) copy.minimum = INTEGER_RANGE.minimum;
+  }
+  return copy;
+}
+
 /** The validator compiler of every route. */
 export const compileRequestSchema: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodyAjv : textAjv;
-  return ajv.compile(schema as object);
+  return ajv.compile(withIntegerBounds(schema) as object);
 };
+
+/** A body validator for a schema that a handler applies itself (strict, like every body). */
+export function compileBodySchema(schema: object): ValidateFunction {
+  return bodyAjv.compile(withIntegerBounds(schema) as object);
+}
 
 /**
  * For routes whose body is a workflow definition: the body schema documents and types the route,

@@ -40,6 +40,22 @@ export function PageOf<T extends TSchema>(item: T, title: string) {
   return Type.Object({ items: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) }, { title });
 }
 
+/** A workflow version number as requests carry it (integer columns are 32-bit). */
+export const VersionNumber = Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 });
+
+/**
+ * Labels as requests set them: up to 64 keys of 1–100 characters, values up to 1,000. The key
+ * limits are a `propertyNames` schema: TypeBox turns a `Record` key schema into the pattern
+ * `^.*$` and drops its lengths.
+ */
+export const LabelsSchema = Type.Record(Type.String(), Type.String({ maxLength: 1000 }), {
+  maxProperties: 64,
+  propertyNames: { type: 'string', minLength: 1, maxLength: 100 },
+});
+
+/** A webhook URL a request sets: http(s) only. */
+export const WebhookUrlSchema = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 });
+
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 
 export const Timestamp = Type.String({ format: 'date-time' });

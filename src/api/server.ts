@@ -14,12 +14,15 @@ import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { ApiContext } from './api-context.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { installAuthentication } from './auth.js';
+import { clientErrorHandler, frameworkErrors, refuseExpectation } from './client-errors.js';
 import { installErrorHandling } from './errors.js';
 import { eventRoutes } from './event-routes.js';
 import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { shareNamedSchemas } from './openapi-components.js';
+import { installRequestLimits } from './request-limits.js';
 import { compileRequestSchema } from './request-validation.js';
+import { secretRoutes } from './secret-routes.js';
 import { prometheusRoutes, statsRoutes } from './stats-routes.js';
 import { streamRoutes } from './stream-routes.js';
 import { taskRoutes } from './task-routes.js';
@@ -52,6 +55,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     routerOptions: { maxParamLength: 1000 },
     loggerInstance: options.logger,
     bodyLimit: options.config.bodyLimitBytes,
+    // Requests that never reach a route (bad HTTP, bad URLs) are answered as problem+json too.
+    clientErrorHandler: clientErrorHandler(options.logger),
+    frameworkErrors,
+    // A missing Host header is answered by request-limits.ts (as problem+json), not by Node.
+    http: { requireHostHeader: false },
     // One log line per request costs throughput; they are logged only at debug level and below.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(options.logger.level) }),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -59,6 +67,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, (error) => options.store.isUnavailableError(error));
+  installRequestLimits(app);
+  app.server.on('checkExpectation', refuseExpectation);
 
   // Before the plugin's own shutdown (which closes sockets without a reason), streams are told why.
   app.addHook('preClose', async () => {
@@ -139,6 +149,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(taskRoutes, context);
       await api.register(webhookRoutes, context);
       await api.register(eventRoutes, context);
+      await api.register(secretRoutes, context);
     },
     { prefix: API_PREFIX },
   );

@@ -17,8 +17,11 @@ import {
   FieldErrorSchema,
   IdParams,
   JsonObject,
+  LabelsSchema,
   PageOf,
   PageQuery,
+  VersionNumber,
+  WebhookUrlSchema,
   WorkflowSchema,
 } from './schemas.js';
 
@@ -26,14 +29,17 @@ const ListQuery = Type.Object({
   ...PageQuery,
   enabled: Type.Optional(Type.Boolean()),
   label: Type.Optional(
-    Type.Array(Type.String({ pattern: '^[^:]+:.*$' }), { description: '`key:value`; repeat to AND several labels.' }),
+    Type.Array(Type.String({ pattern: '^[^:]+:.*$', maxLength: 1101 }), {
+      maxItems: 64,
+      description: '`key:value`; repeat to AND several labels.',
+    }),
   ),
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Case-insensitive part of the name.' })),
   include_deleted: Type.Optional(Type.Boolean({ default: false })),
 });
 
 const GetQuery = Type.Object({
-  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  version: Type.Optional(VersionNumber),
   include_deleted: Type.Optional(Type.Boolean({ default: false })),
 });
 
@@ -42,14 +48,8 @@ const PatchBody = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     description: Type.Optional(Type.Union([Type.String({ maxLength: 1000 }), Type.Null()])),
     enabled: Type.Optional(Type.Boolean()),
-    labels: Type.Optional(
-      Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 1000 }), {
-        maxProperties: 64,
-      }),
-    ),
-    webhook_url: Type.Optional(
-      Type.Union([Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 }), Type.Null()]),
-    ),
+    labels: Type.Optional(LabelsSchema),
+    webhook_url: Type.Optional(Type.Union([WebhookUrlSchema, Type.Null()])),
   },
   { additionalProperties: false, minProperties: 1 },
 );

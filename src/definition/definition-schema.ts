@@ -30,9 +30,11 @@ const AnyJson = Type.Unknown({ description: 'Any JSON value; strings may hold {{
 const NullableSeconds = (description: string) =>
   Type.Unsafe<number | null>({ type: ['number', 'null'], exclusiveMinimum: 0, maximum: 31_536_000, description });
 
-const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 1000 }), {
+// Key lengths as `propertyNames`: TypeBox turns a Record's key schema into `^.*$` and drops them.
+const Labels = Type.Record(Type.String(), Type.String({ maxLength: 1000 }), {
   description: 'String map, filterable with `label=key:value`.',
   maxProperties: 64,
+  propertyNames: { type: 'string', minLength: 1, maxLength: 100 },
 });
 
 export const RetryPolicySchema = Type.Object(
