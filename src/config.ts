@@ -54,7 +54,7 @@ export interface WeftConfig {
   leaseMs: number;
   /**
    * `WEFT_METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <token>`; unset,
-   * it is open like `/healthz` (it shows counts and timings, no workspace data).
+   * it answers loopback peers only (it shows counts, timings and task-type names).
    */
   metricsToken: string | undefined;
   /**

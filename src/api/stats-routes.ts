@@ -221,15 +221,16 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
- * The warning to log at start when `/metrics` is open to the network: bound beyond loopback
- * without `WEFT_METRICS_TOKEN`, anyone who reaches the port reads its counts and task-type names.
- * Undefined when the exposure is fine.
+ * The warning to log at start when the server binds beyond loopback without `WEFT_METRICS_TOKEN`:
+ * `/metrics` then refuses every scraper but this machine's (see `metricsRefusal`), which an
+ * operator should know before wondering why Prometheus gets 401. Undefined when all is set.
  */
 export function metricsExposureWarning(config: Pick<WeftConfig, 'host' | 'metricsToken'>): string | undefined {
   if (config.metricsToken !== undefined || isLoopbackHost(config.host)) return undefined;
   return (
-    `GET /metrics is open to anyone who reaches ${config.host}: set WEFT_METRICS_TOKEN to require ` +
-    'Authorization: Bearer <token>, or WEFT_HOST=127.0.0.1 to serve this machine only'
+    `the server listens on ${config.host} but GET /metrics answers only this machine while no token is ` +
+    'set: set WEFT_METRICS_TOKEN to let scrapers elsewhere in with Authorization: Bearer <token>, or ' +
+    'WEFT_HOST=127.0.0.1 to serve this machine only'
   );
 }
 
@@ -242,10 +243,33 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
 }
 
 /**
+ * Why a `/metrics` scrape from `peer` (the connection's address) with `bearer` is refused, or
+ * undefined when it may read: with `WEFT_METRICS_TOKEN` set the token decides, wherever the
+ * scrape comes from; unset, only this machine (a loopback peer) may read.
+ */
+export function metricsRefusal(
+  config: Pick<WeftConfig, 'metricsToken'>,
+  peer: string,
+  bearer: string | undefined,
+): string | undefined {
+  if (config.metricsToken !== undefined) {
+    return tokenMatches(bearer, config.metricsToken)
+      ? undefined
+      : 'send the WEFT_METRICS_TOKEN as Authorization: Bearer <token>';
+  }
+  if (isLoopbackHost(peer)) return undefined;
+  return (
+    'GET /metrics answers only this machine while no token is set: set WEFT_METRICS_TOKEN on the ' +
+    'server and scrape with Authorization: Bearer <token>'
+  );
+}
+
+/**
  * `GET /metrics`, outside `/api/v1`: Prometheus text. With `WEFT_METRICS_TOKEN` set it needs
  * `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting), else 401; unset it
- * is open like `/healthz`, and `weft serve` warns at start when it binds beyond loopback. It shows
- * counts, timings and up to `TASK_TYPE_LABEL_LIMIT` task-type names, never other workspace data.
+ * answers loopback peers only (others get 401 naming WEFT_METRICS_TOKEN), and `weft serve` warns
+ * at start when it binds beyond loopback. It shows counts, timings and up to
+ * `TASK_TYPE_LABEL_LIMIT` task-type names, never other workspace data.
  */
 export const prometheusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, config }) => {
   app.get(
@@ -265,9 +289,9 @@ export const prometheusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
       },
     },
     async (request, reply) => {
-      if (config.metricsToken !== undefined && !tokenMatches(bearerToken(request), config.metricsToken)) {
-        throw new WeftError('UNAUTHORIZED', 'send the WEFT_METRICS_TOKEN as Authorization: Bearer <token>');
-      }
+      // The socket's peer, not a forwarded header: the server trusts no proxy.
+      const refusal = metricsRefusal(config, request.socket.remoteAddress ?? request.ip, bearerToken(request));
+      if (refusal !== undefined) throw new WeftError('UNAUTHORIZED', refusal);
       try {
         setQueueDepth(await store.stats.stepBacklog(Date.now()));
       } catch (error) {
