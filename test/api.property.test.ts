@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { type ApiResponse, simpleDefinition, startTestServer, type TestServer } from './helpers/api-server.js';
 import { mutatedDefinitionArb } from './helpers/arbitraries.js';
 import { testBackends } from './helpers/backends.js';
+import { propertyRuns } from './helpers/property-seed.js';
 
 /**
  * Bad input never breaks the API: random and mutated bodies, query strings and raw payloads get
@@ -52,7 +53,7 @@ for (const backend of testBackends()) {
             assertHandled(response, `${route} ${JSON.stringify(body).slice(0, 200)}`);
           },
         ),
-        { numRuns: 150 },
+        propertyRuns(150),
       );
     });
 
@@ -90,7 +91,7 @@ for (const backend of testBackends()) {
             );
           },
         ),
-        { numRuns: 150 },
+        propertyRuns(150),
       );
     });
 
@@ -108,7 +109,7 @@ for (const backend of testBackends()) {
             assertHandled(await server.request('GET', `/workflows/${workflowId}/versions?${query}`), query);
           },
         ),
-        { numRuns: 100 },
+        propertyRuns(100),
       );
     });
 
@@ -125,7 +126,7 @@ for (const backend of testBackends()) {
             assertHandled(response, `${type}: ${raw.slice(0, 100)}`);
           },
         ),
-        { numRuns: 100 },
+        propertyRuns(100),
       );
       assert.deepEqual((await server.request('GET', '!/healthz', { key: null })).body, { status: 'ok' });
       assert.equal((await server.request('GET', `/workflows/${workflowId}`)).status, 200);

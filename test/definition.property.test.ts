@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { validateDefinition } from '../src/definition/validate-definition.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { mutatedDefinitionArb, validDagArb } from './helpers/arbitraries.js';
+import { propertyRuns } from './helpers/property-seed.js';
 
 const types = new TaskTypeRegistry().lookup();
 
@@ -23,7 +24,7 @@ describe('definition parser properties', () => {
           }
         }
       }),
-      { numRuns: 500 },
+      propertyRuns(500),
     );
   });
 
@@ -45,7 +46,7 @@ describe('definition parser properties', () => {
           if (definition.sequential && previous) assert.ok(plannedStep?.dependencies.includes(previous.id));
         });
       }),
-      { numRuns: 300 },
+      propertyRuns(300),
     );
   });
 
@@ -66,7 +67,7 @@ describe('definition parser properties', () => {
           assert.ok(result.errors.some((error) => error.message.startsWith('dependency cycle: ')));
         },
       ),
-      { numRuns: 200 },
+      propertyRuns(200),
     );
   });
 });
