@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseEgressRule } from './egress/egress-rules.js';
 import { WeftError } from './errors.js';
+import { parseSecretsKey } from './secrets/secret-cipher.js';
 
 /**
  * Runtime configuration, read once from the environment. Every variable is listed in
@@ -104,6 +105,12 @@ export interface WeftConfig {
    */
   workspaceSlotShare: number;
   /**
+   * `WEFT_SECRETS_KEY`: 32 bytes (64 hex digits or base64) encrypting workspace secrets at rest
+   * (AES-256-GCM). Unset, secrets are stored as they are and `weft serve` warns; a secret written
+   * encrypted cannot be read by a process without its key (docs/secrets.md).
+   */
+  secretsKey: Buffer | undefined;
+  /**
    */
 }
 
@@ -141,6 +148,17 @@ function egressListVar(env: Env, name: string): string[] {
     }
   }
   return entries;
+}
+
+/** `WEFT_SECRETS_KEY`, checked now so a malformed key stops the start. */
+function secretsKeyVar(env: Env): Buffer | undefined {
+  const raw = optional(env, 'WEFT_SECRETS_KEY');
+  if (raw === undefined) return undefined;
+  try {
+    return parseSecretsKey(raw);
+  } catch (error) {
+    throw new WeftError('CONFIG_INVALID', `WEFT_SECRETS_KEY ${(error as Error).message}`);
+  }
 }
 
 function optional(env: Env, name: string): string | undefined {
@@ -190,6 +208,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     httpDefaultTimeoutMs: intVar(env, 'WEFT_HTTP_DEFAULT_TIMEOUT_MS', 30_000, 1, 3_600_000),
     defaultStepTimeoutSeconds: intVar(env, 'WEFT_DEFAULT_STEP_TIMEOUT_SECONDS', 3600, 1, 31_536_000),
     workspaceSlotShare: intVar(env, 'WEFT_WORKSPACE_SLOT_SHARE', 80, 1, 100),
+    secretsKey: secretsKeyVar(env),
   };
 }
 

@@ -177,7 +177,7 @@ for (const backend of testBackends()) {
         await add(workspace.id, 'WEFT_ADMIN_KEY', chosen);
         await add(workspace.id, 'ci admin', other);
         await add(team.id, 'bootstrap admin', foreign);
-        assert.deepEqual(await store.migrate(), ['0007-owner-role']);
+        assert.deepEqual(await store.migrate('0007-owner-role'), ['0007-owner-role']);
         const roleOf = async (raw: string) => (await store.apiKeys.findByHash(hashApiKey(raw)))?.key;
         assert.equal((await roleOf(generated))?.role, 'owner');
         assert.equal((await roleOf(chosen))?.role, 'owner');

@@ -22,6 +22,7 @@ import { healthRoutes } from './health-routes.js';
 import { shareNamedSchemas } from './openapi-components.js';
 import { installRequestLimits } from './request-limits.js';
 import { compileRequestSchema } from './request-validation.js';
+import { secretRoutes } from './secret-routes.js';
 import { prometheusRoutes, statsRoutes } from './stats-routes.js';
 import { streamRoutes } from './stream-routes.js';
 import { taskRoutes } from './task-routes.js';
@@ -148,6 +149,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(taskRoutes, context);
       await api.register(webhookRoutes, context);
       await api.register(eventRoutes, context);
+      await api.register(secretRoutes, context);
     },
     { prefix: API_PREFIX },
   );

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import ipaddr from 'ipaddr.js';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import type { WeftConfig } from '../config.js';
 import type { ExecutionStatus } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
@@ -116,8 +116,48 @@ const normalizeSince = (since: string | undefined) => {
   return new Date(at).toISOString();
 };
 
+/** How long an aggregate answer is reused for the same question (workspace, workflow, since). */
+export const AGGREGATE_REUSE_MS = 5000;
+/** Most answers kept at once; past it the oldest go first. */
+const AGGREGATE_CACHE_ENTRIES = 500;
+
+/**
+ * Single flight with a short reuse: the aggregates scan every execution of a workflow, so calls
+ * asking the same question while one is computed (or within AGGREGATE_REUSE_MS of it) share its
+ * answer instead of each running the scan; a failure is not kept.
+ */
+export class AggregateCache<T> {
+  readonly #entries = new Map<string, { value: Promise<T>; until: number }>();
+
+  /** The answer for `key`: a fresh or recent one, or `compute()`'s. */
+  get(key: string, compute: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const entry = this.#entries.get(key);
+    if (entry && entry.until > now) return entry.value;
+    for (const [old, { until }] of this.#entries) {
+      if (until <= now || this.#entries.size >= AGGREGATE_CACHE_ENTRIES) this.#entries.delete(old);
+      else break;
+    }
+    const fresh = { value: compute(), until: Number.POSITIVE_INFINITY };
+    this.#entries.delete(key);
+    this.#entries.set(key, fresh);
+    fresh.value.then(
+      () => {
+        fresh.until = Date.now() + AGGREGATE_REUSE_MS;
+      },
+      () => {
+        if (this.#entries.get(key) === fresh) this.#entries.delete(key);
+      },
+    );
+    return fresh.value;
+  }
+}
+
 /** `GET /executions/stats` and `GET /workflows/{id}/metrics` (under `/api/v1`, authenticated). */
 export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store }) => {
+  const statsAnswers = new AggregateCache<Static<typeof ExecutionStatsSchema>>();
+  const metricsAnswers = new AggregateCache<Static<typeof WorkflowMetricsSchema>>();
+
   app.get(
     '/executions/stats',
     {
@@ -134,27 +174,30 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
     async (request) => {
       const { workspace } = authOf(request);
       const filter = { workflowId: request.query.workflow_id, since: normalizeSince(request.query.since) };
-      const [counts, durations] = await Promise.all([
-        store.stats.executionCounts(workspace.id, filter),
-        store.stats.executionDurations(workspace.id, filter),
-      ]);
-      const groups = new Map<string | null, StatusCount[]>();
-      for (const row of counts) groups.set(row.key, [...(groups.get(row.key) ?? []), row]);
-      const workflows = [...groups]
-        .map(([workflowId, rows]) => ({
-          workflow_id: workflowId,
-          total: total(rows),
-          by_status: byStatus(rows),
-          duration_ms: durations.get(workflowId) ?? EMPTY_DURATIONS,
-        }))
-        .sort((a, b) => b.total - a.total || String(a.workflow_id).localeCompare(String(b.workflow_id)));
-      return {
-        workflow_id: filter.workflowId ?? null,
-        since: filter.since ?? null,
-        total: total(counts),
-        by_status: byStatus(counts),
-        workflows,
-      };
+      const key = JSON.stringify([workspace.id, filter.workflowId ?? null, filter.since ?? null]);
+      return statsAnswers.get(key, async () => {
+        const [counts, durations] = await Promise.all([
+          store.stats.executionCounts(workspace.id, filter),
+          store.stats.executionDurations(workspace.id, filter),
+        ]);
+        const groups = new Map<string | null, StatusCount[]>();
+        for (const row of counts) groups.set(row.key, [...(groups.get(row.key) ?? []), row]);
+        const workflows = [...groups]
+          .map(([workflowId, rows]) => ({
+            workflow_id: workflowId,
+            total: total(rows),
+            by_status: byStatus(rows),
+            duration_ms: durations.get(workflowId) ?? EMPTY_DURATIONS,
+          }))
+          .sort((a, b) => b.total - a.total || String(a.workflow_id).localeCompare(String(b.workflow_id)));
+        return {
+          workflow_id: filter.workflowId ?? null,
+          since: filter.since ?? null,
+          total: total(counts),
+          by_status: byStatus(counts),
+          workflows,
+        };
+      });
     },
   );
 
@@ -175,37 +218,40 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       if (!workflow) throw notFound('workflow', request.params.id);
       const since = normalizeSince(request.query.since);
       const filter = { workflowId: workflow.id, since };
-      const [counts, durations, attempts, attemptDurations] = await Promise.all([
-        store.stats.executionCounts(workspace.id, filter),
-        store.stats.executionDurations(workspace.id, filter),
-        store.stats.attemptCounts(workspace.id, workflow.id, since),
-        store.stats.attemptDurations(workspace.id, workflow.id, since),
-      ]);
-      const statuses = byStatus(counts);
-      const ended = statuses.completed + statuses.failed + statuses.cancelled;
-      // Steps in the order of the latest definition, then any that only older versions had.
-      const definitionSteps = (workflow.definition.steps as Array<{ id: string }> | undefined) ?? [];
-      const stepIds = [
-        ...new Set([...definitionSteps.map((step) => step.id), ...attempts.map((row) => row.key ?? '')]),
-      ];
-      const steps = stepIds.map((stepId) => {
-        const rows = attempts.filter((row) => row.key === stepId);
+      const key = JSON.stringify([workspace.id, workflow.id, since ?? null]);
+      return metricsAnswers.get(key, async () => {
+        const [counts, durations, attempts, attemptDurations] = await Promise.all([
+          store.stats.executionCounts(workspace.id, filter),
+          store.stats.executionDurations(workspace.id, filter),
+          store.stats.attemptCounts(workspace.id, workflow.id, since),
+          store.stats.attemptDurations(workspace.id, workflow.id, since),
+        ]);
+        const statuses = byStatus(counts);
+        const ended = statuses.completed + statuses.failed + statuses.cancelled;
+        // Steps in the order of the latest definition, then any that only older versions had.
+        const definitionSteps = (workflow.definition.steps as Array<{ id: string }> | undefined) ?? [];
+        const stepIds = [
+          ...new Set([...definitionSteps.map((step) => step.id), ...attempts.map((row) => row.key ?? '')]),
+        ];
+        const steps = stepIds.map((stepId) => {
+          const rows = attempts.filter((row) => row.key === stepId);
+          return {
+            step_id: stepId,
+            attempts: total(rows),
+            failures: rows.filter((row) => row.status === 'failed').reduce((sum, row) => sum + row.count, 0),
+            by_status: Object.fromEntries(rows.map((row) => [row.status, row.count])),
+            duration_ms: attemptDurations.get(stepId) ?? EMPTY_DURATIONS,
+          };
+        });
         return {
-          step_id: stepId,
-          attempts: total(rows),
-          failures: rows.filter((row) => row.status === 'failed').reduce((sum, row) => sum + row.count, 0),
-          by_status: Object.fromEntries(rows.map((row) => [row.status, row.count])),
-          duration_ms: attemptDurations.get(stepId) ?? EMPTY_DURATIONS,
+          workflow_id: workflow.id,
+          since: since ?? null,
+          executions: { total: total(counts), by_status: statuses },
+          success_rate: ended === 0 ? null : statuses.completed / ended,
+          duration_ms: durations.get(workflow.id) ?? EMPTY_DURATIONS,
+          steps,
         };
       });
-      return {
-        workflow_id: workflow.id,
-        since: since ?? null,
-        executions: { total: total(counts), by_status: statuses },
-        success_rate: ended === 0 ? null : statuses.completed / ended,
-        duration_ms: durations.get(workflow.id) ?? EMPTY_DURATIONS,
-        steps,
-      };
     },
   );
 };

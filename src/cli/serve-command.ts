@@ -61,6 +61,11 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
   const url = await app.listen({ port: config.port, host: config.host });
   const exposure = metricsExposureWarning(config);
   if (exposure) logger.warn({ host: config.host }, exposure);
+  if (!config.secretsKey) {
+    logger.warn(
+      'WEFT_SECRETS_KEY is not set: workspace secrets are stored unencrypted in the database (see docs/secrets.md)',
+    );
+  }
   logger.info({ url, database: store.backend, docs: `${url}/docs`, owner: engine.owner }, 'weft is serving');
   // Also as a plain line, whatever the log level: people and scripts look for it.
   process.stdout.write(`weft is serving on ${url} (${store.backend}); docs at ${url}/docs\n`);

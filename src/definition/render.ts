@@ -14,6 +14,8 @@ export interface TemplateContext {
   execution: { id: string; workflow_id: string | null; version: number | null; labels: Record<string, string> };
   item?: unknown;
   index?: number;
+  /** The secrets a step input reads (`secrets.NAME`), set only while rendering an attempt's input. */
+  secrets?: Record<string, string>;
 }
 
 /** JSONata marks sequences with extra properties; a JSON round trip leaves plain data. */

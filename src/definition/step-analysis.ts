@@ -1,5 +1,6 @@
 import type { FieldError } from '../errors.js';
 import { ExpressionSyntaxError } from '../expressions/index.js';
+import { isSecretName, SECRET_NAME_PATTERN, secretUse } from '../secrets/secret-references.js';
 import {
   compileExpression,
   findTemplates,
@@ -35,6 +36,13 @@ export interface StepAnalysis {
 /** How a string field is read: always a template, or bare JSONata unless it holds `{{`. */
 type ExpressionMode = 'template' | 'expression';
 
+/** Where found references and errors go; `allowSecrets` for step inputs, the only place secrets may be read. */
+interface ExpressionFindings {
+  references: LocatedReference[];
+  errors: FieldError[];
+  allowSecrets?: boolean;
+}
+
 function describeSyntaxError(error: unknown): { message: string; offset: number } {
   if (error instanceof ExpressionSyntaxError) return { message: error.message, offset: error.offset };
   return { message: String(error), offset: 0 };
@@ -45,7 +53,7 @@ export function readExpressions(
   value: unknown,
   pointer: string,
   mode: ExpressionMode,
-  into: { references: LocatedReference[]; errors: FieldError[] },
+  into: ExpressionFindings,
 ): void {
   if (mode === 'expression' && typeof value === 'string' && !isTemplate(value)) {
     readOneExpression(value, pointer, 0, into);
@@ -70,17 +78,38 @@ function readOneExpression(
   source: string,
   pointer: string,
   offset: number,
-  into: { references: LocatedReference[]; errors: FieldError[] },
+  into: ExpressionFindings,
 ): void {
   try {
     const expression = compileExpression(source);
     for (const reference of stepReferences(expression)) into.references.push({ ...reference, pointer });
+    checkSecretUse(expression, pointer, into);
   } catch (error) {
     const described = describeSyntaxError(error);
     into.errors.push({
       path: pointer,
       message: `expression syntax error at character ${offset + described.offset}: ${described.message}`,
     });
+  }
+}
+
+/** Secrets are read by name, and only in step inputs (SPEC §2): they are never stored in views. */
+function checkSecretUse(expression: ReturnType<typeof compileExpression>, pointer: string, into: ExpressionFindings) {
+  const use = secretUse(expression);
+  if (use.names.length === 0 && !use.dynamic) return;
+  if (!into.allowSecrets) {
+    into.errors.push({
+      path: pointer,
+      message: 'secrets are only available in step input (`input` and `fallback.input`), not here',
+    });
+    return;
+  }
+  if (use.dynamic) {
+    into.errors.push({ path: pointer, message: 'name each secret as secrets.NAME (it cannot be listed or computed)' });
+  }
+  for (const name of use.names) {
+    if (!isSecretName(name))
+      into.errors.push({ path: pointer, message: `'${name}' is not a secret name (${SECRET_NAME_PATTERN})` });
   }
 }
 
@@ -102,11 +131,12 @@ export function analyzeStep(
   const id = typeof record.id === 'string' ? record.id : undefined;
   const found = { references: [] as LocatedReference[], errors: [] as FieldError[] };
 
-  readExpressions(record.input, `${pointer}/input`, 'template', found);
+  readExpressions(record.input, `${pointer}/input`, 'template', { ...found, allowSecrets: true });
   readExpressions(record.when, `${pointer}/when`, 'expression', found);
   readExpressions(record.for_each, `${pointer}/for_each`, 'template', found);
   const fallback = asRecord(record.fallback);
-  if (fallback) readExpressions(fallback.input, `${pointer}/fallback/input`, 'template', found);
+  if (fallback)
+    readExpressions(fallback.input, `${pointer}/fallback/input`, 'template', { ...found, allowSecrets: true });
 
   const dependencies = new Set<string>();
   if (sequential && previousId !== undefined) dependencies.add(previousId);

@@ -5,6 +5,7 @@ import type { WeftConfig } from '../config.js';
 import { egressPolicyFromConfig } from '../egress/egress-policy.js';
 import { configureExpressionLimits } from '../expressions/index.js';
 import { nowIso } from '../ids.js';
+import { SecretVault } from '../secrets/secret-vault.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
@@ -42,12 +43,16 @@ export interface EngineOptions {
    * hang cannot starve the others. Default 80; 100 lets one workspace take every slot.
    */
   workspaceSlotShare?: number;
+  /** Reads workspace secrets for step inputs; default: no WEFT_SECRETS_KEY. */
+  secrets?: SecretVault;
 }
 
 export class Engine {
   readonly owner = `engine:${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  /** Workspace secrets under this process's WEFT_SECRETS_KEY (the routes and task hand-out use it too). */
+  readonly secrets: SecretVault;
   readonly #store: Store;
-  readonly #options: Required<Omit<EngineOptions, 'store'>>;
+  readonly #options: Required<Omit<EngineOptions, 'store' | 'secrets'>>;
   readonly #workflows = new CompiledWorkflowCache();
   /** Abort controllers of the steps running here, by `execution/step`. */
   readonly #running = new Map<string, AbortController>();
@@ -83,6 +88,7 @@ export class Engine {
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
+    this.secrets = options.secrets ?? new SecretVault(undefined);
     this.#options = {
       taskTypes: options.taskTypes,
       logger: options.logger,
@@ -322,6 +328,7 @@ export class Engine {
         store: this.#store,
         taskTypes: this.#options.taskTypes,
         config: this.#options.config,
+        secrets: this.secrets,
       });
     } catch (error) {
       outcome = { kind: 'failed', input: null, error: { message: (error as Error).message, retryable: true } };
@@ -515,6 +522,7 @@ export function engineFromConfig(
     | 'httpDefaultTimeoutMs'
     | 'defaultStepTimeoutSeconds'
     | 'workspaceSlotShare'
+    | 'secretsKey'
   >,
 ): Engine {
   configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
@@ -532,6 +540,7 @@ export function engineFromConfig(
     },
     concurrency: config.workerConcurrency,
     workspaceSlotShare: config.workspaceSlotShare,
+    secrets: new SecretVault(config.secretsKey),
     pollMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
   });

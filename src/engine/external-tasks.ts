@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
+import { SecretRedactor } from '../secrets/secret-redaction.js';
+import { markedNames } from '../secrets/secret-references.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
 import { type ClaimedStep, StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
@@ -191,19 +193,26 @@ export class ExternalTasks {
     workerId: string,
     claimed: Array<{ step: ClaimedStep; leaseSeconds: number }>,
   ): Promise<TaskView[]> {
-    const runs: Array<{ step: ClaimedStep; input: unknown; leaseExpiresAt: number; leaseSeconds: number }> = [];
+    const runs: Array<{
+      step: ClaimedStep;
+      input: unknown;
+      view: unknown;
+      leaseExpiresAt: number;
+      leaseSeconds: number;
+    }> = [];
     const settle: SettleRequest[] = [];
     for (const { step, leaseSeconds } of claimed) {
       let outcome: StepOutcome;
       try {
         const workflow = await this.engine.workflowOf({ ...step, id: step.execution_id });
-        const prepared = await prepareAttempt(step, workflow, { store: this.store });
+        const prepared = await prepareAttempt(step, workflow, { store: this.store, secrets: this.engine.secrets });
         if (prepared.kind === 'run') {
           const leaseExpiresAt = Math.min(
             step.lease_expires_at ?? Date.now(),
             attemptDeadline(step, prepared.timeoutSeconds) ?? Number.POSITIVE_INFINITY,
           );
-          runs.push({ step, input: prepared.input, leaseExpiresAt, leaseSeconds });
+          // The worker gets the input with its secrets; the step records it with them redacted.
+          runs.push({ step, input: prepared.input, view: prepared.view, leaseExpiresAt, leaseSeconds });
           continue;
         }
         outcome = prepared;
@@ -220,7 +229,7 @@ export class ExternalTasks {
     const handed = await this.engine.settleLeased(async (tx) => {
       const kept: typeof runs = [];
       for (const run of runs) {
-        const patch = { input: jsonText(run.input), lease_expires_at: run.leaseExpiresAt };
+        const patch = { input: jsonText(run.view), lease_expires_at: run.leaseExpiresAt };
         const guard = { statuses: ['running'], owner, attempt: run.step.attempts };
         if (await tx.steps.update(run.step.execution_id, run.step.step_id, patch, guard)) kept.push(run);
       }
@@ -289,16 +298,30 @@ export class ExternalTasks {
 
   /** Completes a task with its output. */
   complete(workspaceId: string, taskId: string, output: unknown): Promise<TaskSettled> {
-    return this.#settle(workspaceId, taskId, (row) => ({
+    return this.#settle(workspaceId, taskId, async (row, tx) => ({
       kind: 'completed',
       input: parseJsonText(row.input),
-      output: output === undefined ? null : output,
+      output: (await this.#redactorOf(tx, workspaceId, row)).value(output === undefined ? null : output),
     }));
   }
 
   /** Fails a task's attempt: retried per the step's policy when retryable, then the fallback. */
   fail(workspaceId: string, taskId: string, error: StepError): Promise<TaskSettled> {
-    return this.#settle(workspaceId, taskId, (row) => ({ kind: 'failed', input: parseJsonText(row.input), error }));
+    return this.#settle(workspaceId, taskId, async (row, tx) => ({
+      kind: 'failed',
+      input: parseJsonText(row.input),
+      error: (await this.#redactorOf(tx, workspaceId, row)).error(error),
+    }));
+  }
+
+  /**
+   * Hides, in what a worker answers, the secrets its task's input carried: the recorded input
+   * names them (`[redacted:NAME]`), so a task without secrets costs no query.
+   */
+  async #redactorOf(tx: Store, workspaceId: string, row: ExecutionStepRow): Promise<SecretRedactor> {
+    const names = markedNames(row.input);
+    if (names.length === 0) return new SecretRedactor(new Map());
+    return new SecretRedactor(await this.engine.secrets.resolve(tx, workspaceId, names, { skipUnreadable: true }));
   }
 
   /** Hands a task back to the queue without using up an attempt (a worker shutting down). */
@@ -309,7 +332,7 @@ export class ExternalTasks {
   async #settle(
     workspaceId: string,
     taskId: string,
-    outcomeOf: (row: ExecutionStepRow) => StepOutcome,
+    outcomeOf: (row: ExecutionStepRow, tx: Store) => StepOutcome | Promise<StepOutcome>,
   ): Promise<TaskSettled> {
     const ref = decodeTaskId(taskId);
     if (!ref) throw taskNotFound(taskId);
@@ -322,7 +345,7 @@ export class ExternalTasks {
       }
       if (!holdsLease(row, ref, Date.now())) throw leaseLost(taskId, row, ref);
       const owner = row.lease_owner ?? '';
-      const outcome = outcomeOf(row);
+      const outcome = await outcomeOf(row, tx);
       const step = StepRepository.claimed(row, execution);
       return { requests: [{ step, outcome, endedAt: nowIso() }], value: outcome, owner, worker: workerOfOwner(owner) };
     });

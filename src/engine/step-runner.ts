@@ -8,6 +8,8 @@ import {
   type TemplateContext,
 } from '../definition/render.js';
 import { isTemplate } from '../definition/templates.js';
+import { type AttemptSecrets, loadAttemptSecrets, redactOutcome, renderWithSecrets } from '../secrets/step-secrets.js';
+import type { SecretVault } from '../secrets/secret-vault.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
@@ -62,6 +64,8 @@ export interface RunnerEnvironment {
   store: Store;
   taskTypes: TaskTypeRegistry;
   config: TaskContext['config'];
+  /** Reads the workspace secrets step inputs name (`{{ secrets.NAME }}`). */
+  secrets: SecretVault;
 }
 
 async function evaluateWhen(when: string, context: TemplateContext): Promise<boolean> {
@@ -100,6 +104,10 @@ export interface PreparedAttempt {
   kind: 'run';
   type: string;
   input: unknown;
+  /** The input as recorded and shown: secrets replaced by `[redacted:NAME]`. */
+  view: unknown;
+  /** The secrets the input read (to hide them in the output and error), if any. */
+  secrets: AttemptSecrets | undefined;
   timeoutSeconds: number | null;
 }
 
@@ -114,9 +122,10 @@ export async function runClaimedStep(
   if (prepared.kind !== 'run') return prepared;
   const handler = env.taskTypes.get(prepared.type)?.handler;
   if (!handler) {
-    return failed(prepared.input, new NonRetryableError(`no handler for task type '${prepared.type}' in this process`));
+    return failed(prepared.view, new NonRetryableError(`no handler for task type '${prepared.type}' in this process`));
   }
-  return runHandler(handler, prepared.input, claimed, prepared.timeoutSeconds, signal, env);
+  const outcome = await runHandler(handler, prepared.input, claimed, prepared.timeoutSeconds, signal, env);
+  return redactOutcome(outcome, prepared.view, prepared.secrets);
 }
 
 /**
@@ -127,7 +136,7 @@ export async function runClaimedStep(
 export async function prepareAttempt(
   claimed: ClaimedStep,
   workflow: CompiledWorkflow,
-  env: Pick<RunnerEnvironment, 'store'>,
+  env: Pick<RunnerEnvironment, 'store' | 'secrets'>,
 ): Promise<PreparedAttempt | StepOutcome> {
   if (claimed.previous_status === 'waiting') {
     // A durable timer that fired: the output was decided when the step started waiting.
@@ -137,7 +146,8 @@ export async function prepareAttempt(
   if (!step) return failed(undefined, new NonRetryableError(`step '${claimed.step_id}' is not in the definition`));
   const usedFallback = claimed.used_fallback === 1;
   const spec = attemptSpec(step, usedFallback);
-  let input: unknown;
+  let rendered: { input: unknown; view: unknown } | undefined;
+  let secrets: AttemptSecrets | undefined;
   try {
     const context = await contextOf(
       env.store,
@@ -152,15 +162,22 @@ export async function prepareAttempt(
     );
     if (step.when !== undefined && !usedFallback && !(await evaluateWhen(step.when, context)))
       return { kind: 'skipped' };
-    input = await applyMappings(await renderValue(spec.input ?? {}, context), step, context);
+    // Secrets are read after `when`: a skipped step needs none of them.
+    secrets = await loadAttemptSecrets(env.secrets, env.store, claimed.workspace_id, spec.input);
+    rendered = await renderWithSecrets(context, secrets, async (scope) =>
+      applyMappings(await renderValue(spec.input ?? {}, scope), step, scope),
+    );
   } catch (error) {
     // Reading the context needs the database: an outage is not the template's fault.
     if (env.store.isUnavailableError(error)) throw error;
     // Templates fail the same way on every attempt; an expression limit keeps its code.
     const code = error instanceof NonRetryableError ? error.code : undefined;
-    return failed(input, new NonRetryableError(`input could not be rendered: ${(error as Error).message}`, { code }));
+    return failed(
+      undefined,
+      new NonRetryableError(`input could not be rendered: ${(error as Error).message}`, { code }),
+    );
   }
-  return { kind: 'run', type: spec.type, input, timeoutSeconds: spec.timeoutSeconds };
+  return { kind: 'run', type: spec.type, ...rendered, secrets, timeoutSeconds: spec.timeoutSeconds };
 }
 
 async function runHandler(

@@ -66,6 +66,7 @@ export interface Database {
   webhook_signing_secrets: WebhookSigningSecretRow;
   webhook_deliveries: WebhookDeliveryRow;
   webhook_attempts: WebhookAttemptRow;
+  secrets: SecretRow;
 }
 
 export interface ExecutionRow {
@@ -262,4 +263,19 @@ export interface WebhookAttemptRow {
   latency_ms: number | null;
   error: string | null;
   started_at: string;
+}
+
+/** A workspace secret (migration 0008); the API never shows `value`, `iv` or `tag`. */
+export interface SecretRow {
+  workspace_id: string;
+  name: string;
+  /** 1: `value` is AES-256-GCM ciphertext (base64) under WEFT_SECRETS_KEY; 0: the value itself. */
+  encrypted: number;
+  value: string;
+  /** Base64 nonce of an encrypted value; null for a plain one. */
+  iv: string | null;
+  /** Base64 GCM authentication tag of an encrypted value; null for a plain one. */
+  tag: string | null;
+  created_at: string;
+  updated_at: string;
 }

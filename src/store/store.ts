@@ -14,6 +14,7 @@ import {
   ExecutionLogRepository,
 } from './repositories/execution-log-repository.js';
 import { ExecutionRepository } from './repositories/execution-repository.js';
+import { SecretRepository } from './repositories/secret-repository.js';
 import { StatsRepository } from './repositories/stats-repository.js';
 import { StepRepository } from './repositories/step-repository.js';
 import { TaskTypeRepository } from './repositories/task-type-repository.js';
@@ -42,6 +43,7 @@ export class Store {
   readonly events: EventRepository;
   readonly triggers: TriggerRepository;
   readonly stats: StatsRepository;
+  readonly secrets: SecretRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -72,6 +74,7 @@ export class Store {
     this.events = new EventRepository(db);
     this.triggers = new TriggerRepository(db, dialect);
     this.stats = new StatsRepository(db, dialect);
+    this.secrets = new SecretRepository(db);
   }
 
   /** `sqlite` or `postgres`. */

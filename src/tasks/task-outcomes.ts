@@ -14,6 +14,10 @@ export const STEP_ERROR_CODES = Object.freeze([
   'EGRESS_REFUSED',
   /** A response or output was larger than its cap. */
   'SIZE_LIMIT',
+  /** The step input names a secret (`{{ secrets.NAME }}`) the workspace does not have. */
+  'SECRET_MISSING',
+  /** A secret is stored encrypted and this process has no (or another) WEFT_SECRETS_KEY. */
+  'SECRET_UNREADABLE',
 ] as const);
 
 /** A code of STEP_ERROR_CODES. */

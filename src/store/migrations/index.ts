@@ -6,6 +6,7 @@ import * as events from './0004-events.js';
 import * as webhooks from './0005-webhooks.js';
 import * as executionIdempotency from './0006-execution-idempotency.js';
 import * as ownerRole from './0007-owner-role.js';
+import * as secrets from './0008-secrets.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0005-webhooks': webhooks,
   '0006-execution-idempotency': executionIdempotency,
   '0007-owner-role': ownerRole,
+  '0008-secrets': secrets,
 };
 
 /** A Kysely migration provider for one backend. */
