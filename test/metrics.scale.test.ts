@@ -32,7 +32,7 @@ async function seed(server: TestServer, workspaceId: string, workflowId: string)
     for (let index = start; index < start + 1000; index += 1) {
       const { status, durationMs } = planOf(index);
       const created = BASE + index * 60_000;
-      const id = newId('exe');
+      const id = newId('ex');
       executions.push({
         id,
         workspace_id: workspaceId,
