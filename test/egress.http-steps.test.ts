@@ -29,6 +29,9 @@ async function listen(host: string, handle: (req: http.IncomingMessage, res: htt
     hits.push(req.url ?? '/');
     handle(req, res);
   });
+  // Idle connections stay open for the whole file: Node's 5 s default could close a pooled one just
+  // as a slow (loaded) run reuses it, a network error that would be retried and blur the counts.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const target: Target = {
     url: `http://${host}:${(server.address() as AddressInfo).port}`,
@@ -52,7 +55,13 @@ async function runHttpStep(server: TestServer, input: Record<string, unknown>, r
     steps: [{ id: 'call', type: 'http', input, retry: { ...retry, delay_ms: 10, jitter: false } }],
   });
   const execution = await waitForExecution(server, id, ['completed', 'failed']);
-  return { execution, step: stepOf(execution, 'call') };
+  const step = stepOf(execution, 'call');
+  if (step.attempts > 1) {
+    // Which attempt failed how, for the assertion message below.
+    const timeline = await server.request('GET', `/executions/${id}/timeline`);
+    step.error = { ...step.error, timeline: timeline.body };
+  }
+  return { execution, step };
 }
 
 /** Asserts the step failed on its first attempt, not retried, with `code` and a message matching `why`. */
@@ -222,7 +231,9 @@ for (const backend of testBackends()) {
         peak = Math.max(peak, process.memoryUsage().rss);
       }, 5);
       try {
-        const { step } = await runHttpStep(server, { url: `${target.url}/huge` });
+        // Its own timeout: the server's 300 ms default is for the test below, and reading 10 MiB
+        // on a loaded machine can take longer.
+        const { step } = await runHttpStep(server, { url: `${target.url}/huge`, timeout_seconds: 30 });
         assertFailedOnce(step, 'SIZE_LIMIT', /larger than 10485760 bytes, the cap \(WEFT_HTTP_MAX_RESPONSE_BYTES\)/);
       } finally {
         clearInterval(sampler);
@@ -231,7 +242,7 @@ for (const backend of testBackends()) {
       t.diagnostic(`RSS growth ${(growth / MiB).toFixed(1)} MB; ${(streamed / MiB).toFixed(1)} MB streamed of 200`);
       assert.ok(growth < 64 * MiB, `RSS grew ${Math.round(growth / MiB)} MB reading past a 10 MiB cap`);
       assert.ok(streamed < 100 * MiB, `the connection was cut: ${Math.round(streamed / MiB)} MB of 200 sent`);
-      const declared = await runHttpStep(server, { url: `${target.url}/declared` });
+      const declared = await runHttpStep(server, { url: `${target.url}/declared`, timeout_seconds: 30 });
       assertFailedOnce(declared.step, 'SIZE_LIMIT', /WEFT_HTTP_MAX_RESPONSE_BYTES/);
     });
 

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { isUnderBaseUrl } from '../src/tasks/builtin/llm-chat.js';
 import { startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
-import { type FixtureServer, runAdhoc, startFixtureServer, stepOf, waitForExecution } from './helpers/http-fixtures.js';
+import { runAdhoc, stepOf, waitForExecution } from './helpers/http-fixtures.js';
 
 /**
  * Where `llm.chat` sends keys: WEFT_LLM_API_KEY only to WEFT_LLM_BASE_URL (same origin, path at
@@ -13,15 +15,32 @@ import { type FixtureServer, runAdhoc, startFixtureServer, stepOf, waitForExecut
 
 const OPERATOR_KEY = 'sk-operator-key-never-leaves';
 
-/** An OpenAI-compatible endpoint recording the Authorization header of each call (null when absent). */
-async function startChatEndpoint(): Promise<FixtureServer & { authorizations: Array<string | null> }> {
+/** An OpenAI-compatible endpoint on loopback recording the Authorization header of each call (null when absent). */
+async function startChatEndpoint() {
   const authorizations: Array<string | null> = [];
-  const server = await startFixtureServer(({ path, raw }) => {
-    authorizations.push(raw.headers.authorization ?? null);
-    if (path.startsWith('/big/')) return { json: { choices: [{ message: { content: 'x'.repeat(20_000) } }] } };
-    return { json: { model: 'm', choices: [{ message: { content: `answered ${path}` } }], usage: {} } };
+  const server = http.createServer((req, res) => {
+    authorizations.push(req.headers.authorization ?? null);
+    req.resume();
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      const content = path.startsWith('/big/') ? 'x'.repeat(20_000) : `answered ${path}`;
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ model: 'm', choices: [{ message: { content } }], usage: {} }));
+    });
   });
-  return Object.assign(server, { authorizations });
+  // Idle connections stay open for the whole file (see egress.http-steps.test.ts).
+  server.keepAliveTimeout = 120_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    authorizations,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 async function chat(server: TestServer, input: Record<string, unknown>) {
