@@ -70,6 +70,14 @@ export interface WeftConfig {
    */
   expressionMaxDepth: number;
   /**
+   * `WEFT_NODE_ID`: this process's stable name, default the host name. Lease owners carry it; a
+   * process that restarts with the same id takes back at once the steps its previous incarnation
+   * was running, when no other live process uses that id (on SQLite, when no other engine runs on
+   * the file, whatever the id). Give each process of a PostgreSQL deployment its own, stable id
+   * (a StatefulSet's pod name, a systemd instance name). Letters, digits, `.`, `_` and `-`, at most 64.
+   */
+  nodeId: string | undefined;
+  /**
    * `WEFT_EGRESS_ALLOW`: comma-separated hosts, `*.suffix` wildcards, IPs, CIDR ranges and schemes
    * (`data:`) that outbound requests (`http`, `llm.chat`, webhooks) may reach whatever the other
    * rules say; the only way to reach link-local and metadata addresses (by IP or CIDR). See
@@ -110,8 +118,6 @@ export interface WeftConfig {
    * encrypted cannot be read by a process without its key (docs/secrets.md).
    */
   secretsKey: Buffer | undefined;
-  /**
-   */
 }
 
 type Env = Record<string, string | undefined>;
@@ -166,6 +172,17 @@ function optional(env: Env, name: string): string | undefined {
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
 }
 
+function nodeIdVar(env: Env): string | undefined {
+  const raw = optional(env, 'WEFT_NODE_ID');
+  if (raw !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(raw)) {
+    throw new WeftError(
+      'CONFIG_INVALID',
+      `WEFT_NODE_ID must be 1 to 64 letters, digits, '.', '_' or '-', got '${raw}'`,
+    );
+  }
+  return raw;
+}
+
 /** Reads the configuration from `env` (default `process.env`); throws CONFIG_INVALID on a bad value. */
 export function loadConfig(env: Env = process.env): WeftConfig {
   const dataDir = path.resolve(optional(env, 'WEFT_DATA_DIR') ?? './data');
@@ -201,6 +218,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     metricsToken: optional(env, 'WEFT_METRICS_TOKEN'),
     expressionTimeoutMs: intVar(env, 'WEFT_EXPRESSION_TIMEOUT_MS', 1000, 10, 600_000),
     expressionMaxDepth: intVar(env, 'WEFT_EXPRESSION_MAX_DEPTH', 500, 10, 100_000),
+    nodeId: nodeIdVar(env),
     egressAllow: egressListVar(env, 'WEFT_EGRESS_ALLOW'),
     egressDeny: egressListVar(env, 'WEFT_EGRESS_DENY'),
     egressPrivate: enumVar(env, 'WEFT_EGRESS_PRIVATE', ['allow', 'deny'], 'allow'),

@@ -9,11 +9,12 @@ import { SecretVault } from '../secrets/secret-vault.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
+import type { EngineLock } from '../store/store-dialect.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { TaskContext } from '../tasks/task-type.js';
 import { CompiledWorkflowCache, compiledWorkflowOf } from './compiled-workflow.js';
 import type { StartExecution } from './lifecycle.js';
-import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
+import { reclaimEarlierIncarnations, recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
 import { StartBatcher } from './start-batcher.js';
 import { stepStartedEvent } from './step-events.js';
@@ -43,16 +44,27 @@ export interface EngineOptions {
    * hang cannot starve the others. Default 80; 100 lets one workspace take every slot.
    */
   workspaceSlotShare?: number;
+  /**
+   * This process's stable name (`WEFT_NODE_ID`, default the host name): lease owners are
+   * `engine:<nodeId>:<pid>:<random>`, and a restarted process takes back at once the leases of its
+   * node id's earlier incarnations when no other live engine uses that id.
+   */
+  nodeId?: string;
   /** Reads workspace secrets for step inputs; default: no WEFT_SECRETS_KEY. */
   secrets?: SecretVault;
 }
 
 export class Engine {
-  readonly owner = `engine:${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  /** This process's node id (see `EngineOptions.nodeId`). */
+  readonly nodeId: string;
+  /** The lease owner of the steps this engine runs: `engine:<nodeId>:<pid>:<random>`. */
+  readonly owner: string;
+  /** This engine's share of the engine lock while it runs (see `EngineLock`). */
+  #engineLock: EngineLock | undefined;
   /** Workspace secrets under this process's WEFT_SECRETS_KEY (the routes and task hand-out use it too). */
   readonly secrets: SecretVault;
   readonly #store: Store;
-  readonly #options: Required<Omit<EngineOptions, 'store' | 'secrets'>>;
+  readonly #options: Required<Omit<EngineOptions, 'store' | 'secrets' | 'nodeId'>>;
   readonly #workflows = new CompiledWorkflowCache();
   /** Abort controllers of the steps running here, by `execution/step`. */
   readonly #running = new Map<string, AbortController>();
@@ -88,6 +100,8 @@ export class Engine {
 
   constructor(options: EngineOptions) {
     this.#store = options.store;
+    this.nodeId = nodeIdOf(options.nodeId ?? os.hostname());
+    this.owner = `engine:${this.nodeId}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.secrets = options.secrets ?? new SecretVault(undefined);
     this.#options = {
       taskTypes: options.taskTypes,
@@ -132,6 +146,7 @@ export class Engine {
   async start(): Promise<void> {
     this.#stopped = false;
     this.#halted = false;
+    this.#engineLock ??= await this.#holdEngineLock();
     this.#unlisten = await this.#store.notifier.listen((channel, payload) => {
       if (channel === 'weft_work') {
         this.wake();
@@ -167,6 +182,36 @@ export class Engine {
     // Bounded: with the database gone the leases expire and the outcomes are redone elsewhere.
     for (let round = 0; round < 10 && this.#settleQueue.length > 0; round += 1) await this.#flush();
     this.#halted = true;
+    await this.#engineLock?.release();
+    this.#engineLock = undefined;
+  }
+
+  /**
+   * Joins the engine lock before the first claim. When this engine is alone in its scope, the
+   * leases of earlier incarnations are dead: they go back to the queue now, not after their
+   * lease runs out. Without the lock (the database refuses it) the engine still runs; expired
+   * leases are then recovered by the sweep as usual.
+   */
+  async #holdEngineLock(): Promise<EngineLock | undefined> {
+    try {
+      return await this.#store.holdEngineLock(this.nodeId, async (scope) => {
+        const prefix = scope === 'database' ? 'engine:' : `engine:${this.nodeId}:`;
+        const reclaimed = await reclaimEarlierIncarnations(this.#store, prefix, this.owner, (execution, tx) =>
+          this.workflowOf(execution, tx),
+        );
+        if (reclaimed > 0)
+          this.#options.logger.info(
+            { reclaimed, scope, nodeId: this.nodeId },
+            'took back the steps of an earlier incarnation',
+          );
+      });
+    } catch (error) {
+      this.#options.logger.warn(
+        { err: error },
+        'the engine lock could not be taken; expired leases are recovered on expiry',
+      );
+      return undefined;
+    }
   }
 
   /** Resolves true once no handler runs here, or false after `ms`. */
@@ -464,8 +509,8 @@ export class Engine {
 
   #renewLeases(): void {
     if (this.#running.size === 0) return;
-    this.#store.steps
-      .renewLeases(this.owner, Date.now() + this.#options.leaseMs)
+    this.#store.leases
+      .renew(this.owner, Date.now() + this.#options.leaseMs)
       .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'renewing leases failed'));
   }
 
@@ -487,6 +532,12 @@ export class Engine {
         this.wake();
       });
   }
+}
+
+/** A node id usable inside lease owners: the characters of host names, at most 64 of them. */
+function nodeIdOf(raw: string): string {
+  const cleaned = raw.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
+  return cleaned === '' ? 'node' : cleaned;
 }
 
 function isJson(value: unknown): boolean {
@@ -515,6 +566,7 @@ export function engineFromConfig(
     | 'leaseMs'
     | 'expressionTimeoutMs'
     | 'expressionMaxDepth'
+    | 'nodeId'
     | 'egressAllow'
     | 'egressDeny'
     | 'egressPrivate'
@@ -543,5 +595,6 @@ export function engineFromConfig(
     secrets: new SecretVault(config.secretsKey),
     pollMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
+    nodeId: config.nodeId,
   });
 }

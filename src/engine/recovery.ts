@@ -25,26 +25,59 @@ const NO_WORKFLOWS = {
   },
 };
 
-/** Most attempts of one step that may be lost to expired leases before the step fails. */
+/**
+ * Most attempts of one step that may be lost, each time as the only step its process ran, before
+ * the step fails: a step that takes its process down with it (a poison pill) must not wedge every
+ * restart for ever. Losses in a crash of a process that ran other steps too do not count.
+ */
 export const MAX_LOST_ATTEMPTS = 5;
 
+/** Why a lease is taken back, which decides what the lost attempt counts for. */
+type LossKind =
+  /** The owner died running this step only: counted towards MAX_LOST_ATTEMPTS. */
+  | 'alone'
+  /** The owner died running other steps too (a crash of everything): not counted. */
+  | 'with_others'
+  /** The owner was an earlier incarnation of a process that started again: not counted when shared. */
+  | 'restart';
+
+/** The sweep's work on one owner's expired leases. */
+interface OwnerLoss {
+  owner: string;
+  steps: ExecutionStepRow[];
+  counted: boolean;
+}
+
 /**
- * Gives steps with an expired lease back to the queue: the lost attempt is recorded and counted
- * but does not use up the retry budget, so a crash re-runs a step at least once more
- * (at-least-once). After MAX_LOST_ATTEMPTS lost attempts the step fails.
+ * Gives steps with an expired lease back to the queue: the lost attempt is recorded but does not
+ * use up the retry budget, so a crash re-runs a step at least once more (at-least-once). Each
+ * owner's expired leases are recovered together, after telling how its process was lost: with
+ * other steps of its own (a crash of the whole process, which fails no step) or while it ran this
+ * step only, which counts towards MAX_LOST_ATTEMPTS.
  */
 export async function recoverExpiredLeases(
   store: Store,
   now: number,
   workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<number> {
-  const expired = await store.steps.expiredLeases(now, 100);
+  const expired = await store.leases.expired(now, 100);
+  const owners = new Set(expired.map((step) => step.lease_owner ?? ''));
   let recovered = 0;
   const errors: unknown[] = [];
-  for (const step of expired) {
+  for (const owner of owners) {
     // One step that cannot be recovered (a broken definition, say) must not hold back the rest.
     try {
-      if (await recoverOne(store, step, now, workflowOf)) recovered += 1;
+      if (owner.startsWith(TASK_OWNER_PREFIX)) {
+        for (const step of expired.filter((row) => row.lease_owner === owner)) {
+          if (await failExpiredTask(store, step, now, workflowOf)) {
+            recordLeaseExpiry('worker');
+            recovered += 1;
+          }
+        }
+        continue;
+      }
+      const loss = await ownerLoss(store, owner, now);
+      recovered += await recoverOwner(store, loss, now, 'expired', workflowOf, errors);
     } catch (error) {
       errors.push(error);
     }
@@ -55,27 +88,92 @@ export async function recoverExpiredLeases(
   return recovered;
 }
 
-/** Recovers one expired lease; false when it was settled, renewed or re-claimed meanwhile. */
+/** How `owner` was lost: it held several running steps, all expired (a crash of everything), or not. */
+async function ownerLoss(store: Store, owner: string, now: number): Promise<OwnerLoss> {
+  const { held, expired } = await store.leases.heldBy(owner, now);
+  // Every lease of a live process is renewed by one statement: expired together means the
+  // process died (or its loop froze) while running all of them.
+  const counted = !(held >= 2 && expired === held);
+  return { owner, counted, steps: await store.leases.expiredOf(owner, now, 10_000) };
+}
+
+/**
+ * Takes back, at once, the leases of earlier incarnations in `scope` (see `EngineLock`): called
+ * by a starting engine while it holds the exclusive engine lock, so their owners are known dead.
+ * On SQLite that is every other engine of the file; on PostgreSQL the owners named
+ * `engine:<nodeId>:…`. Returns how many steps went back to the queue.
+ */
+export async function reclaimEarlierIncarnations(
+  store: Store,
+  ownerPrefix: string,
+  self: string,
+  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+): Promise<number> {
+  const now = Date.now();
+  let recovered = 0;
+  const errors: unknown[] = [];
+  for (const owner of await store.leases.ownersLike(ownerPrefix, self)) {
+    const steps = await store.leases.heldRows(owner, 10_000);
+    const loss = { owner, steps, counted: steps.length < 2 };
+    recovered += await recoverOwner(store, loss, now, 'restart', workflowOf, errors);
+  }
+  if (errors.length > 0) {
+    throw new AggregateError(errors, `${errors.length} lease(s) of an earlier incarnation could not be taken back`);
+  }
+  return recovered;
+}
+
+async function recoverOwner(
+  store: Store,
+  loss: OwnerLoss,
+  now: number,
+  why: 'expired' | 'restart',
+  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  errors: unknown[],
+): Promise<number> {
+  let recovered = 0;
+  const kind: LossKind = why === 'restart' ? 'restart' : loss.counted ? 'alone' : 'with_others';
+  for (const step of loss.steps) {
+    try {
+      if (
+        await recoverOne(store, step, now, { kind, counted: loss.counted, others: loss.steps.length - 1 }, workflowOf)
+      )
+        recovered += 1;
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  return recovered;
+}
+
+/** What the lost attempt's error says. */
+function lossMessage(step: ExecutionStepRow, loss: { kind: LossKind; others: number }, lost: number): string {
+  const attempt = `attempt ${step.attempts}`;
+  if (loss.kind === 'restart') {
+    return loss.others > 0
+      ? `the process running ${attempt} restarted (with ${loss.others} other step(s) running); it runs again`
+      : `the process running ${attempt} restarted while running this step only (${lost} of ${MAX_LOST_ATTEMPTS} such losses allowed)`;
+  }
+  if (loss.kind === 'with_others') {
+    return `lease expired: the process running ${attempt} was lost with ${loss.others} other step(s) (a crash of the whole process); it runs again`;
+  }
+  return `lease expired: the process running ${attempt} was lost while running this step only (${lost} of ${MAX_LOST_ATTEMPTS} such losses allowed)`;
+}
+
+/** Recovers one lease; false when it was settled, renewed or re-claimed meanwhile. */
 async function recoverOne(
   store: Store,
   step: ExecutionStepRow,
   now: number,
+  loss: { kind: LossKind; counted: boolean; others: number },
   workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<boolean> {
-  if (step.lease_owner?.startsWith(TASK_OWNER_PREFIX)) {
-    const failed = await failExpiredTask(store, step, now, workflowOf);
-    if (failed) recordLeaseExpiry('worker');
-    return failed;
-  }
   const done = await store.transaction(async (tx) => {
     // The execution is locked before its step, in the same order as settles.
     const execution = await tx.executions.getById(step.execution_id, true);
     if (!execution) return false;
-    const lost = step.lost_attempts + 1;
-    const error = JSON.stringify({
-      message: `lease expired: the process or worker running attempt ${step.attempts} was lost`,
-      retryable: true,
-    });
+    const lost = step.lost_attempts + (loss.counted ? 1 : 0);
+    const error = JSON.stringify({ message: lossMessage(step, loss, lost), retryable: true });
     const at = nowIso();
     const requeue = lost <= MAX_LOST_ATTEMPTS;
     const patch = requeue
@@ -90,12 +188,12 @@ async function recoverOne(
           error,
         }
       : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
-    // A lease renewed since it was read is not taken back.
+    // A lease renewed since it was read is not taken back (an earlier incarnation renews nothing).
     const guard = {
       statuses: ['running'],
       owner: step.lease_owner ?? '',
       attempt: step.attempts,
-      leaseExpiredBefore: now,
+      ...(loss.kind === 'restart' ? {} : { leaseExpiredBefore: now }),
     };
     if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
     await tx.executionLog.recordAttempts([
@@ -120,13 +218,14 @@ async function recoverOne(
       step_id: step.step_id,
       error: JSON.parse(error),
     };
+    const reason = loss.kind === 'restart' ? 'process_restarted' : 'lease_expired';
     await tx.executionLog.append([
       {
         workspaceId: step.workspace_id,
         executionId: step.execution_id,
         stepId: step.step_id,
         type: requeue ? 'step.retrying' : 'step.failed',
-        data: { ...data, status: requeue ? 'queued' : 'failed', reason: 'lease_expired' },
+        data: { ...data, status: requeue ? 'queued' : 'failed', reason },
         at,
       },
     ]);
@@ -135,7 +234,12 @@ async function recoverOne(
       const batch = new SettleBatch(tx, { ...NO_WORKFLOWS, workflowOf: (row) => workflowOf(row, tx) });
       if (workflow.definition.stop_on_failure === false)
         await propagate(batch, execution, workflow, step.step_id, 'failed');
-      else await failExecution(batch, execution, `step '${step.step_id}' lost ${lost} attempts to expired leases`);
+      else
+        await failExecution(
+          batch,
+          execution,
+          `step '${step.step_id}' was lost ${lost} times while it was the only step of its process (a step that takes its process down?)`,
+        );
       await tx.executionLog.append(batch.events);
     }
     await tx.notify('weft_work');

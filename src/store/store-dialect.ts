@@ -22,8 +22,33 @@ export interface StoreDialect {
   isUniqueViolation(error: unknown): boolean;
   /** True when the error means the database cannot be reached (answered with 503). */
   isUnavailableError(error: unknown): boolean;
+  /**
+   * Joins the engines of this database as `nodeId` (see `EngineLock`). When no other live engine
+   * is in the lock's scope, `whileAlone` runs first, while the others are kept out: the leases of
+   * earlier engines in the scope are then known dead and may be taken back at once.
+   */
+  holdEngineLock(nodeId: string, whileAlone: (scope: EngineLockScope) => Promise<void>): Promise<EngineLock>;
   /** Releases connections. */
   close(): Promise<void>;
+}
+
+/**
+ * What an engine lock covers: on SQLite every engine of the database file (one machine), on
+ * PostgreSQL the engines that share a `WEFT_NODE_ID`.
+ */
+export type EngineLockScope = 'database' | 'node';
+
+/**
+ * An engine's share of its scope's lock, held while it runs: every live engine holds a shared
+ * lock, and an engine that starts takes the exclusive one first when it can, which it can only when
+ * no other live engine of the scope exists. The operating system (SQLite's file lock) or the
+ * database (a session advisory lock) releases it when the process dies, however it dies.
+ */
+export interface EngineLock {
+  readonly scope: EngineLockScope;
+  /** True when `whileAlone` ran: no other live engine of the scope existed at the start. */
+  readonly wasAlone: boolean;
+  release(): Promise<void>;
 }
 
 /** Escapes LIKE wildcards so user text matches literally (used with `ESCAPE '\'`). */

@@ -14,6 +14,7 @@ import {
   ExecutionLogRepository,
 } from './repositories/execution-log-repository.js';
 import { ExecutionRepository } from './repositories/execution-repository.js';
+import { LeaseRepository } from './repositories/lease-repository.js';
 import { SecretRepository } from './repositories/secret-repository.js';
 import { StatsRepository } from './repositories/stats-repository.js';
 import { StepRepository } from './repositories/step-repository.js';
@@ -24,7 +25,7 @@ import { WebhookRepository } from './repositories/webhook-repository.js';
 import { WorkflowRepository } from './repositories/workflow-repository.js';
 import { WorkspaceRepository } from './repositories/workspace-repository.js';
 import { createSqliteDialect } from './sqlite/sqlite-dialect.js';
-import type { StoreDialect } from './store-dialect.js';
+import type { EngineLock, EngineLockScope, StoreDialect } from './store-dialect.js';
 
 /**
  * The store: the only owner of database connections and transactions. Everything else reaches
@@ -36,6 +37,7 @@ export class Store {
   readonly workflows: WorkflowRepository;
   readonly executions: ExecutionRepository;
   readonly steps: StepRepository;
+  readonly leases: LeaseRepository;
   readonly executionLog: ExecutionLogRepository;
   readonly taskTypes: TaskTypeRepository;
   readonly webhooks: WebhookRepository;
@@ -62,6 +64,7 @@ export class Store {
     this.workflows = new WorkflowRepository(db, dialect);
     this.executions = new ExecutionRepository(db, dialect);
     this.steps = new StepRepository(db, dialect);
+    this.leases = new LeaseRepository(db);
     // PostgreSQL announces appended events itself (a trigger, at commit); SQLite through here.
     this.executionLog = new ExecutionLogRepository(
       db,
@@ -165,6 +168,11 @@ export class Store {
   /** True when the error means the database is unreachable. */
   isUnavailableError(error: unknown): boolean {
     return this.dialect.isUnavailableError(error);
+  }
+
+  /** Takes this engine's share of the engine lock (see `StoreDialect.holdEngineLock`). */
+  holdEngineLock(nodeId: string, whileAlone: (scope: EngineLockScope) => Promise<void>): Promise<EngineLock> {
+    return this.dialect.holdEngineLock(nodeId, whileAlone);
   }
 
   /** Closes every connection. */

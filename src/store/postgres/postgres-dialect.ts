@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../database-schema.js';
 import { escapeLike, type StoreDialect } from '../store-dialect.js';
+import { holdPostgresEngineLock } from './postgres-engine-lock.js';
 
 /** Options of the PostgreSQL backend. */
 export interface PostgresOptions {
@@ -77,6 +78,8 @@ export function createPostgresDialect(options: PostgresOptions): StoreDialect {
         UNAVAILABLE_MESSAGES.some((fragment) => message.includes(fragment))
       );
     },
+    holdEngineLock: (nodeId, whileAlone) =>
+      holdPostgresEngineLock(options.connectionString, nodeId, options.onIdleConnectionError, whileAlone),
     close: () => db.destroy(),
   };
 }

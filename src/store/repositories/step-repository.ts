@@ -387,28 +387,6 @@ export class StepRepository {
     });
   }
 
-  /** Extends the leases `owner` holds on running steps. */
-  async renewLeases(owner: string, leaseUntil: number): Promise<number> {
-    const result = await this.db
-      .updateTable('execution_steps')
-      .set({ lease_expires_at: leaseUntil })
-      .where('lease_owner', '=', owner)
-      .where('status', '=', 'running')
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
-  }
-
-  /** Running steps whose lease expired before `now`. */
-  expiredLeases(now: number, limit: number): Promise<ExecutionStepRow[]> {
-    return this.db
-      .selectFrom('execution_steps')
-      .selectAll()
-      .where('status', '=', 'running')
-      .where('lease_expires_at', '<', now)
-      .limit(limit)
-      .execute();
-  }
-
   /** The earliest `run_at` of a queued or waiting step of a running execution that `filter` claims. */
   async nextDueAt(filter: ClaimFilter): Promise<number | undefined> {
     if (filter.types.length === 0) return undefined;

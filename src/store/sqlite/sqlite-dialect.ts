@@ -5,6 +5,7 @@ import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, SqliteDial
 import { createPrivateFileSync, PRIVATE_DIRECTORY_MODE, restrictFilesSync } from '../../files/private-files.js';
 import type { Database } from '../database-schema.js';
 import { escapeLike, type StoreDialect } from '../store-dialect.js';
+import { holdSqliteEngineLock } from './sqlite-engine-lock.js';
 
 /** Options of the embedded SQLite backend. */
 export interface SqliteOptions {
@@ -122,6 +123,8 @@ export function createSqliteDialect(options: SqliteOptions): StoreDialect {
       const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
       return UNAVAILABLE_MESSAGES.some((fragment) => text.includes(fragment));
     },
+    holdEngineLock: (_nodeId, whileAlone) =>
+      holdSqliteEngineLock(onDisk ? options.filename : undefined, db, whileAlone),
     close: () => db.destroy(),
   };
 }
