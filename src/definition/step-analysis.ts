@@ -49,12 +49,7 @@ function describeSyntaxError(error: unknown): { message: string; offset: number 
 }
 
 /** Compiles every expression in `value` and collects its step references and syntax errors. */
-export function readExpressions(
-  value: unknown,
-  pointer: string,
-  mode: ExpressionMode,
-  into: ExpressionFindings,
-): void {
+export function readExpressions(value: unknown, pointer: string, mode: ExpressionMode, into: ExpressionFindings): void {
   if (mode === 'expression' && typeof value === 'string' && !isTemplate(value)) {
     readOneExpression(value, pointer, 0, into);
     return;
@@ -74,12 +69,7 @@ export function readExpressions(
   }
 }
 
-function readOneExpression(
-  source: string,
-  pointer: string,
-  offset: number,
-  into: ExpressionFindings,
-): void {
+function readOneExpression(source: string, pointer: string, offset: number, into: ExpressionFindings): void {
   try {
     const expression = compileExpression(source);
     for (const reference of stepReferences(expression)) into.references.push({ ...reference, pointer });

@@ -8,8 +8,8 @@ import {
   type TemplateContext,
 } from '../definition/render.js';
 import { isTemplate } from '../definition/templates.js';
-import { type AttemptSecrets, loadAttemptSecrets, redactOutcome, renderWithSecrets } from '../secrets/step-secrets.js';
 import type { SecretVault } from '../secrets/secret-vault.js';
+import { type AttemptSecrets, loadAttemptSecrets, redactOutcome, renderWithSecrets } from '../secrets/step-secrets.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
