@@ -29,7 +29,7 @@ const AREAS: Record<string, string[]> = {
   executions: ['executions'],
   workers: ['tasks', 'task-types'],
   events: ['events', 'webhooks'],
-  admin: ['workspaces', 'api-keys'],
+  admin: ['workspaces', 'api-keys', 'secrets'],
 };
 
 const HEADER = `${COMMENT_HEADER.trimEnd()}

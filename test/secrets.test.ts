@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { createClient, WeftApiError } from '../src/sdk/index.js';
 import { SecretVault } from '../src/secrets/secret-vault.js';
 import { assertProblem, createKey, startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
@@ -71,6 +72,20 @@ for (const backend of testBackends()) {
       assert.equal((await server.request('DELETE', '/secrets/CRUD_ONE')).status, 204);
       assertProblem(await server.request('GET', '/secrets/CRUD_ONE'), 404, 'NOT_FOUND');
       assertProblem(await server.request('DELETE', '/secrets/CRUD_ONE'), 404, 'NOT_FOUND');
+    });
+
+    it('has SDK calls for secrets that never return the value', async () => {
+      const client = createClient({ baseUrl: server.url, apiKey: server.adminKey });
+      const put = await client.secrets.put('SDK_ONE', 'sdk-secret-value');
+      assert.equal(put.name, 'SDK_ONE');
+      assert.equal(JSON.stringify(put).includes('sdk-secret-value'), false);
+      assert.equal((await client.secrets.get('SDK_ONE')).name, 'SDK_ONE');
+      assert.ok((await client.secrets.list()).items.some((item) => item.name === 'SDK_ONE'));
+      await client.secrets.delete('SDK_ONE');
+      await assert.rejects(
+        client.secrets.get('SDK_ONE'),
+        (error) => error instanceof WeftApiError && error.status === 404,
+      );
     });
 
     it('checks names and sizes, lets only admins write, and keeps workspaces apart', async () => {

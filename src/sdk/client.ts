@@ -19,6 +19,8 @@ import type {
   PostedEvent,
   PostedEventPage,
   RetryRequest,
+  Secret,
+  SecretPage,
   StartExecutionRequest,
   Task,
   TaskFailure,
@@ -224,6 +226,28 @@ export class WeftClient {
     /** A subscription's deliveries, each with its attempts. */
     deliveries: (id: string, options?: CallOptions): Promise<WebhookDeliveryPage> =>
       unwrap('GET', this.raw.GET('/api/v1/webhooks/{id}/deliveries', { params: { path: { id } }, ...options })),
+  };
+
+  /**
+   * Workspace secrets, read by step inputs as `{{ secrets.NAME }}`. Values are write-only: every
+   * answer is metadata. Writing and deleting need an admin key.
+   */
+  readonly secrets = {
+    /** Creates or replaces a secret's value; resolves to its metadata. */
+    put: (name: string, value: string, options?: CallOptions): Promise<Secret> =>
+      unwrap(
+        'PUT',
+        this.raw.PUT('/api/v1/secrets/{name}', { params: { path: { name } }, body: { value }, ...options }),
+      ),
+    /** One page of the workspace's secrets, by name. */
+    list: (query: { limit?: number; cursor?: string } = {}, options?: CallOptions): Promise<SecretPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/secrets', { params: { query }, ...options })),
+    /** One secret's metadata. */
+    get: (name: string, options?: CallOptions): Promise<Secret> =>
+      unwrap('GET', this.raw.GET('/api/v1/secrets/{name}', { params: { path: { name } }, ...options })),
+    /** Deletes a secret. */
+    delete: (name: string, options?: CallOptions): Promise<unknown> =>
+      unwrap('DELETE', this.raw.DELETE('/api/v1/secrets/{name}', { params: { path: { name } }, ...options })),
   };
 
   /** Figures: execution stats and a workflow's metrics. */

@@ -101,6 +101,10 @@ export type WebhookPatch = RequestOf<'/api/v1/webhooks/{id}', 'patch'>;
 export type WebhookPage = ResponseOf<'/api/v1/webhooks', 'get'>;
 /** A page of deliveries with their attempts. */
 export type WebhookDeliveryPage = ResponseOf<'/api/v1/webhooks/{id}/deliveries', 'get'>;
+/** A workspace secret's metadata (never its value). */
+export type Secret = ResponseOf<'/api/v1/secrets/{name}', 'get'>;
+/** A page of secret metadata, by name. */
+export type SecretPage = ResponseOf<'/api/v1/secrets', 'get'>;
 /** Execution counts and durations. */
 export type ExecutionStats = ResponseOf<'/api/v1/executions/stats', 'get'>;
 /** Filters of the execution stats. */

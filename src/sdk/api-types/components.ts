@@ -285,6 +285,21 @@ export interface components {
             max_attempts: number;
             max_delay_ms?: number;
         };
+        /** Secret */
+        Secret: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description Stored encrypted under WEFT_SECRETS_KEY (false: stored as it is). */
+            encrypted: boolean;
+            name: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** Secret page */
+        SecretPage: {
+            items: components["schemas"]["Secret"][];
+            next_cursor: string | null;
+        };
         /** Settled task */
         SettledTask: {
             execution_id: string;
