@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { buildServer } from '../src/api/server.js';
+import { generateApiKey } from '../src/auth/api-key-secrets.js';
+import { bootstrapWorkspace } from '../src/auth/bootstrap.js';
+import { engineFromConfig } from '../src/engine/engine.js';
+import { createLogger } from '../src/logger.js';
 import { createClient, WeftApiError } from '../src/sdk/index.js';
 import { SecretVault } from '../src/secrets/secret-vault.js';
+import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { assertProblem, createKey, startTestServer, type TestServer } from './helpers/api-server.js';
-import { testBackends } from './helpers/backends.js';
+import { createTestDatabase, testBackends } from './helpers/backends.js';
 import { type FixtureServer, runAdhoc, startFixtureServer, stepOf, waitForExecution } from './helpers/http-fixtures.js';
 
 /**
@@ -278,3 +285,37 @@ for (const backend of testBackends()) {
     });
   });
 }
+
+describe('secret values in logs', () => {
+  it('never reach a log line, even at trace level and for refused requests', async () => {
+    const database = await createTestDatabase('sqlite');
+    const store = database.open();
+    const lines: string[] = [];
+    const logger = createLogger('trace', { write: (line: string) => lines.push(line) });
+    const silent = pino({ level: 'silent' });
+    try {
+      await store.migrate();
+      const adminKey = generateApiKey();
+      await bootstrapWorkspace(store, { dataDir: database.config.dataDir, adminKey });
+      const taskTypes = new TaskTypeRegistry();
+      const engine = engineFromConfig(store, taskTypes, silent, database.config);
+      const app = await buildServer({ store, taskTypes, config: database.config, logger, engine });
+      const value = `logged_${randomBytes(10).toString('hex')}`;
+      const headers = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
+      const bodies = [{ value }, { value, extra: true }, { value: `${value}${'x'.repeat(70_000)}` }];
+      const statuses: number[] = [];
+      for (const body of bodies) {
+        const answer = await app.inject({ method: 'PUT', url: '/api/v1/secrets/LOGGED', headers, payload: body });
+        statuses.push(answer.statusCode);
+        assert.equal(answer.body.includes(value), false);
+      }
+      assert.deepEqual(statuses, [201, 400, 400]);
+      await app.close();
+      assert.ok(lines.length > 0, 'trace level logs requests');
+      assert.equal(lines.join('').includes(value), false);
+    } finally {
+      await store.close();
+      await database.drop();
+    }
+  });
+});
