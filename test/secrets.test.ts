@@ -5,6 +5,7 @@ import pino from 'pino';
 import { buildServer } from '../src/api/server.js';
 import { generateApiKey } from '../src/auth/api-key-secrets.js';
 import { bootstrapWorkspace } from '../src/auth/bootstrap.js';
+import { loadConfig } from '../src/config.js';
 import { engineFromConfig } from '../src/engine/engine.js';
 import { createLogger } from '../src/logger.js';
 import { createClient, WeftApiError } from '../src/sdk/index.js';
@@ -316,6 +317,22 @@ describe('secret values in logs', () => {
     } finally {
       await store.close();
       await database.drop();
+    }
+  });
+});
+
+describe('WEFT_SECRETS_KEY', () => {
+  it('takes 32 bytes as hex or base64 and stops the start on anything else', () => {
+    const key = randomBytes(32);
+    assert.deepEqual(loadConfig({ WEFT_SECRETS_KEY: key.toString('hex') }).secretsKey, key);
+    assert.deepEqual(loadConfig({ WEFT_SECRETS_KEY: key.toString('base64') }).secretsKey, key);
+    assert.deepEqual(loadConfig({ WEFT_SECRETS_KEY: key.toString('base64url') }).secretsKey, key);
+    assert.equal(loadConfig({}).secretsKey, undefined);
+    for (const bad of ['short', randomBytes(16).toString('hex'), randomBytes(31).toString('base64')]) {
+      assert.throws(
+        () => loadConfig({ WEFT_SECRETS_KEY: bad }),
+        (error: Error & { code?: string }) => error.code === 'CONFIG_INVALID' && /WEFT_SECRETS_KEY/.test(error.message),
+      );
     }
   });
 });
