@@ -10,6 +10,11 @@ export interface StoreDialect {
   readonly name: 'sqlite' | 'postgres';
   /** The Kysely instance over this backend's driver. */
   readonly db: Kysely<Database>;
+  /**
+   * The SQLite database file (absolute), which other connections (the stats worker's) may open;
+   * undefined for an in-memory SQLite database and for PostgreSQL.
+   */
+  readonly file?: string | undefined;
   /** SQL type for id columns: PostgreSQL compares them byte-wise so ULID order holds. */
   readonly idType: 'text' | 'text collate "C"';
   /** `column` contains `text`, ignoring case; `text` is matched literally (no wildcards). */

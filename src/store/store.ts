@@ -16,7 +16,7 @@ import {
 import { ExecutionRepository } from './repositories/execution-repository.js';
 import { LeaseRepository } from './repositories/lease-repository.js';
 import { SecretRepository } from './repositories/secret-repository.js';
-import { StatsRepository } from './repositories/stats-repository.js';
+import { type StatsReads, StatsRepository } from './repositories/stats-repository.js';
 import { StepRepository } from './repositories/step-repository.js';
 import { TaskTypeRepository } from './repositories/task-type-repository.js';
 import { TriggerRepository } from './repositories/trigger-repository.js';
@@ -25,6 +25,7 @@ import { WebhookRepository } from './repositories/webhook-repository.js';
 import { WorkflowRepository } from './repositories/workflow-repository.js';
 import { WorkspaceRepository } from './repositories/workspace-repository.js';
 import { createSqliteDialect } from './sqlite/sqlite-dialect.js';
+import { SqliteStatsReader } from './sqlite/sqlite-stats-reader.js';
 import type { EngineLock, EngineLockScope, StoreDialect } from './store-dialect.js';
 
 /**
@@ -44,7 +45,14 @@ export class Store {
   readonly webhookDeliveries: WebhookDeliveryRepository;
   readonly events: EventRepository;
   readonly triggers: TriggerRepository;
-  readonly stats: StatsRepository;
+  /**
+   * Aggregates. For a SQLite file they run in worker threads on their own connections (they scan
+   * for up to a second, and better-sqlite3 would hold the event loop meanwhile); in a transaction
+   * and on PostgreSQL (asynchronous already) or in-memory SQLite, on this store's connection.
+   */
+  readonly stats: StatsReads;
+  /** The stats workers this store started (root store of a SQLite file only), stopped by `close`. */
+  private readonly statsWorkers: SqliteStatsReader | undefined;
   readonly secrets: SecretRepository;
 
   constructor(
@@ -76,7 +84,9 @@ export class Store {
     this.webhookDeliveries = new WebhookDeliveryRepository(db, dialect);
     this.events = new EventRepository(db);
     this.triggers = new TriggerRepository(db, dialect);
-    this.stats = new StatsRepository(db, dialect);
+    this.statsWorkers =
+      dialect.file !== undefined && !db.isTransaction ? new SqliteStatsReader(dialect.file) : undefined;
+    this.stats = this.statsWorkers ?? new StatsRepository(db, dialect);
     this.secrets = new SecretRepository(db);
   }
 
@@ -175,9 +185,10 @@ export class Store {
     return this.dialect.holdEngineLock(nodeId, whileAlone);
   }
 
-  /** Closes every connection. */
-  close(): Promise<void> {
-    return this.dialect.close();
+  /** Closes every connection (the stats workers' too). */
+  async close(): Promise<void> {
+    await this.statsWorkers?.close();
+    await this.dialect.close();
   }
 }
 

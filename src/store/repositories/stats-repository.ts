@@ -39,11 +39,20 @@ const MEASURED_ATTEMPTS = ['completed', 'failed'];
 /** Nearest rank ⌈p·n/100⌉ in integer arithmetic, which both databases do alike. */
 const rank = (percent: number) => sql.raw(`(n * ${percent} + 99) / 100`);
 
+/**
+ * The aggregate reads, as the rest of Weft sees them: `StatsRepository` on the store's own
+ * connection, or `SqliteStatsReader` (the same queries in a worker thread, for a SQLite file).
+ */
+export type StatsReads = Pick<
+  StatsRepository,
+  'executionCounts' | 'executionDurations' | 'attemptCounts' | 'attemptDurations' | 'stepBacklog'
+>;
+
 /** Aggregate reads over executions, attempts and steps (read-only). */
 export class StatsRepository {
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly dialect: StoreDialect,
+    private readonly dialect: Pick<StoreDialect, 'millisBetween'>,
   ) {}
 
   /** Executions of a workspace counted by workflow (`key`; null for ad-hoc runs) and status. */

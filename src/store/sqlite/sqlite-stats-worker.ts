@@ -1,0 +1,58 @@
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import type { Database } from '../database-schema.js';
+import { type StatsReads, StatsRepository } from '../repositories/stats-repository.js';
+import { sqliteMillisBetween } from './sqlite-dialect.js';
+
+/**
+ * The stats worker (piscina calls the default export; see sqlite-stats-reader.ts): runs one
+ * `StatsRepository` read on this thread's own read-only connection to the database file.
+ */
+
+/** One read: which method, with which arguments, on which database file. */
+export interface StatsTask {
+  filename: string;
+  method: keyof StatsReads;
+  args: unknown[];
+}
+
+/** What comes back: the method's result (structured clone keeps its Maps), or its error. */
+export type StatsTaskResult =
+  | { ok: true; value: unknown }
+  // Structured clone keeps an error's message but drops `code`, which tells a busy or missing
+  // database (503) from a bug; so the error travels as plain fields.
+  | { ok: false; name: string; message: string; code: string | undefined };
+
+/** One connection per database file, kept for the thread's life (a worker serves one store). */
+const repositories = new Map<string, StatsRepository>();
+
+function repositoryFor(filename: string): StatsRepository {
+  let repository = repositories.get(filename);
+  if (!repository) {
+    const database = new SqliteDatabase(filename, { fileMustExist: true });
+    // WAL lets this connection read beside the server's writer; it must never write.
+    database.pragma('query_only = ON');
+    database.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    repository = new StatsRepository(db, { millisBetween: sqliteMillisBetween });
+    repositories.set(filename, repository);
+  }
+  return repository;
+}
+
+/** Runs `task` (the worker's entry point). */
+export default async function runStatsTask(task: StatsTask): Promise<StatsTaskResult> {
+  try {
+    const repository = repositoryFor(task.filename);
+    const read = repository[task.method] as (...args: unknown[]) => Promise<unknown>;
+    return { ok: true, value: await read.apply(repository, task.args) };
+  } catch (error) {
+    const failure = error as { name?: string; message?: string; code?: unknown };
+    return {
+      ok: false,
+      name: failure.name ?? 'Error',
+      message: failure.message ?? String(error),
+      code: typeof failure.code === 'string' ? failure.code : undefined,
+    };
+  }
+}
