@@ -137,6 +137,39 @@ for (const backend of testBackends()) {
       assert.equal(stepOf(execution, 'broken').attempts, 2);
     });
 
+    it('runs later sequential steps after a failure when stop_on_failure is false, skips them by default', async () => {
+      const pipeline = (extra: Record<string, unknown>, third: Record<string, unknown> = {}) => ({
+        name: 'sequential pipeline',
+        sequential: true,
+        ...extra,
+        steps: [
+          noop('first'),
+          { id: 'middle', type: 'http', input: { url: `${fixture.url}/bad-request` } },
+          noop('third', third),
+        ],
+      });
+      const continued = await waitForExecution(server, await runAdhoc(server, pipeline({ stop_on_failure: false })), [
+        'completed',
+        'failed',
+      ]);
+      assert.equal(continued.status, 'failed', 'a failed step still fails the execution');
+      assert.deepEqual(statuses(continued), { first: 'completed', middle: 'failed', third: 'completed' });
+
+      // A run_if written on the step wins over the implicit all_done.
+      const strict = await waitForExecution(
+        server,
+        await runAdhoc(server, pipeline({ stop_on_failure: false }, { run_if: 'all_success' })),
+        ['completed', 'failed'],
+      );
+      assert.equal(strict.status, 'failed');
+      assert.deepEqual(statuses(strict), { first: 'completed', middle: 'failed', third: 'skipped' });
+      assert.equal(stepOf(strict, 'third').skip_reason, 'dependency');
+
+      const stopped = await waitForExecution(server, await runAdhoc(server, pipeline({})), ['completed', 'failed']);
+      assert.equal(stopped.status, 'failed');
+      assert.deepEqual(statuses(stopped), { first: 'completed', middle: 'failed', third: 'cancelled' });
+    });
+
     it('times out an attempt, retries it, and times out a whole workflow', async () => {
       const attemptTimeout = await runAdhoc(server, {
         name: 'attempt timeout',

@@ -35,11 +35,23 @@ export function compileWorkflow(definition: WorkflowDefinition): CompiledWorkflo
   return {
     definition,
     plan,
-    steps: new Map(definition.steps.map((step) => [step.id, step])),
+    steps: new Map(definition.steps.map((step) => [step.id, withEffectiveRunIf(definition, step)])),
     dependents: new Map(plan.steps.map((step) => [step.id, step.dependents])),
     reads,
     outputReads: [...new Set(found.references.map((reference) => reference.step))],
   };
+}
+
+/**
+ * A step as the scheduler reads it. In a `sequential` workflow with `stop_on_failure: false` the
+ * implicit dependency on the previous step is `all_done` (SPEC §3), so later steps still run after
+ * a failure. Readiness is decided per step, not per edge, so a step without its own `run_if` gets
+ * `all_done` for all its dependencies; a `run_if` written on the step wins.
+ */
+function withEffectiveRunIf(definition: WorkflowDefinition, step: StepDefinition): StepDefinition {
+  const continuesAfterFailure = definition.sequential === true && definition.stop_on_failure === false;
+  if (!continuesAfterFailure || step.run_if !== undefined) return step;
+  return { ...step, run_if: 'all_done' };
 }
 
 /** A small LRU of compiled workflows by key (`<workflow id>@<version>` or `adhoc:<execution id>`). */
