@@ -108,6 +108,11 @@ export interface WeftConfig {
    */
   defaultStepTimeoutSeconds: number;
   /**
+   * `WEFT_MAX_WORKFLOW_DEPTH`: how deep `workflow` steps may nest child executions under a
+   * top-level execution; a `workflow` step that would go deeper fails without retry. Default 10.
+   */
+  maxWorkflowDepth: number;
+  /**
    * `WEFT_WORKSPACE_SLOT_SHARE`: percent of a process's step slots (`WEFT_WORKER_CONCURRENCY`) that
    * one workspace may hold; the rest stay free for the other workspaces. Default 80; 100 turns it off.
    */
@@ -225,6 +230,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     httpMaxResponseBytes: intVar(env, 'WEFT_HTTP_MAX_RESPONSE_BYTES', 10 * 1024 * 1024, 1, 2 ** 31 - 1),
     httpDefaultTimeoutMs: intVar(env, 'WEFT_HTTP_DEFAULT_TIMEOUT_MS', 30_000, 1, 3_600_000),
     defaultStepTimeoutSeconds: intVar(env, 'WEFT_DEFAULT_STEP_TIMEOUT_SECONDS', 3600, 1, 31_536_000),
+    maxWorkflowDepth: intVar(env, 'WEFT_MAX_WORKFLOW_DEPTH', 10, 1, 1000),
     workspaceSlotShare: intVar(env, 'WEFT_WORKSPACE_SLOT_SHARE', 80, 1, 100),
     secretsKey: secretsKeyVar(env),
   };

@@ -29,6 +29,9 @@ export const ExecutionStepSchema = Type.Object({
   skip_reason: Nullable(Type.String()),
   started_at: Nullable(Timestamp),
   completed_at: Nullable(Timestamp),
+  child_execution_id: Nullable(
+    Type.String({ description: 'A `workflow` step: the child execution of its current (or last) attempt.' }),
+  ),
 });
 
 export const ExecutionSchema = Type.Object(
@@ -45,6 +48,10 @@ export const ExecutionSchema = Type.Object(
     reference: Nullable(Type.String()),
     trigger: Type.Unknown(),
     webhook_url: Nullable(Type.String()),
+    parent_execution_id: Nullable(
+      Type.String({ description: 'A child execution: the execution whose `workflow` step started it.' }),
+    ),
+    parent_step_id: Nullable(Type.String({ description: "A child execution: that parent's step." })),
     created_at: Timestamp,
     started_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
@@ -96,6 +103,8 @@ export function executionView(execution: ExecutionRow, steps: readonly Execution
     reference: execution.reference,
     trigger: parse(execution.trigger),
     webhook_url: execution.webhook_url,
+    parent_execution_id: execution.parent_execution_id ?? null,
+    parent_step_id: execution.parent_step_id ?? null,
     created_at: execution.created_at,
     started_at: execution.started_at,
     completed_at: execution.completed_at,
@@ -114,6 +123,7 @@ export function executionView(execution: ExecutionRow, steps: readonly Execution
             skip_reason: step.skip_reason,
             started_at: step.started_at,
             completed_at: step.completed_at,
+            child_execution_id: step.child_execution_id ?? null,
           })),
         }
       : {}),

@@ -52,6 +52,8 @@ export interface EngineOptions {
   nodeId?: string;
   /** Reads workspace secrets for step inputs; default: no WEFT_SECRETS_KEY. */
   secrets?: SecretVault;
+  /** WEFT_MAX_WORKFLOW_DEPTH: nesting bound of child executions (default 10). */
+  maxWorkflowDepth?: number;
 }
 
 export class Engine {
@@ -64,7 +66,8 @@ export class Engine {
   /** Workspace secrets under this process's WEFT_SECRETS_KEY (the routes and task hand-out use it too). */
   readonly secrets: SecretVault;
   readonly #store: Store;
-  readonly #options: Required<Omit<EngineOptions, 'store' | 'secrets' | 'nodeId'>>;
+  readonly #options: Required<Omit<EngineOptions, 'store' | 'secrets' | 'nodeId' | 'maxWorkflowDepth'>>;
+  readonly #maxWorkflowDepth: number | undefined;
   readonly #workflows = new CompiledWorkflowCache();
   /** Abort controllers of the steps running here, by `execution/step`. */
   readonly #running = new Map<string, AbortController>();
@@ -103,6 +106,7 @@ export class Engine {
     this.nodeId = nodeIdOf(options.nodeId ?? os.hostname());
     this.owner = `engine:${this.nodeId}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.secrets = options.secrets ?? new SecretVault(undefined);
+    this.#maxWorkflowDepth = options.maxWorkflowDepth;
     this.#options = {
       taskTypes: options.taskTypes,
       logger: options.logger,
@@ -136,8 +140,8 @@ export class Engine {
 
   /** Whether this engine runs steps of `type` (else external workers poll for them). */
   claimsType(type: string): boolean {
-    // Built-ins without a handler here (`wait_for_signal`, `workflow`) are still the engine's: it
-    // fails them with a clear message rather than leaving them waiting for a worker.
+    // Built-ins without a handler (`workflow`, run by src/children/; `wait_for_signal`) are the
+    // engine's: it runs them, or fails them clearly, rather than leaving them to a worker.
     const descriptor = this.#options.taskTypes.get(type);
     return descriptor !== undefined && (descriptor.handler !== undefined || descriptor.source === 'builtin');
   }
@@ -473,6 +477,7 @@ export class Engine {
       capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
       workspaceRoom: (workspaceId) => this.#workspaceRoom(workspaceId),
       claimsType: (type) => this.claimsType(type),
+      ...(this.#maxWorkflowDepth === undefined ? {} : { maxWorkflowDepth: this.#maxWorkflowDepth }),
       workflowOf: (execution) => this.workflowOf(execution, tx),
     });
     if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
@@ -575,6 +580,7 @@ export function engineFromConfig(
     | 'defaultStepTimeoutSeconds'
     | 'workspaceSlotShare'
     | 'secretsKey'
+    | 'maxWorkflowDepth'
   >,
 ): Engine {
   configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
@@ -596,5 +602,6 @@ export function engineFromConfig(
     pollMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
     nodeId: config.nodeId,
+    maxWorkflowDepth: config.maxWorkflowDepth,
   });
 }

@@ -1,3 +1,4 @@
+import { cancelChildren, wakeParentStep } from '../children/child-workflows.js';
 import { renderValue, type TemplateContext } from '../definition/render.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
@@ -92,6 +93,8 @@ async function endExecution(
   );
   if (!changed) return;
   Object.assign(execution, patch, { status, steps_unsettled: 0 });
+  // A child that ends settles its parent's step (src/children/).
+  if (await wakeParentStep(batch.tx, execution)) batch.result.queuedElsewhere += 1;
   const data: Record<string, unknown> = { status };
   if (patch.output !== undefined) data.output = patch.output === null ? null : JSON.parse(patch.output);
   if (patch.error) data.error = JSON.parse(patch.error);
@@ -113,6 +116,8 @@ export async function failExecution(batch: SettleBatch, execution: ExecutionRow,
  * steps that were running (their handlers are aborted after commit).
  */
 export async function cancelUnsettledSteps(tx: Store, executionId: string, at: string, reason: string) {
+  // Children first (they are locked before the steps that wait on them; src/children/).
+  await cancelChildren(tx, executionId, at);
   const { running, underway } = await tx.steps.cancelUnsettled(executionId, at);
   const error = JSON.stringify({ message: reason, retryable: false });
   await tx.executionLog.recordAttempts(

@@ -1,3 +1,4 @@
+import { wakeParentStep } from '../children/child-workflows.js';
 import type { WorkflowDefinition } from '../definition/definition-schema.js';
 import { checkInput, checkInputInline } from '../definition/input-validation.js';
 import { WeftError } from '../errors.js';
@@ -265,6 +266,8 @@ export async function applyAction(
         await move({ ...patch, completed_at: at, steps_unsettled: 0 });
         Object.assign(execution, patch);
         batch.event(execution, 'workflow.cancelled', { status: 'cancelled' });
+        // A cancelled child fails its parent's attempt (weft_work below announces it).
+        await wakeParentStep(tx, execution);
         break;
       }
       case 'resume':
@@ -366,6 +369,7 @@ async function resetSteps(
       used_fallback: 0,
       attempt_type: row.type,
       attempt_base: row.attempts,
+      child_execution_id: null,
       lost_attempts: 0,
       run_at: null,
       lease_owner: null,

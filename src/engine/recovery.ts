@@ -176,17 +176,22 @@ async function recoverOne(
     const error = JSON.stringify({ message: lossMessage(step, loss, lost), retryable: true });
     const at = nowIso();
     const requeue = lost <= MAX_LOST_ATTEMPTS;
+    // A woken `workflow` step whose settle was lost: its child already ended, so the same attempt
+    // is settled from it again rather than starting another child (src/children/).
+    const rewake = step.child_execution_id ? { status: 'waiting', run_at: now } : undefined;
     const patch = requeue
-      ? {
-          status: 'queued',
-          run_at: now,
-          queued_at: at,
-          lost_attempts: lost,
-          attempt_base: step.attempt_base + 1,
-          lease_owner: null,
-          lease_expires_at: null,
-          error,
-        }
+      ? rewake
+        ? { ...rewake, lost_attempts: lost, lease_owner: null, lease_expires_at: null }
+        : {
+            status: 'queued',
+            run_at: now,
+            queued_at: at,
+            lost_attempts: lost,
+            attempt_base: step.attempt_base + 1,
+            lease_owner: null,
+            lease_expires_at: null,
+            error,
+          }
       : { status: 'failed', completed_at: at, lost_attempts: lost, lease_owner: null, lease_expires_at: null, error };
     // A lease renewed since it was read is not taken back (an earlier incarnation renews nothing).
     const guard = {

@@ -1,3 +1,4 @@
+import { type ChildRequest, DEFAULT_MAX_WORKFLOW_DEPTH, startChildAttempt } from '../children/child-workflows.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
 import type { NewEvent } from '../store/repositories/execution-log-repository.js';
@@ -22,6 +23,8 @@ export type StepOutcome =
   | { kind: 'failed'; input: unknown; error: StepError }
   | { kind: 'skipped' }
   | { kind: 'waiting'; input: unknown; until: number; output: unknown }
+  /** A `workflow` attempt: the child to start (src/children/). */
+  | ChildRequest
   /**
    * Interrupted by a shutdown (or handed back by a worker): back to the queue without using up
    * the retry budget. `by` names the worker that released it; absent, the process stopped.
@@ -53,6 +56,8 @@ export interface SettleEnvironment {
   workspaceRoom?: (workspaceId: string) => number;
   /** Whether this process's engine runs steps of a type (the rest wait for external workers). */
   claimsType?: (type: string) => boolean;
+  /** WEFT_MAX_WORKFLOW_DEPTH (default 10). */
+  maxWorkflowDepth?: number;
   workflowOf(execution: ExecutionRow): Promise<CompiledWorkflow>;
 }
 
@@ -164,6 +169,26 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
     if (await tx.steps.update(key.execution, key.step, patch, guard)) batch.wakeAt(outcome.until);
     return;
   }
+  if (outcome.kind === 'child') {
+    await startChildAttempt({
+      batch,
+      execution,
+      step,
+      request: outcome,
+      maxDepth: env.maxWorkflowDepth ?? DEFAULT_MAX_WORKFLOW_DEPTH,
+      fail: (error) =>
+        settleFailure(
+          batch,
+          execution,
+          workflow,
+          step,
+          { kind: 'failed', input: outcome.input, error },
+          endedAt,
+          attempt,
+        ),
+    });
+    return;
+  }
   if (outcome.kind === 'released') {
     const message = outcome.by ? `released by worker '${outcome.by}'` : 'interrupted: the process stopped';
     const error = JSON.stringify({ message, retryable: true });
@@ -233,6 +258,8 @@ async function settleFailure(
       queued_at: nowIso(),
       input: jsonText(outcome.input),
       error,
+      // A new attempt of a `workflow` step starts a new child.
+      child_execution_id: null,
       ...released,
     };
     eventType = 'step.retrying';
@@ -252,6 +279,7 @@ async function settleFailure(
       attempt_type: definition.fallback.type,
       input: jsonText(outcome.input),
       error,
+      child_execution_id: null,
       ...released,
     };
     eventType = 'step.retrying';

@@ -1,3 +1,4 @@
+import { childOutcome, childRequestOf, WORKFLOW_TASK_TYPE } from '../children/child-workflows.js';
 import type { StepDefinition } from '../definition/definition-schema.js';
 import {
   evaluateExpression,
@@ -120,6 +121,17 @@ export async function runClaimedStep(
 ): Promise<StepOutcome> {
   const prepared = await prepareAttempt(claimed, workflow, env);
   if (prepared.kind !== 'run') return prepared;
+  if (prepared.type === WORKFLOW_TASK_TYPE) {
+    // The child is created when the settle records this attempt (src/children/).
+    if (prepared.secrets !== undefined) {
+      return failed(
+        prepared.view,
+        new NonRetryableError('workflow: a child input cannot carry secrets; read them in the child workflow'),
+      );
+    }
+    const request = childRequestOf(prepared.input);
+    return 'kind' in request ? request : { kind: 'failed', input: prepared.view, error: request };
+  }
   const handler = env.taskTypes.get(prepared.type)?.handler;
   if (!handler) {
     return failed(prepared.view, new NonRetryableError(`no handler for task type '${prepared.type}' in this process`));
@@ -138,6 +150,8 @@ export async function prepareAttempt(
   workflow: CompiledWorkflow,
   env: Pick<RunnerEnvironment, 'store' | 'secrets'>,
 ): Promise<PreparedAttempt | StepOutcome> {
+  // A woken `workflow` step: its child ended.
+  if (claimed.previous_status === 'waiting' && claimed.child_execution_id) return childOutcome(env.store, claimed);
   if (claimed.previous_status === 'waiting') {
     // A durable timer that fired: the output was decided when the step started waiting.
     return { kind: 'completed', input: parseJsonText(claimed.input), output: parseJsonText(claimed.output) };

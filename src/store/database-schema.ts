@@ -96,6 +96,12 @@ export interface ExecutionRow {
   deleted_at: string | null;
   /** The Idempotency-Key of the start that created it. */
   idempotency_key: string | null;
+  /** The execution whose `workflow` step started this one (a child execution), else null. */
+  parent_execution_id?: string | null;
+  /** That step's id. */
+  parent_step_id?: string | null;
+  /** 0 for a top-level execution, its parent's depth + 1 for a child (WEFT_MAX_WORKFLOW_DEPTH). */
+  workflow_depth?: number;
 }
 
 export interface ExecutionStepRow {
@@ -129,6 +135,8 @@ export interface ExecutionStepRow {
   queued_at: string | null;
   started_at: string | null;
   completed_at: string | null;
+  /** A `workflow` step: the child execution of its current attempt. */
+  child_execution_id?: string | null;
 }
 
 export interface StepAttemptRow {

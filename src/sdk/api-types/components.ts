@@ -145,6 +145,8 @@ export interface components {
                 [key: string]: string;
             };
             output: unknown;
+            parent_execution_id: string | null;
+            parent_step_id: string | null;
             progress: {
                 completed: number;
                 failed: number;
@@ -160,6 +162,7 @@ export interface components {
             status: string;
             steps?: {
                 attempts: number;
+                child_execution_id: string | null;
                 completed_at: string | null;
                 error: unknown;
                 input: unknown;

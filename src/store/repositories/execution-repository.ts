@@ -10,6 +10,8 @@ export interface ExecutionFilters {
   labels?: Array<[string, string]> | undefined;
   reference?: string | undefined;
   includeDeleted?: boolean | undefined;
+  /** Only the children of this execution (its `workflow` steps' executions). */
+  parentExecutionId?: string | undefined;
 }
 
 /** Executions: creation, reads, and guarded status changes. */
@@ -82,6 +84,21 @@ export class ExecutionRepository {
     return query.executeTakeFirst();
   }
 
+  /**
+   * The children of an execution that have not ended, locked in id order on PostgreSQL (a parent
+   * that ends cancels them; see src/children/).
+   */
+  unendedChildren(parentId: string): Promise<ExecutionRow[]> {
+    let query = this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('parent_execution_id', '=', parentId)
+      .where('status', 'in', ['pending', 'queued', 'running', 'paused'])
+      .orderBy('id');
+    if (this.dialect.name === 'postgres') query = query.forUpdate();
+    return query.execute();
+  }
+
   /** Executions of a workspace, newest first. */
   async list(workspaceId: string, filters: ExecutionFilters, page: PageRequest) {
     let query = this.db
@@ -94,6 +111,7 @@ export class ExecutionRepository {
     if (filters.workflowId) query = query.where('workflow_id', '=', filters.workflowId);
     if (filters.status) query = query.where('status', '=', filters.status);
     if (filters.reference) query = query.where('reference', '=', filters.reference);
+    if (filters.parentExecutionId) query = query.where('parent_execution_id', '=', filters.parentExecutionId);
     for (const [key, value] of filters.labels ?? [])
       query = query.where(this.dialect.jsonFieldEquals('labels', key, value));
     if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));

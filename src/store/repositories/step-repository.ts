@@ -65,6 +65,7 @@ const STEP_COLUMNS: ReadonlyArray<keyof ExecutionStepRow> = [
   'queued_at',
   'started_at',
   'completed_at',
+  'child_execution_id',
 ];
 
 type ClaimingExecution = Pick<
