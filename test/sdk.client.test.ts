@@ -89,6 +89,12 @@ for (const backend of testBackends()) {
         listed.items.map((item) => item.id),
         [started.id],
       );
+      const ofWorkflow = await client.workflows.executions(workflow.id, { status: 'completed', limit: 5 });
+      assert.deepEqual(
+        ofWorkflow.items.map((item) => item.id),
+        [started.id],
+      );
+      await apiError(client.workflows.executions('wf_missing'), 404, 'NOT_FOUND');
       const adhoc = await client.executions.startAdhoc({ definition: simpleDefinition('inline'), input: { value: 1 } });
       assert.equal((await settled(client, adhoc.id)).status, 'completed');
     });

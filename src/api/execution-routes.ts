@@ -66,14 +66,19 @@ const validateAdhocEnvelope = compileBodySchema(
 const ListQuery = Type.Object({
   ...PageQuery,
   workflow_id: Type.Optional(Type.String({ minLength: 1 })),
-  status: Type.Optional(Type.String({ enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] })),
+  status: Type.Optional(
+    Type.String({ enum: ['pending', 'queued', 'running', 'paused', 'completed', 'failed', 'cancelled'] }),
+  ),
   label: Type.Optional(Type.Array(Type.String({ pattern: '^[^:]+:.*$', maxLength: 1101 }), { maxItems: 64 })),
   reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   include_deleted: Type.Optional(Type.Boolean({ default: false })),
-  parent_execution_id: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 64, description: "Only this execution's children (its `workflow` steps)." }),
-  ),
 });
+
+/**
+ * The query of `GET /workflows/{id}/executions`: that of `GET /executions` without `workflow_id`
+ * (the path names the workflow; a `workflow_id` given anyway is ignored like any unknown parameter).
+ */
+const WorkflowListQuery = Type.Omit(ListQuery, ['workflow_id']);
 
 const EventSchema = Type.Object({
   id: Type.String(),
@@ -101,6 +106,31 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     const execution = await store.executions.get(workspaceId, id);
     if (!execution) throw notFound('execution', id);
     return execution;
+  };
+
+  /** One page of executions as both list routes show it. */
+  const listPage = async (workspaceId: string, query: Static<typeof ListQuery>) => {
+    const page = await store.executions.list(
+      workspaceId,
+      {
+        workflowId: query.workflow_id,
+        status: query.status,
+        reference: query.reference,
+        includeDeleted: query.include_deleted,
+        labels: (query.label ?? []).map((label) => [
+          label.slice(0, label.indexOf(':')),
+          label.slice(label.indexOf(':') + 1),
+        ]),
+      },
+      { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
+    );
+    // Progress counts the steps of the page's executions in two grouped queries.
+    const tallies = await store.steps.tallies(page.items.map((row) => row.id));
+    const empty = { counts: {}, running: [] };
+    return {
+      items: page.items.map((row) => executionView(row, tallies.get(row.id) ?? empty)),
+      next_cursor: page.next_cursor,
+    };
   };
 
   app.post(
@@ -204,30 +234,27 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         response: { 200: PageOf(ExecutionSchema, 'Execution page'), ...errorResponses(400, 401, 403) },
       },
     },
+    async (request) => listPage(authOf(request).workspace.id, request.query),
+  );
+
+  app.get(
+    '/workflows/:id/executions',
+    {
+      schema: {
+        tags,
+        summary: "List a workflow's executions, newest first (the filters and pages of GET /executions)",
+        params: IdParams,
+        querystring: WorkflowListQuery,
+        response: { 200: PageOf(ExecutionSchema, 'Execution page'), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
     async (request) => {
-      const { query } = request;
-      const page = await store.executions.list(
-        authOf(request).workspace.id,
-        {
-          workflowId: query.workflow_id,
-          status: query.status,
-          reference: query.reference,
-          includeDeleted: query.include_deleted,
-          parentExecutionId: query.parent_execution_id,
-          labels: (query.label ?? []).map((label) => [
-            label.slice(0, label.indexOf(':')),
-            label.slice(label.indexOf(':') + 1),
-          ]),
-        },
-        { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
-      );
-      // Progress counts the steps of the page's executions in two grouped queries.
-      const tallies = await store.steps.tallies(page.items.map((row) => row.id));
-      const empty = { counts: {}, running: [] };
-      return {
-        items: page.items.map((row) => executionView(row, tallies.get(row.id) ?? empty)),
-        next_cursor: page.next_cursor,
-      };
+      const { workspace } = authOf(request);
+      const { id } = request.params;
+      // A deleted workflow's executions are listed with include_deleted, as GET /workflows/{id} shows it.
+      const workflow = await store.workflows.get(workspace.id, id, { includeDeleted: request.query.include_deleted });
+      if (!workflow) throw notFound('workflow', id);
+      return listPage(workspace.id, { ...request.query, workflow_id: workflow.id });
     },
   );
 

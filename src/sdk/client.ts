@@ -37,6 +37,7 @@ import type {
   WebhookPatch,
   Workflow,
   WorkflowDefinition,
+  WorkflowExecutionListQuery,
   WorkflowListQuery,
   WorkflowMetrics,
   WorkflowPage,
@@ -121,6 +122,9 @@ export class WeftClient {
     /** The versions of a workflow. */
     versions: (id: string, options?: CallOptions): Promise<WorkflowVersionPage> =>
       unwrap('GET', this.raw.GET('/api/v1/workflows/{id}/versions', { params: { path: { id } }, ...options })),
+    /** One page of the workflow's executions, newest first (the filters of `executions.list`). */
+    executions: (id: string, query: WorkflowExecutionListQuery = {}, options?: CallOptions): Promise<ExecutionPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/workflows/{id}/executions', { params: { path: { id }, query }, ...options })),
     /** Soft-deletes a workflow; 409 while executions run unless `cancelRunning`. */
     delete: (id: string, query: { cancel_running?: boolean } = {}, options?: CallOptions): Promise<unknown> =>
       unwrap('DELETE', this.raw.DELETE('/api/v1/workflows/{id}', { params: { path: { id }, query }, ...options })),

@@ -49,6 +49,8 @@ export type Execution = ResponseOf<'/api/v1/executions/{id}', 'get'>;
 export type ExecutionPage = ResponseOf<'/api/v1/executions', 'get'>;
 /** Filters and paging of the execution list. */
 export type ExecutionListQuery = QueryOf<'/api/v1/executions', 'get'>;
+/** Filters and paging of one workflow's execution list (those of the execution list but `workflow_id`). */
+export type WorkflowExecutionListQuery = QueryOf<'/api/v1/workflows/{id}/executions', 'get'>;
 /** How to start an execution of a saved workflow. */
 export type StartExecutionRequest = RequestOf<'/api/v1/workflows/{id}/executions', 'post'>;
 /** An ad-hoc run of an inline definition. */

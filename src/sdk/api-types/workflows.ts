@@ -274,7 +274,40 @@ export interface WorkflowsPaths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** List a workflow's executions, newest first (the filters and pages of GET /executions) */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    include_deleted?: boolean;
+                    label?: string[];
+                    limit?: number;
+                    reference?: string;
+                    status?: "pending" | "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExecutionPage"];
+                    };
+                };
+                400: components["responses"]["Error400"];
+                401: components["responses"]["Error401"];
+                403: components["responses"]["Error403"];
+                404: components["responses"]["Error404"];
+            };
+        };
         put?: never;
         /** Start an execution of a workflow (202) */
         post: {
