@@ -33,7 +33,9 @@ export function cpuShareMeter(): () => number {
 /**
  * Sends `/healthz` every 20 ms while `until` is pending; returns the 90th percentile of the answer
  * times, the longest (for reports; the scheduler alone can make one long) and the bound the 90th
- * percentile must stay under: 100 ms scaled by the CPU share the process had.
+ * percentile must stay under: 150 ms scaled by the CPU share the process had (on a busy machine
+ * each answer also waits for a core). A held loop fails anyway: it leaves fewer than three
+ * answers, or answers as slowly as the whole burn while its CPU share is high.
  */
 export async function typicalHealthz(
   server: TestServer,
@@ -53,5 +55,5 @@ export async function typicalHealthz(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   assert.ok(times.length >= 3, `only ${times.length} /healthz answers while the work ran`);
-  return { p90: percentile(times, 0.9), worst: Math.max(...times), bound: 100 / share(), count: times.length };
+  return { p90: percentile(times, 0.9), worst: Math.max(...times), bound: 150 / share(), count: times.length };
 }
