@@ -72,6 +72,9 @@ const ListQuery = Type.Object({
   label: Type.Optional(Type.Array(Type.String({ pattern: '^[^:]+:.*$', maxLength: 1101 }), { maxItems: 64 })),
   reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   include_deleted: Type.Optional(Type.Boolean({ default: false })),
+  parent_execution_id: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, description: "Only this execution's children (its `workflow` steps)." }),
+  ),
 });
 
 /**
@@ -117,6 +120,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         status: query.status,
         reference: query.reference,
         includeDeleted: query.include_deleted,
+        parentExecutionId: query.parent_execution_id,
         labels: (query.label ?? []).map((label) => [
           label.slice(0, label.indexOf(':')),
           label.slice(label.indexOf(':') + 1),

@@ -23,6 +23,8 @@ export interface ExecutionsPaths {
                     include_deleted?: boolean;
                     label?: string[];
                     limit?: number;
+                    /** @description Only this execution's children (its `workflow` steps). */
+                    parent_execution_id?: string;
                     reference?: string;
                     status?: "pending" | "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
                     workflow_id?: string;

@@ -282,6 +282,8 @@ export interface WorkflowsPaths {
                     include_deleted?: boolean;
                     label?: string[];
                     limit?: number;
+                    /** @description Only this execution's children (its `workflow` steps). */
+                    parent_execution_id?: string;
                     reference?: string;
                     status?: "pending" | "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
                 };
