@@ -210,5 +210,41 @@ for (const backend of testBackends()) {
         assert.equal((await childrenOf(server, id)).length, 0);
       }
     });
+
+    it('rejects a definition naming a missing child workflow literally, at its path', async () => {
+      const missing = await server.request('POST', '/workflows', {
+        body: {
+          name: 'typo',
+          steps: [
+            { id: 'call', type: 'workflow', input: { workflow_id: 'wf_typo' } },
+            {
+              id: 'other',
+              type: 'noop',
+              fallback: { type: 'workflow', input: { workflow_id: 'wf_typo_too' } },
+            },
+          ],
+        },
+      });
+      assert.equal(missing.status, 400, missing.text);
+      assert.equal(missing.body.code, 'DEFINITION_INVALID');
+      assert.deepEqual(
+        missing.body.errors.map((error: { path: string }) => error.path),
+        ['/steps/0/input/workflow_id', '/steps/1/fallback/input/workflow_id'],
+      );
+      assert.match(missing.body.errors[0].message, /no workflow 'wf_typo' exists/);
+      const adhoc = await server.request('POST', '/executions', {
+        body: {
+          definition: { name: 'typo', steps: [{ id: 'call', type: 'workflow', input: { workflow_id: 'wf_typo' } }] },
+        },
+      });
+      assert.equal(adhoc.status, 400, adhoc.text);
+      assert.equal(adhoc.body.errors[0].path, '/definition/steps/0/input/workflow_id');
+      // An existing workflow, or an id made by a template (checked when the attempt runs), pass.
+      await createWorkflow(server, { name: 'fine', steps: [callStep(doubler)] });
+      await createWorkflow(server, {
+        name: 'templated',
+        steps: [{ id: 'call', type: 'workflow', input: { workflow_id: '{{ input.target }}' } }],
+      });
+    });
   });
 }

@@ -1,3 +1,4 @@
+import { withChildWorkflowReferences } from '../children/child-references.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
@@ -198,7 +199,10 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       const validation =
         envelope.definition === undefined
           ? undefined
-          : validateDefinition(envelope.definition, await workspaceTaskTypes(store, taskTypes, workspace.id));
+          : await withChildWorkflowReferences(
+              validateDefinition(envelope.definition, await workspaceTaskTypes(store, taskTypes, workspace.id)),
+              async (id) => (await store.workflows.get(workspace.id, id)) !== undefined,
+            );
       const definitionErrors = (validation?.errors ?? []).map((error) => ({
         ...error,
         path: `/definition${error.path}`,

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { withChildWorkflowReferences } from '../children/child-references.js';
 import { type WorkflowDefinition, WorkflowDefinitionSchema } from '../definition/definition-schema.js';
 import { type DefinitionValidation, validateDefinition } from '../definition/validate-definition.js';
 import { applyAction } from '../engine/lifecycle.js';
@@ -110,7 +111,10 @@ function parseLabels(labels: string[] | undefined): Array<[string, string]> {
 /** The workflow routes of SPEC §5. */
 export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
   const validateFor = async (workspaceId: string, body: unknown) =>
-    validateDefinition(body, await workspaceTaskTypes(store, taskTypes, workspaceId));
+    withChildWorkflowReferences(
+      validateDefinition(body, await workspaceTaskTypes(store, taskTypes, workspaceId)),
+      async (id) => (await store.workflows.get(workspaceId, id)) !== undefined,
+    );
   /** Writes a workflow change and its trigger index in one transaction. */
   const changed = (write: (tx: Store) => Promise<Workflow | undefined>, isNew = false) =>
     store.transaction(async (tx) => {
