@@ -118,6 +118,11 @@ export interface WeftConfig {
    */
   workspaceSlotShare: number;
   /**
+   * `WEFT_FOR_EACH_MAX_ITEMS`: most items one `for_each` step may have; a longer array fails the
+   * step without retry. Default 10000.
+   */
+  forEachMaxItems: number;
+  /**
    * `WEFT_SECRETS_KEY`: 32 bytes (64 hex digits or base64) encrypting workspace secrets at rest
    * (AES-256-GCM). Unset, secrets are stored as they are and `weft serve` warns; a secret written
    * encrypted cannot be read by a process without its key (docs/secrets.md).
@@ -232,6 +237,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     defaultStepTimeoutSeconds: intVar(env, 'WEFT_DEFAULT_STEP_TIMEOUT_SECONDS', 3600, 1, 31_536_000),
     maxWorkflowDepth: intVar(env, 'WEFT_MAX_WORKFLOW_DEPTH', 10, 1, 1000),
     workspaceSlotShare: intVar(env, 'WEFT_WORKSPACE_SLOT_SHARE', 80, 1, 100),
+    forEachMaxItems: intVar(env, 'WEFT_FOR_EACH_MAX_ITEMS', 10_000, 1, 1_000_000),
     secretsKey: secretsKeyVar(env),
   };
 }

@@ -278,7 +278,11 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     },
     async (request) => {
       const execution = await load(authOf(request).workspace.id, request.params.id);
-      return executionView(execution, await store.steps.list(execution.id));
+      const [steps, items] = await Promise.all([
+        store.steps.list(execution.id),
+        store.items.countsOfExecution(execution.id),
+      ]);
+      return executionView(execution, steps, items);
     },
   );
 

@@ -1,4 +1,6 @@
 import { Type } from 'typebox';
+import type { ItemCounts } from '../items/item-repository.js';
+import { ItemCountsSchema, itemCountsView } from '../items/item-routes.js';
 import type { ExecutionRow, ExecutionStepRow, StepAttemptRow } from '../store/database-schema.js';
 import type { StepTally } from '../store/repositories/step-repository.js';
 import { Timestamp } from './schemas.js';
@@ -32,6 +34,7 @@ export const ExecutionStepSchema = Type.Object({
   child_execution_id: Nullable(
     Type.String({ description: 'A `workflow` step: the child execution of its current (or last) attempt.' }),
   ),
+  items: Type.Optional(ItemCountsSchema),
 });
 
 export const ExecutionSchema = Type.Object(
@@ -89,7 +92,12 @@ export function progressOf(execution: ExecutionRow, steps: readonly ExecutionSte
  * The API view of an execution: with `steps` when they were loaded, else (lists) with the tally of
  * its steps for the progress.
  */
-export function executionView(execution: ExecutionRow, steps: readonly ExecutionStepRow[] | StepTally) {
+export function executionView(
+  execution: ExecutionRow,
+  steps: readonly ExecutionStepRow[] | StepTally,
+  /** The item counts of `for_each` steps (src/items/), shown on their steps. */
+  items?: ReadonlyMap<string, ItemCounts>,
+) {
   return {
     id: execution.id,
     workflow_id: execution.workflow_id,
@@ -124,6 +132,7 @@ export function executionView(execution: ExecutionRow, steps: readonly Execution
             started_at: step.started_at,
             completed_at: step.completed_at,
             child_execution_id: step.child_execution_id ?? null,
+            ...(items?.has(step.step_id) ? { items: itemCountsView(items.get(step.step_id) as ItemCounts) } : {}),
           })),
         }
       : {}),

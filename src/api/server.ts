@@ -8,6 +8,7 @@ import type { Engine } from '../engine/engine.js';
 import { ExternalTasks } from '../engine/external-tasks.js';
 import { EventBus } from '../events/event-bus.js';
 import { Scheduler } from '../events/scheduler.js';
+import { itemRoutes } from '../items/item-routes.js';
 import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
@@ -150,6 +151,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(webhookRoutes, context);
       await api.register(eventRoutes, context);
       await api.register(secretRoutes, context);
+      await api.register(itemRoutes, context);
     },
     { prefix: API_PREFIX },
   );

@@ -86,7 +86,15 @@ export const StepSchema = Type.Object(
     for_each: Type.Optional(
       Type.Unsafe<string | unknown[]>({ type: ['string', 'array'], description: 'Template or array to map over.' }),
     ),
-    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Parallel for_each items.' })),
+    concurrency: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1000, description: 'for_each items running at once (default 10).' }),
+    ),
+    tolerated_failures: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'for_each: failed items the step tolerates (their outputs are null).' }),
+    ),
+    tolerated_failure_percent: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 100, description: 'for_each: percent of all items that may fail.' }),
+    ),
   },
   { ...Strict, title: 'Step' },
 );

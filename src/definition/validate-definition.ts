@@ -1,4 +1,5 @@
 import type { FieldError } from '../errors.js';
+import { checkForEach } from '../items/for-each-validation.js';
 import type { TaskTypeLookup } from '../tasks/task-type.js';
 import {
   plainSchema,
@@ -127,6 +128,7 @@ class DefinitionChecker {
     this.checkType(step.type, `${pointer}/type`);
     const fallback = asRecord(step.fallback);
     if (fallback) this.checkType(fallback.type, `${pointer}/fallback/type`);
+    this.errors.push(...checkForEach(step, pointer, this.taskTypes));
 
     if (Array.isArray(step.depends_on)) {
       const seen = new Set<string>();

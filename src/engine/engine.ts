@@ -5,6 +5,8 @@ import type { WeftConfig } from '../config.js';
 import { egressPolicyFromConfig } from '../egress/egress-policy.js';
 import { configureExpressionLimits } from '../expressions/index.js';
 import { nowIso } from '../ids.js';
+import { configureForEach, isItemClaim, itemRunKey } from '../items/for-each.js';
+import { claimItems } from '../items/item-claims.js';
 import { SecretVault } from '../secrets/secret-vault.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
@@ -200,9 +202,10 @@ export class Engine {
     try {
       return await this.#store.holdEngineLock(this.nodeId, async (scope) => {
         const prefix = scope === 'database' ? 'engine:' : `engine:${this.nodeId}:`;
-        const reclaimed = await reclaimEarlierIncarnations(this.#store, prefix, this.owner, (execution, tx) =>
-          this.workflowOf(execution, tx),
-        );
+        const reclaimed =
+          (await reclaimEarlierIncarnations(this.#store, prefix, this.owner, (execution, tx) =>
+            this.workflowOf(execution, tx),
+          )) + (await this.#store.items.requeueLost(Date.now(), { ownerPrefix: prefix, self: this.owner }));
         if (reclaimed > 0)
           this.#options.logger.info(
             { reclaimed, scope, nodeId: this.nodeId },
@@ -317,7 +320,11 @@ export class Engine {
           await tx.executionLog.append(
             steps.filter((step) => step.previous_status === 'queued').map((step) => stepStartedEvent(step)),
           );
-          return steps;
+          // What room is left goes to the items of `for_each` steps (src/items/).
+          const left = limit - steps.length;
+          if (left <= 0) return steps;
+          const items = await claimItems(tx, this.owner, now, now + this.#options.leaseMs, nowIso(), left, claims);
+          return [...steps, ...items];
         });
         for (const step of claimed) this.#dispatch(step);
         // Workspaces left out at their share may have due work: a finished step pumps again.
@@ -354,7 +361,7 @@ export class Engine {
 
   #dispatch(step: ClaimedStep): void {
     // Keyed by attempt: after a lease recovery this process may hold an old and a new attempt.
-    const key = `${step.execution_id}/${step.step_id}#${step.attempts}`;
+    const key = isItemClaim(step) ? itemRunKey(step) : `${step.execution_id}/${step.step_id}#${step.attempts}`;
     const controller = new AbortController();
     this.#running.set(key, controller);
     const workspaceId = step.workspace_id;
@@ -514,9 +521,10 @@ export class Engine {
 
   #renewLeases(): void {
     if (this.#running.size === 0) return;
-    this.#store.leases
-      .renew(this.owner, Date.now() + this.#options.leaseMs)
-      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'renewing leases failed'));
+    const until = Date.now() + this.#options.leaseMs;
+    Promise.all([this.#store.leases.renew(this.owner, until), this.#store.items.renew(this.owner, until)]).catch(
+      (error: unknown) => this.#options.logger.warn({ err: error }, 'renewing leases failed'),
+    );
   }
 
   #sweep(): void {
@@ -525,8 +533,10 @@ export class Engine {
     Promise.all([
       recoverExpiredLeases(this.#store, now, (execution, tx) => this.workflowOf(execution, tx)),
       timeOutExecutions(this.#store, now),
+      this.#store.items.requeueLost(now, undefined),
     ])
-      .then(([recovered, timedOut]) => {
+      .then(([stepsRecovered, timedOut, itemsRecovered]) => {
+        const recovered = stepsRecovered + itemsRecovered;
         for (const aborted of timedOut) this.abortExecution(aborted);
         if (recovered > 0 || timedOut.length > 0) this.#options.logger.info({ recovered, timedOut }, 'recovered work');
       })
@@ -581,9 +591,11 @@ export function engineFromConfig(
     | 'workspaceSlotShare'
     | 'secretsKey'
     | 'maxWorkflowDepth'
+    | 'forEachMaxItems'
   >,
 ): Engine {
   configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
+  configureForEach({ maxItems: config.forEachMaxItems });
   return new Engine({
     store,
     taskTypes,

@@ -119,6 +119,8 @@ export async function cancelUnsettledSteps(tx: Store, executionId: string, at: s
   // Children first (they are locked before the steps that wait on them; src/children/).
   await cancelChildren(tx, executionId, at);
   const { running, underway } = await tx.steps.cancelUnsettled(executionId, at);
+  // Items of `for_each` steps too; steps with items running have their handlers aborted.
+  const itemSteps = await tx.items.cancelUnsettled(executionId, at);
   const error = JSON.stringify({ message: reason, retryable: false });
   await tx.executionLog.recordAttempts(
     underway.map((step) => ({
@@ -136,5 +138,5 @@ export async function cancelUnsettledSteps(tx: Store, executionId: string, at: s
       ended_at: at,
     })),
   );
-  return running;
+  return [...running, ...itemSteps];
 }

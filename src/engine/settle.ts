@@ -1,5 +1,6 @@
 import { type ChildRequest, DEFAULT_MAX_WORKFLOW_DEPTH, startChildAttempt } from '../children/child-workflows.js';
 import { nowIso } from '../ids.js';
+import { isItemRequest, settleExpanded, settleItems } from '../items/item-settle.js';
 import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
 import type { NewEvent } from '../store/repositories/execution-log-repository.js';
 import { type ClaimedStep, StepRepository } from '../store/repositories/step-repository.js';
@@ -23,6 +24,8 @@ export type StepOutcome =
   | { kind: 'failed'; input: unknown; error: StepError }
   | { kind: 'skipped' }
   | { kind: 'waiting'; input: unknown; until: number; output: unknown }
+  /** A `for_each` step whose items were written: it waits on them (src/items/). */
+  | { kind: 'expanded'; total: number }
   /** A `workflow` attempt: the child to start (src/children/). */
   | ChildRequest
   /**
@@ -129,9 +132,13 @@ export async function settleOutcomes(
   );
   const ids = [...new Set(ordered.map((request) => request.step.execution_id))];
   for (const execution of await tx.executions.getManyLocked(ids)) batch.executions.set(execution.id, execution);
-  const completed = ordered.filter((request) => request.outcome.kind === 'completed');
+  // Items of `for_each` steps settle on their own rows, then move their step on (src/items/).
+  const items = ordered.filter(isItemRequest);
+  const steps = items.length === 0 ? ordered : ordered.filter((request) => !isItemRequest(request));
+  if (items.length > 0) await settleItems(batch, items);
+  const completed = steps.filter((request) => request.outcome.kind === 'completed');
   if (completed.length > 0) await settleCompleted(batch, completed);
-  for (const request of ordered) if (request.outcome.kind !== 'completed') await settleOne(batch, request);
+  for (const request of steps) if (request.outcome.kind !== 'completed') await settleOne(batch, request);
   await tx.executionLog.recordAttempts(batch.attempts);
   await tx.executionLog.append(batch.events);
   return batch.result;
@@ -187,6 +194,10 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
           attempt,
         ),
     });
+    return;
+  }
+  if (outcome.kind === 'expanded') {
+    await settleExpanded(batch, step, execution);
     return;
   }
   if (outcome.kind === 'released') {
@@ -270,7 +281,8 @@ async function settleFailure(
       next_attempt_at: new Date(runAt).toISOString(),
     };
     batch.wakeAt(runAt);
-  } else if (definition?.fallback && !usedFallback) {
+  } else if (definition?.fallback && !usedFallback && definition.for_each === undefined) {
+    // (A `for_each` step's fallback runs per item, src/items/, never for the step itself.)
     patch = {
       status: 'queued',
       run_at: now,

@@ -9,6 +9,7 @@ import {
   type TemplateContext,
 } from '../definition/render.js';
 import { isTemplate } from '../definition/templates.js';
+import { expandForEach, isItemClaim } from '../items/for-each.js';
 import type { SecretVault } from '../secrets/secret-vault.js';
 import { type AttemptSecrets, loadAttemptSecrets, redactOutcome, renderWithSecrets } from '../secrets/step-secrets.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
@@ -174,8 +175,12 @@ export async function prepareAttempt(
       },
       workflow.reads.get(claimed.step_id) ?? [],
     );
-    if (step.when !== undefined && !usedFallback && !(await evaluateWhen(step.when, context)))
+    const item = isItemClaim(claimed);
+    if (item) Object.assign(context, { item: claimed.item, index: claimed.item_index });
+    if (step.when !== undefined && !usedFallback && !item && !(await evaluateWhen(step.when, context)))
       return { kind: 'skipped' };
+    // A `for_each` step writes its items here; each item then runs as an attempt (src/items/).
+    if (step.for_each !== undefined && !item) return await expandForEach(claimed, step, context, env.store);
     // Secrets are read after `when`: a skipped step needs none of them.
     secrets = await loadAttemptSecrets(env.secrets, env.store, claimed.workspace_id, spec.input);
     rendered = await renderWithSecrets(context, secrets, async (scope) =>

@@ -1,3 +1,4 @@
+import type { StepItemRow } from '../items/item-repository.js';
 /**
  * Row types of Weft's tables, as Kysely sees them. Both backends store the same shapes: ids and
  * timestamps (ISO 8601 UTC) as text, JSON as text, booleans as 0/1 integers, so one set of
@@ -67,6 +68,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveryRow;
   webhook_attempts: WebhookAttemptRow;
   secrets: SecretRow;
+  step_items: StepItemRow;
 }
 
 export interface ExecutionRow {

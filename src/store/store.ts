@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { Migrator, sql } from 'kysely';
 import { isPostgresUrl, type WeftConfig } from '../config.js';
+import { ItemRepository } from '../items/item-repository.js';
 import type { Database } from './database-schema.js';
 import { migrationProvider } from './migrations/index.js';
 import { LocalNotifier, type Notifier, type NotifyChannel } from './notifier.js';
@@ -54,6 +55,8 @@ export class Store {
   /** The stats workers this store started (root store of a SQLite file only), stopped by `close`. */
   private readonly statsWorkers: SqliteStatsReader | undefined;
   readonly secrets: SecretRepository;
+  /** Items of `for_each` steps (src/items/). */
+  readonly items: ItemRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -88,6 +91,7 @@ export class Store {
       dialect.file !== undefined && !db.isTransaction ? new SqliteStatsReader(dialect.file) : undefined;
     this.stats = this.statsWorkers ?? new StatsRepository(db, dialect);
     this.secrets = new SecretRepository(db);
+    this.items = new ItemRepository(db, dialect);
   }
 
   /** `sqlite` or `postgres`. */

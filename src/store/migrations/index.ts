@@ -7,6 +7,7 @@ import * as webhooks from './0005-webhooks.js';
 import * as executionIdempotency from './0006-execution-idempotency.js';
 import * as ownerRole from './0007-owner-role.js';
 import * as secrets from './0008-secrets.js';
+import * as stepItems from './0009-step-items.js';
 import * as childWorkflows from './0010-child-workflows.js';
 import type { MigrationContext } from './migration-context.js';
 
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0006-execution-idempotency': executionIdempotency,
   '0007-owner-role': ownerRole,
   '0008-secrets': secrets,
+  '0009-step-items': stepItems,
   '0010-child-workflows': childWorkflows,
 };
 

@@ -1,0 +1,355 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../store/database-schema.js';
+import { inTransaction, type StoreDialect } from '../store/store-dialect.js';
+
+/**
+ * The queries on `step_items` (migration 0009): the items of `for_each` steps. Like steps, every
+ * write that settles an item is guarded by the status, lease owner and attempt it expects.
+ */
+
+/** One item of a `for_each` step. */
+export interface StepItemRow {
+  execution_id: string;
+  step_id: string;
+  item_index: number;
+  workspace_id: string;
+  /** `pending`, `queued`, `running`, `waiting`, `completed`, `failed` or `cancelled`. */
+  status: string;
+  /** The array element (JSON), bound as `item` when the item's input is rendered. */
+  item: string;
+  attempt_type: string;
+  attempts: number;
+  attempt_base: number;
+  used_fallback: number;
+  input: string | null;
+  output: string | null;
+  error: string | null;
+  run_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  queued_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  child_execution_id: string | null;
+}
+
+/** Item counts of one step, by status. */
+export interface ItemCounts {
+  total: number;
+  pending: number;
+  queued: number;
+  running: number;
+  waiting: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+const CHUNK = 200;
+/** Statuses of an item that has not settled. */
+export const UNSETTLED_ITEM_STATUSES = ['pending', 'queued', 'running', 'waiting'] as const;
+
+function emptyCounts(): ItemCounts {
+  return { total: 0, pending: 0, queued: 0, running: 0, waiting: 0, completed: 0, failed: 0, cancelled: 0 };
+}
+
+export class ItemRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: StoreDialect,
+  ) {}
+
+  /** Inserts rows that do not exist yet (a re-expanded step keeps its items), in chunks. */
+  async insertMissing(rows: StepItemRow[]): Promise<void> {
+    for (let start = 0; start < rows.length; start += CHUNK) {
+      await this.db
+        .insertInto('step_items')
+        .values(rows.slice(start, start + CHUNK))
+        .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'item_index']).doNothing())
+        .execute();
+    }
+  }
+
+  /** Deletes every item of a step (its array changed, e.g. after a retry upstream). */
+  async deleteOfStep(executionId: string, stepId: string): Promise<void> {
+    await this.db
+      .deleteFrom('step_items')
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .execute();
+  }
+
+  /** Counts of one step's items by status. */
+  async counts(executionId: string, stepId: string): Promise<ItemCounts> {
+    const rows = await this.db
+      .selectFrom('step_items')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .groupBy('status')
+      .execute();
+    const counts = emptyCounts();
+    for (const row of rows) {
+      const count = Number(row.count);
+      counts.total += count;
+      if (row.status in counts) counts[row.status as keyof ItemCounts] += count;
+    }
+    return counts;
+  }
+
+  /** Counts of the items of every `for_each` step of an execution, by step id. */
+  async countsOfExecution(executionId: string): Promise<Map<string, ItemCounts>> {
+    const rows = await this.db
+      .selectFrom('step_items')
+      .select(['step_id', 'status', (eb) => eb.fn.countAll<number>().as('count')])
+      .where('execution_id', '=', executionId)
+      .groupBy(['step_id', 'status'])
+      .execute();
+    const byStep = new Map<string, ItemCounts>();
+    for (const row of rows) {
+      const counts = byStep.get(row.step_id) ?? emptyCounts();
+      const count = Number(row.count);
+      counts.total += count;
+      if (row.status in counts) counts[row.status as keyof ItemCounts] += count;
+      byStep.set(row.step_id, counts);
+    }
+    return byStep;
+  }
+
+  /** A page of one step's items by index, after `afterIndex`, optionally of one status. */
+  page(
+    executionId: string,
+    stepId: string,
+    options: { status?: string; afterIndex?: number; limit: number },
+  ): Promise<StepItemRow[]> {
+    let query = this.db
+      .selectFrom('step_items')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId);
+    if (options.status !== undefined) query = query.where('status', '=', options.status);
+    if (options.afterIndex !== undefined) query = query.where('item_index', '>', options.afterIndex);
+    return query.orderBy('item_index').limit(options.limit).execute();
+  }
+
+  /** The outputs of a step's items in index order (null for an item that did not complete). */
+  async outputs(executionId: string, stepId: string): Promise<unknown[]> {
+    const rows = await this.db
+      .selectFrom('step_items')
+      .select(['status', 'output'])
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .orderBy('item_index')
+      .execute();
+    return rows.map((row) => (row.status === 'completed' && row.output !== null ? JSON.parse(row.output) : null));
+  }
+
+  /** The first failed item of a step (for the step's error). */
+  firstFailed(executionId: string, stepId: string): Promise<StepItemRow | undefined> {
+    return this.db
+      .selectFrom('step_items')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', '=', 'failed')
+      .orderBy('item_index')
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  /** Moves up to `limit` pending items of a step, lowest index first, to queued. Returns how many. */
+  async queueNext(executionId: string, stepId: string, limit: number, runAt: number, at: string): Promise<number> {
+    if (limit <= 0) return 0;
+    const next = await this.db
+      .selectFrom('step_items')
+      .select('item_index')
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', '=', 'pending')
+      .orderBy('item_index')
+      .limit(limit)
+      .execute();
+    if (next.length === 0) return 0;
+    const result = await this.db
+      .updateTable('step_items')
+      .set({ status: 'queued', run_at: runAt, queued_at: at })
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', '=', 'pending')
+      .where(
+        'item_index',
+        'in',
+        next.map((row) => row.item_index),
+      )
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** Puts a step's failed and cancelled items back to pending with a fresh retry budget (resume, retry). */
+  async resetUnsuccessful(executionId: string, stepId: string, type: string): Promise<void> {
+    await this.db
+      .updateTable('step_items')
+      .set((eb) => ({
+        status: 'pending',
+        attempt_base: eb.ref('attempts'),
+        used_fallback: 0,
+        attempt_type: type,
+        error: null,
+        output: null,
+        run_at: null,
+        lease_owner: null,
+        lease_expires_at: null,
+        completed_at: null,
+      }))
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', 'in', ['failed', 'cancelled'])
+      .execute();
+  }
+
+  /** Updates an item still in one of `statuses` (and held by `owner` at `attempt` when given). */
+  async update(
+    key: { executionId: string; stepId: string; index: number },
+    patch: Partial<StepItemRow>,
+    guard: { statuses: readonly string[]; owner?: string; attempt?: number; leaseExpiredBefore?: number },
+  ): Promise<boolean> {
+    let query = this.db
+      .updateTable('step_items')
+      .set(patch)
+      .where('execution_id', '=', key.executionId)
+      .where('step_id', '=', key.stepId)
+      .where('item_index', '=', key.index)
+      .where('status', 'in', guard.statuses);
+    if (guard.owner !== undefined) query = query.where('lease_owner', '=', guard.owner);
+    if (guard.attempt !== undefined) query = query.where('attempts', '=', guard.attempt);
+    if (guard.leaseExpiredBefore !== undefined) query = query.where('lease_expires_at', '<', guard.leaseExpiredBefore);
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Cancels the unsettled items of an execution (or of one step); returns the ids of the steps
+   * that had items running, whose handlers are to be aborted.
+   */
+  async cancelUnsettled(executionId: string, at: string, stepId?: string): Promise<string[]> {
+    let running = this.db
+      .selectFrom('step_items')
+      .select('step_id')
+      .distinct()
+      .where('execution_id', '=', executionId)
+      .where('status', '=', 'running');
+    if (stepId !== undefined) running = running.where('step_id', '=', stepId);
+    const steps = (await running.execute()).map((row) => row.step_id);
+    let update = this.db
+      .updateTable('step_items')
+      .set({ status: 'cancelled', completed_at: at, lease_owner: null, lease_expires_at: null, run_at: null })
+      .where('execution_id', '=', executionId)
+      .where('status', 'in', [...UNSETTLED_ITEM_STATUSES]);
+    if (stepId !== undefined) update = update.where('step_id', '=', stepId);
+    await update.execute();
+    return steps;
+  }
+
+  /**
+   * Claims up to `limit` due items (queued, or waiting with a timer that fired) of `types`, whose
+   * step is waiting on its items in a running execution, for `owner` until `leaseUntil`. On
+   * PostgreSQL concurrent claimers skip each other's rows.
+   */
+  async claimDue(
+    owner: string,
+    now: number,
+    leaseUntil: number,
+    startedAt: string,
+    limit: number,
+    filter: { types: readonly string[]; excludeWorkspaceIds?: readonly string[] },
+  ): Promise<Array<StepItemRow & { previous_status: string }>> {
+    if (filter.types.length === 0 || limit <= 0) return [];
+    const excluded = filter.excludeWorkspaceIds ?? [];
+    const notExcluded =
+      excluded.length === 0 ? sql`` : sql`and si.workspace_id not in (${sql.join(excluded.map((id) => sql`${id}`))})`;
+    const due = sql`
+      select si.execution_id, si.step_id, si.item_index, si.status as previous_status
+      from step_items si
+      join execution_steps es on es.execution_id = si.execution_id and es.step_id = si.step_id
+      join executions e on e.id = si.execution_id
+      where si.status in ('queued', 'waiting') and si.run_at <= ${now} and e.status = 'running'
+        and es.status = 'waiting' and si.attempt_type in (${sql.join(filter.types)}) ${notExcluded}
+      order by si.run_at
+      limit ${limit}`;
+    const claim = sql`
+      set status = 'running', lease_owner = ${owner}, lease_expires_at = ${leaseUntil},
+          attempts = case when step_items.status = 'queued' then step_items.attempts + 1 else step_items.attempts end,
+          started_at = case when step_items.status = 'queued' then ${startedAt} else step_items.started_at end`;
+    if (this.dialect.name === 'postgres') {
+      // RETURNING shows new values: the status before the claim comes from the locked CTE.
+      const rows = await sql<StepItemRow & { previous_status: string }>`
+        with due as (${due} for update of si skip locked)
+        update step_items ${claim}
+        from due
+        where step_items.execution_id = due.execution_id and step_items.step_id = due.step_id
+          and step_items.item_index = due.item_index
+        returning step_items.*, due.previous_status`.execute(this.db);
+      return rows.rows;
+    }
+    return inTransaction(this.db, async (trx) => {
+      const picked = await sql<{
+        execution_id: string;
+        step_id: string;
+        item_index: number;
+        previous_status: string;
+      }>`${due}`.execute(trx);
+      if (picked.rows.length === 0) return [];
+      const previous = new Map(
+        picked.rows.map((row) => [`${row.execution_id}/${row.step_id}/${row.item_index}`, row.previous_status]),
+      );
+      const values = picked.rows.map((row) => sql`(${row.execution_id}, ${row.step_id}, ${row.item_index})`);
+      const updated = await sql<StepItemRow>`
+        update step_items ${claim}
+        from (values ${sql.join(values)}) as v
+        where step_items.execution_id = v.column1 and step_items.step_id = v.column2
+          and step_items.item_index = v.column3 and step_items.status in ('queued', 'waiting')
+        returning *`.execute(trx);
+      return updated.rows.map((row) => ({
+        ...row,
+        previous_status: previous.get(`${row.execution_id}/${row.step_id}/${row.item_index}`) ?? 'queued',
+      }));
+    });
+  }
+
+  /** Extends the leases `owner` holds on running items. */
+  async renew(owner: string, leaseUntil: number): Promise<void> {
+    await this.db
+      .updateTable('step_items')
+      .set({ lease_expires_at: leaseUntil })
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'running')
+      .execute();
+  }
+
+  /**
+   * Gives running items back to the queue whose lease expired before `now`, or (with `ownerPrefix`)
+   * that earlier incarnations of this process held: the lost attempt does not use up the retry
+   * budget. Returns how many.
+   */
+  async requeueLost(now: number, lost: { ownerPrefix: string; self: string } | undefined): Promise<number> {
+    let query = this.db
+      .updateTable('step_items')
+      .set((eb) => ({
+        status: 'queued',
+        run_at: now,
+        queued_at: new Date(now).toISOString(),
+        attempt_base: eb(eb.ref('attempt_base'), '+', 1),
+        lease_owner: null,
+        lease_expires_at: null,
+      }))
+      .where('status', '=', 'running');
+    query =
+      lost === undefined
+        ? query.where('lease_expires_at', '<', now)
+        : query
+            .where(sql<boolean>`substr(lease_owner, 1, ${lost.ownerPrefix.length}) = ${lost.ownerPrefix}`)
+            .where('lease_owner', '!=', lost.self);
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+}

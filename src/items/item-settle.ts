@@ -1,0 +1,208 @@
+import type { StepDefinition } from '../definition/definition-schema.js';
+import type { CompiledWorkflow } from '../engine/compiled-workflow.js';
+import { jsonText } from '../engine/json-text.js';
+import { effectiveRetry, retryDelayMs } from '../engine/scheduling-rules.js';
+import { failExecution, propagate, type SettleBatch, type SettleRequest } from '../engine/settle.js';
+import { nowIso } from '../ids.js';
+import type { ExecutionRow } from '../store/database-schema.js';
+import type { ClaimedStep } from '../store/repositories/step-repository.js';
+import { DEFAULT_ITEM_CONCURRENCY, isItemClaim } from './for-each.js';
+import type { ItemCounts } from './item-repository.js';
+
+/**
+ * Settling `for_each` items inside the engine's settle transaction (the execution row is locked,
+ * so queueing is exact across processes): an item completes, retries, falls back, waits or
+ * fails like a step attempt; then its step advances: the next pending items are queued (never
+ * more than `concurrency` queued or running), and once every item settled the step completes
+ * with the outputs in index order, or fails when more items failed than it tolerates.
+ */
+
+/** Whether a settle request is an item's (settled here rather than as a step). */
+export function isItemRequest(request: SettleRequest): boolean {
+  return isItemClaim(request.step);
+}
+
+/** Settles item outcomes, then advances each step they belong to once. */
+export async function settleItems(batch: SettleBatch, requests: SettleRequest[]): Promise<void> {
+  const touched = new Map<string, { execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }>();
+  for (const request of requests) {
+    const execution = await batch.execution(request.step.execution_id);
+    if (!execution) continue;
+    const workflow = await batch.env.workflowOf(execution);
+    if (await settleItem(batch, workflow, request)) {
+      touched.set(`${execution.id}/${request.step.step_id}`, { execution, workflow, stepId: request.step.step_id });
+    }
+  }
+  for (const { execution, workflow, stepId } of touched.values()) await advanceStep(batch, execution, workflow, stepId);
+}
+
+/** Records one item's outcome; false when its guard refused it (a stale or cancelled attempt). */
+async function settleItem(batch: SettleBatch, workflow: CompiledWorkflow, request: SettleRequest): Promise<boolean> {
+  const { step, outcome, endedAt } = request;
+  if (!isItemClaim(step)) return false;
+  const { tx, env } = batch;
+  const key = { executionId: step.execution_id, stepId: step.step_id, index: step.item_index };
+  const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
+  const released = { lease_owner: null, lease_expires_at: null };
+  switch (outcome.kind) {
+    case 'completed':
+      return tx.items.update(
+        key,
+        {
+          status: 'completed',
+          input: jsonText(outcome.input),
+          output: jsonText(outcome.output),
+          error: null,
+          completed_at: endedAt,
+          ...released,
+        },
+        guard,
+      );
+    case 'waiting': {
+      const patch = {
+        status: 'waiting',
+        run_at: outcome.until,
+        input: jsonText(outcome.input),
+        output: jsonText(outcome.output),
+        ...released,
+      };
+      const done = await tx.items.update(key, patch, guard);
+      if (done) batch.wakeAt(outcome.until);
+      return done;
+    }
+    case 'released': {
+      const patch = { status: 'queued', run_at: Date.now(), queued_at: nowIso(), attempt_base: step.attempt_base + 1 };
+      const done = await tx.items.update(key, { ...patch, ...released }, guard);
+      if (done) batch.result.queuedElsewhere += 1;
+      return done;
+    }
+    case 'skipped':
+    case 'expanded':
+      // Items never evaluate `when` nor expand; treat anything else as a completed null.
+      return tx.items.update(key, { status: 'completed', output: 'null', completed_at: endedAt, ...released }, guard);
+    case 'failed':
+      return settleItemFailure(batch, workflow.steps.get(step.step_id), step, key, outcome, endedAt);
+    default: {
+      // A `workflow` step under `for_each` (a child per item) is not supported yet.
+      const error = { message: `a '${step.attempt_type}' step cannot run under for_each yet`, retryable: false };
+      const patch = { status: 'failed', error: JSON.stringify(error), completed_at: endedAt, ...released };
+      return tx.items.update(key, patch, guard);
+    }
+  }
+}
+
+async function settleItemFailure(
+  batch: SettleBatch,
+  definition: StepDefinition | undefined,
+  step: ClaimedStep,
+  key: { executionId: string; stepId: string; index: number },
+  outcome: Extract<SettleRequest['outcome'], { kind: 'failed' }>,
+  endedAt: string,
+): Promise<boolean> {
+  const guard = { statuses: ['running'], owner: batch.env.owner, attempt: step.attempts };
+  const released = { lease_owner: null, lease_expires_at: null };
+  const error = jsonText(outcome.error);
+  const input = jsonText(outcome.input);
+  const now = Date.now();
+  const policy = definition ? effectiveRetry(definition) : undefined;
+  const usedFallback = step.used_fallback === 1;
+  const inBudget = step.attempts - step.attempt_base;
+  if (policy && !usedFallback && outcome.error.retryable && inBudget < policy.maxAttempts) {
+    const runAt = now + retryDelayMs(policy, inBudget);
+    const patch = { status: 'queued', run_at: runAt, queued_at: nowIso(), input, error, ...released };
+    const done = await batch.tx.items.update(key, patch, guard);
+    if (done) batch.wakeAt(runAt);
+    return done;
+  }
+  if (definition?.fallback && !usedFallback) {
+    const patch = {
+      status: 'queued',
+      run_at: now,
+      queued_at: nowIso(),
+      used_fallback: 1,
+      attempt_type: definition.fallback.type,
+      input,
+      error,
+      ...released,
+    };
+    const done = await batch.tx.items.update(key, patch, guard);
+    if (done) batch.result.queuedElsewhere += 1;
+    return done;
+  }
+  return batch.tx.items.update(key, { status: 'failed', input, error, completed_at: endedAt, ...released }, guard);
+}
+
+/** Whether more items failed than the step tolerates (neither field set: none is tolerated). */
+export function beyondTolerance(definition: StepDefinition | undefined, counts: ItemCounts): boolean {
+  if (counts.failed === 0) return false;
+  const count = definition?.tolerated_failures;
+  const percent = definition?.tolerated_failure_percent;
+  if (count === undefined && percent === undefined) return true;
+  if (count !== undefined && counts.failed > count) return true;
+  return percent !== undefined && counts.failed * 100 > percent * counts.total;
+}
+
+/**
+ * Moves a waiting `for_each` step on: fails it when its failures are beyond tolerance (cancelling
+ * the rest of its items), completes it when every item settled, else queues pending items up to
+ * its concurrency.
+ */
+export async function advanceStep(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  workflow: CompiledWorkflow,
+  stepId: string,
+): Promise<void> {
+  const { tx } = batch;
+  const definition = workflow.steps.get(stepId);
+  const counts = await tx.items.counts(execution.id, stepId);
+  const at = nowIso();
+  if (beyondTolerance(definition, counts)) {
+    const running = await tx.items.cancelUnsettled(execution.id, at, stepId);
+    if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
+    const first = await tx.items.firstFailed(execution.id, stepId);
+    const cause = first?.error ? JSON.parse(first.error) : null;
+    const message = `${counts.failed} of ${counts.total} items failed (first: item ${first?.item_index}: ${cause?.message ?? 'unknown'})`;
+    const error = { message, retryable: false, index: first?.item_index, cause };
+    const patch = { status: 'failed', error: JSON.stringify(error), completed_at: at };
+    if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
+    batch.event(execution, 'step.failed', { status: 'failed', error }, stepId);
+    if (workflow.definition.stop_on_failure === false) await propagate(batch, execution, workflow, stepId, 'failed');
+    else await failExecution(batch, execution, `step '${stepId}' failed: ${message}`);
+    return;
+  }
+  const unsettled = counts.pending + counts.queued + counts.running + counts.waiting;
+  if (unsettled === 0) {
+    const output = await tx.items.outputs(execution.id, stepId);
+    const patch = { status: 'completed', output: JSON.stringify(output), error: null, completed_at: at };
+    if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
+    batch.event(execution, 'step.completed', { status: 'completed', output }, stepId);
+    await propagate(batch, execution, workflow, stepId, 'completed');
+    return;
+  }
+  const concurrency = definition?.concurrency ?? DEFAULT_ITEM_CONCURRENCY;
+  const room = concurrency - (counts.queued + counts.running + counts.waiting);
+  const queued = await tx.items.queueNext(execution.id, stepId, room, Date.now(), at);
+  batch.result.queuedElsewhere += queued;
+}
+
+/**
+ * Settles a step whose items were written: it waits on them (no lease, no timer), its failed and
+ * cancelled items from an earlier run start again, and the first items are queued.
+ */
+export async function settleExpanded(batch: SettleBatch, step: ClaimedStep, execution: ExecutionRow): Promise<void> {
+  const { tx, env } = batch;
+  const workflow = await env.workflowOf(execution);
+  const patch = {
+    status: 'waiting',
+    run_at: null,
+    input: null,
+    output: null,
+    lease_owner: null,
+    lease_expires_at: null,
+  };
+  const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
+  if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return;
+  await tx.items.resetUnsuccessful(step.execution_id, step.step_id, step.type);
+  await advanceStep(batch, execution, workflow, step.step_id);
+}
