@@ -7,7 +7,7 @@ import { monotonicFactory } from 'ulid';
 const nextUlid = monotonicFactory();
 
 /** Prefixes of each kind of object. */
-export type IdPrefix = 'ws' | 'key' | 'wf' | 'ex' | 'st' | 'evt' | 'ev' | 'wh' | 'dl' | 'task';
+export type IdPrefix = 'ws' | 'key' | 'wf' | 'ex' | 'st' | 'evt' | 'ev' | 'wh' | 'dl' | 'task' | 'sig';
 
 /** A new id such as `wf_01jf3k...`. */
 export function newId(prefix: IdPrefix): string {

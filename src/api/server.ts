@@ -10,6 +10,7 @@ import { EventBus } from '../events/event-bus.js';
 import { Scheduler } from '../events/scheduler.js';
 import { itemRoutes } from '../items/item-routes.js';
 import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js';
+import { signalRoutes } from '../signals/signal-routes.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { ApiContext } from './api-context.js';
@@ -151,6 +152,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(webhookRoutes, context);
       await api.register(eventRoutes, context);
       await api.register(secretRoutes, context);
+      await api.register(signalRoutes, context);
       await api.register(itemRoutes, context);
     },
     { prefix: API_PREFIX },

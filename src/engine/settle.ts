@@ -1,6 +1,7 @@
 import { type ChildRequest, DEFAULT_MAX_WORKFLOW_DEPTH, startChildAttempt } from '../children/child-workflows.js';
 import { nowIso } from '../ids.js';
 import { isItemRequest, settleExpanded, settleItems } from '../items/item-settle.js';
+import { type SignalWait, settleSignalWait } from '../signals/signal-waits.js';
 import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
 import type { NewEvent } from '../store/repositories/execution-log-repository.js';
 import { type ClaimedStep, StepRepository } from '../store/repositories/step-repository.js';
@@ -28,6 +29,8 @@ export type StepOutcome =
   | { kind: 'expanded'; total: number }
   /** A `workflow` attempt: the child to start (src/children/). */
   | ChildRequest
+  /** A `wait_for_signal` attempt: consume a signal or wait for one (src/signals/). */
+  | SignalWait
   /**
    * Interrupted by a shutdown (or handed back by a worker): back to the queue without using up
    * the retry budget. `by` names the worker that released it; absent, the process stopped.
@@ -194,6 +197,10 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
           attempt,
         ),
     });
+    return;
+  }
+  if (outcome.kind === 'signal_wait') {
+    await settleSignalWait(batch, step, outcome, endedAt);
     return;
   }
   if (outcome.kind === 'expanded') {

@@ -12,6 +12,12 @@ import { isTemplate } from '../definition/templates.js';
 import { expandForEach, isItemClaim } from '../items/for-each.js';
 import type { SecretVault } from '../secrets/secret-vault.js';
 import { type AttemptSecrets, loadAttemptSecrets, redactOutcome, renderWithSecrets } from '../secrets/step-secrets.js';
+import {
+  isSignalTimeout,
+  signalTimeoutOutcome,
+  signalWaitOf,
+  WAIT_FOR_SIGNAL_TASK_TYPE,
+} from '../signals/signal-waits.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
@@ -133,6 +139,8 @@ export async function runClaimedStep(
     const request = childRequestOf(prepared.input);
     return 'kind' in request ? request : { kind: 'failed', input: prepared.view, error: request };
   }
+  // A signal wait runs no handler: its settle consumes a signal or parks the step (src/signals/).
+  if (prepared.type === WAIT_FOR_SIGNAL_TASK_TYPE) return signalWaitOf(prepared);
   const handler = env.taskTypes.get(prepared.type)?.handler;
   if (!handler) {
     return failed(prepared.view, new NonRetryableError(`no handler for task type '${prepared.type}' in this process`));
@@ -153,6 +161,8 @@ export async function prepareAttempt(
 ): Promise<PreparedAttempt | StepOutcome> {
   // A woken `workflow` step: its child ended.
   if (claimed.previous_status === 'waiting' && claimed.child_execution_id) return childOutcome(env.store, claimed);
+  // A signal wait whose deadline passed: SIGNAL_TIMEOUT (src/signals/).
+  if (isSignalTimeout(claimed)) return signalTimeoutOutcome(claimed);
   if (claimed.previous_status === 'waiting') {
     // A durable timer that fired: the output was decided when the step started waiting.
     return { kind: 'completed', input: parseJsonText(claimed.input), output: parseJsonText(claimed.output) };

@@ -21,6 +21,8 @@ import type {
   RetryRequest,
   Secret,
   SecretPage,
+  SignalPage,
+  SignalSent,
   StartExecutionRequest,
   Task,
   TaskFailure,
@@ -187,6 +189,36 @@ export class WeftClient {
         'POST',
         this.raw.POST('/api/v1/executions/{id}/resume', { params: { path: { id } }, body: {}, ...options }),
       ),
+    /**
+     * Sends signal `name` with `data` to an execution (202): the `wait_for_signal` step that waited
+     * longest for it completes with `data` (`consumed_by_step`), else the signal is kept for the
+     * first step that waits for it. `idempotencyKey` makes a repeat answer the first signal.
+     */
+    sendSignal: (
+      id: string,
+      name: string,
+      data: unknown = null,
+      request: { idempotencyKey?: string } = {},
+      options?: CallOptions,
+    ): Promise<SignalSent> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/executions/{id}/signals/{name}', {
+          params: {
+            path: { id, name },
+            ...(request.idempotencyKey === undefined ? {} : { header: { 'idempotency-key': request.idempotencyKey } }),
+          },
+          body: { data },
+          ...options,
+        }),
+      ),
+    /** One page of an execution's signals (newest first) with the step that consumed each. */
+    signals: (
+      id: string,
+      query: { limit?: number; cursor?: string } = {},
+      options?: CallOptions,
+    ): Promise<SignalPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions/{id}/signals', { params: { path: { id }, query }, ...options })),
     /** Re-runs a settled execution, from its failed steps or from `from_step`. */
     retry: (id: string, request: RetryRequest = {}, options?: CallOptions): Promise<Execution> =>
       unwrap(

@@ -59,6 +59,10 @@ export type AdhocExecutionRequest = RequestOf<'/api/v1/executions', 'post'>;
 export type ExecutionStatus = ResponseOf<'/api/v1/executions/{id}/status', 'get'>;
 /** Per step and attempt: queued, started and ended times. */
 export type ExecutionTimeline = ResponseOf<'/api/v1/executions/{id}/timeline', 'get'>;
+/** What sending a signal answered: `{id, name, consumed_by_step}`. */
+export type SignalSent = ResponseOf<'/api/v1/executions/{id}/signals/{name}', 'post', 202>;
+/** A page of an execution's signals, newest first. */
+export type SignalPage = ResponseOf<'/api/v1/executions/{id}/signals', 'get'>;
 /** A page of an execution's event log. */
 export type ExecutionEventPage = ResponseOf<'/api/v1/executions/{id}/events', 'get'>;
 /** Paging and order of the event log. */

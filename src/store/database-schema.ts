@@ -1,4 +1,5 @@
 import type { StepItemRow } from '../items/item-repository.js';
+import type { SignalRow } from '../signals/signal-repository.js';
 /**
  * Row types of Weft's tables, as Kysely sees them. Both backends store the same shapes: ids and
  * timestamps (ISO 8601 UTC) as text, JSON as text, booleans as 0/1 integers, so one set of
@@ -69,6 +70,7 @@ export interface Database {
   webhook_attempts: WebhookAttemptRow;
   secrets: SecretRow;
   step_items: StepItemRow;
+  signals: SignalRow;
 }
 
 export interface ExecutionRow {
@@ -139,6 +141,8 @@ export interface ExecutionStepRow {
   completed_at: string | null;
   /** A `workflow` step: the child execution of its current attempt. */
   child_execution_id?: string | null;
+  /** A waiting `wait_for_signal` step: the signal name it waits for (src/signals/). */
+  waiting_signal?: string | null;
 }
 
 export interface StepAttemptRow {

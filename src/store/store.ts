@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { Migrator, sql } from 'kysely';
 import { isPostgresUrl, type WeftConfig } from '../config.js';
 import { ItemRepository } from '../items/item-repository.js';
+import { SignalRepository } from '../signals/signal-repository.js';
 import type { Database } from './database-schema.js';
 import { migrationProvider } from './migrations/index.js';
 import { LocalNotifier, type Notifier, type NotifyChannel } from './notifier.js';
@@ -57,6 +58,8 @@ export class Store {
   readonly secrets: SecretRepository;
   /** Items of `for_each` steps (src/items/). */
   readonly items: ItemRepository;
+  /** Signals posted to executions (src/signals/). */
+  readonly signals: SignalRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -92,6 +95,7 @@ export class Store {
     this.stats = this.statsWorkers ?? new StatsRepository(db, dialect);
     this.secrets = new SecretRepository(db);
     this.items = new ItemRepository(db, dialect);
+    this.signals = new SignalRepository(db, dialect);
   }
 
   /** `sqlite` or `postgres`. */

@@ -18,6 +18,8 @@ export const STEP_ERROR_CODES = Object.freeze([
   'SECRET_MISSING',
   /** A secret is stored encrypted and this process has no (or another) WEFT_SECRETS_KEY. */
   'SECRET_UNREADABLE',
+  /** A `wait_for_signal` step's `timeout_seconds` passed before its signal arrived (retryable). */
+  'SIGNAL_TIMEOUT',
 ] as const);
 
 /** A code of STEP_ERROR_CODES. */

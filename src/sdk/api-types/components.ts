@@ -166,6 +166,7 @@ export interface components {
                 completed_at: string | null;
                 error: unknown;
                 input: unknown;
+                items?: components["schemas"]["ItemCounts"];
                 output: unknown;
                 skip_reason: string | null;
                 started_at: string | null;
@@ -254,6 +255,25 @@ export interface components {
             /** @description JSONata applied to the mapped value ($). */
             transform?: string;
         };
+        /**
+         * Item counts
+         * @description A `for_each` step: its items by status (once they are written).
+         */
+        ItemCounts: {
+            cancelled: number;
+            completed: number;
+            failed: number;
+            /** @description Not started yet (queued ones included). */
+            pending: number;
+            /** @description Running, or waiting on a timer. */
+            running: number;
+            total: number;
+        };
+        /** Item page */
+        ItemPage: {
+            items: components["schemas"]["StepItem"][];
+            next_cursor: string | null;
+        };
         /** Problem (RFC 9457) */
         Problem: {
             /** @description Registered error code, see docs/errors.md. */
@@ -311,6 +331,29 @@ export interface components {
             status: string;
             step_id: string;
         };
+        /** Signal */
+        Signal: {
+            consumed_at: string | null;
+            consumed_by_step: string | null;
+            /** Format: date-time */
+            created_at: string;
+            data: unknown;
+            execution_id: string;
+            id: string;
+            name: string;
+        };
+        /** Signal page */
+        SignalPage: {
+            items: components["schemas"]["Signal"][];
+            next_cursor: string | null;
+        };
+        /** SignalSent */
+        SignalSent: {
+            /** @description The step that consumed it at once, or null: kept for the first step that waits for it. */
+            consumed_by_step: string | null;
+            id: string;
+            name: string;
+        };
         /** Starter template */
         StarterTemplate: {
             definition: {
@@ -322,7 +365,7 @@ export interface components {
         };
         /** Step */
         Step: {
-            /** @description Parallel for_each items. */
+            /** @description for_each items running at once (default 10). */
             concurrency?: number;
             depends_on?: string[];
             description?: string;
@@ -343,10 +386,24 @@ export interface components {
             run_if?: "all_success" | "all_done" | "any_success";
             /** @description Per-attempt timeout. */
             timeout_seconds?: number | null;
+            /** @description for_each: percent of all items that may fail. */
+            tolerated_failure_percent?: number;
+            /** @description for_each: failed items the step tolerates (their outputs are null). */
+            tolerated_failures?: number;
             /** @description Task type. */
             type: string;
             /** @description Template or JSONata; falsy skips the step. */
             when?: string;
+        };
+        /** Step item */
+        StepItem: {
+            attempts: number;
+            completed_at: string | null;
+            error: unknown;
+            index: number;
+            output: unknown;
+            started_at: string | null;
+            status: string;
         };
         /** Task */
         Task: {
@@ -638,6 +695,15 @@ export interface components {
         };
         /** @description Default Response */
         Error413: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Default Response */
+        Error429: {
             headers: {
                 [name: string]: unknown;
             };

@@ -9,6 +9,7 @@ import * as ownerRole from './0007-owner-role.js';
 import * as secrets from './0008-secrets.js';
 import * as stepItems from './0009-step-items.js';
 import * as childWorkflows from './0010-child-workflows.js';
+import * as signals from './0011-signals.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0008-secrets': secrets,
   '0009-step-items': stepItems,
   '0010-child-workflows': childWorkflows,
+  '0011-signals': signals,
 };
 
 /** A Kysely migration provider for one backend. */
