@@ -97,6 +97,103 @@ export class ItemRepository {
     return counts;
   }
 
+  /** How many of a step's items are in one of `statuses` (an index range each, not a scan of all items). */
+  async countIn(executionId: string, stepId: string, statuses: readonly string[]): Promise<number> {
+    const row = await this.db
+      .selectFrom('step_items')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', 'in', statuses)
+      .executeTakeFirst();
+    return Number(row?.count ?? 0);
+  }
+
+  /**
+   * Completes many running items in one statement (each still held by `owner` at its attempt).
+   * Returns the `execution_id/step_id/index` keys it completed.
+   */
+  async completeMany(
+    rows: Array<{
+      executionId: string;
+      stepId: string;
+      index: number;
+      attempt: number;
+      input: string | null;
+      output: string | null;
+      at: string;
+    }>,
+    owner: string,
+  ): Promise<Set<string>> {
+    const done = new Set<string>();
+    for (let start = 0; start < rows.length; start += CHUNK) {
+      const values = rows
+        .slice(start, start + CHUNK)
+        .map(
+          (row) =>
+            sql`(${row.executionId}, ${row.stepId}, cast(${row.index} as integer), cast(${row.attempt} as integer), ${row.input}, ${row.output}, ${row.at})`,
+        );
+      const result = await sql<{ execution_id: string; step_id: string; item_index: number }>`
+        update step_items
+        set status = 'completed', input = v.column5, output = v.column6, error = null, completed_at = v.column7,
+            lease_owner = null, lease_expires_at = null
+        from (values ${sql.join(values)}) as v
+        where step_items.execution_id = v.column1 and step_items.step_id = v.column2
+          and step_items.item_index = v.column3 and step_items.attempts = v.column4
+          and step_items.status = 'running' and step_items.lease_owner = ${owner}
+        returning step_items.execution_id, step_items.step_id, step_items.item_index`.execute(this.db);
+      for (const row of result.rows) done.add(`${row.execution_id}/${row.step_id}/${row.item_index}`);
+    }
+    return done;
+  }
+
+  /**
+   * Claims up to `limit` pending items of a step, lowest index first, straight to running for
+   * `owner` (a settle that has room here starts them without a claim round trip).
+   */
+  async claimPending(
+    executionId: string,
+    stepId: string,
+    limit: number,
+    owner: string,
+    leaseUntil: number,
+    at: string,
+  ): Promise<StepItemRow[]> {
+    if (limit <= 0) return [];
+    const next = await this.pendingIndexes(executionId, stepId, limit);
+    if (next.length === 0) return [];
+    return this.db
+      .updateTable('step_items')
+      .set((eb) => ({
+        status: 'running',
+        attempts: eb(eb.ref('attempts'), '+', 1),
+        lease_owner: owner,
+        lease_expires_at: leaseUntil,
+        queued_at: at,
+        started_at: at,
+        run_at: Date.now(),
+      }))
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', '=', 'pending')
+      .where('item_index', 'in', next)
+      .returningAll()
+      .execute();
+  }
+
+  private async pendingIndexes(executionId: string, stepId: string, limit: number): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('step_items')
+      .select('item_index')
+      .where('execution_id', '=', executionId)
+      .where('step_id', '=', stepId)
+      .where('status', '=', 'pending')
+      .orderBy('item_index')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => row.item_index);
+  }
+
   /** Counts of the items of every `for_each` step of an execution, by step id. */
   async countsOfExecution(executionId: string): Promise<Map<string, ItemCounts>> {
     const rows = await this.db
@@ -160,15 +257,7 @@ export class ItemRepository {
   /** Moves up to `limit` pending items of a step, lowest index first, to queued. Returns how many. */
   async queueNext(executionId: string, stepId: string, limit: number, runAt: number, at: string): Promise<number> {
     if (limit <= 0) return 0;
-    const next = await this.db
-      .selectFrom('step_items')
-      .select('item_index')
-      .where('execution_id', '=', executionId)
-      .where('step_id', '=', stepId)
-      .where('status', '=', 'pending')
-      .orderBy('item_index')
-      .limit(limit)
-      .execute();
+    const next = await this.pendingIndexes(executionId, stepId, limit);
     if (next.length === 0) return 0;
     const result = await this.db
       .updateTable('step_items')
@@ -176,11 +265,7 @@ export class ItemRepository {
       .where('execution_id', '=', executionId)
       .where('step_id', '=', stepId)
       .where('status', '=', 'pending')
-      .where(
-        'item_index',
-        'in',
-        next.map((row) => row.item_index),
-      )
+      .where('item_index', 'in', next)
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }

@@ -6,8 +6,8 @@ import { failExecution, propagate, type SettleBatch, type SettleRequest } from '
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
-import { DEFAULT_ITEM_CONCURRENCY, isItemClaim } from './for-each.js';
-import type { ItemCounts } from './item-repository.js';
+import { claimedItem, DEFAULT_ITEM_CONCURRENCY, isItemClaim } from './for-each.js';
+import { itemClaimBase } from './item-claims.js';
 
 /**
  * Settling `for_each` items inside the engine's settle transaction (the execution row is locked,
@@ -22,16 +22,43 @@ export function isItemRequest(request: SettleRequest): boolean {
   return isItemClaim(request.step);
 }
 
-/** Settles item outcomes, then advances each step they belong to once. */
+/** Settles item outcomes (completed ones in one statement), then advances each step they belong to once. */
 export async function settleItems(batch: SettleBatch, requests: SettleRequest[]): Promise<void> {
   const touched = new Map<string, { execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }>();
+  const touch = async (request: SettleRequest) => {
+    const execution = await batch.execution(request.step.execution_id);
+    if (!execution) return;
+    const workflow = await batch.env.workflowOf(execution);
+    touched.set(`${execution.id}/${request.step.step_id}`, { execution, workflow, stepId: request.step.step_id });
+  };
+  const completed = requests.filter((request) => request.outcome.kind === 'completed');
+  const done = await batch.tx.items.completeMany(
+    completed.flatMap(({ step, outcome, endedAt }) =>
+      isItemClaim(step) && outcome.kind === 'completed'
+        ? [
+            {
+              executionId: step.execution_id,
+              stepId: step.step_id,
+              index: step.item_index,
+              attempt: step.attempts,
+              input: jsonText(outcome.input),
+              output: jsonText(outcome.output),
+              at: endedAt,
+            },
+          ]
+        : [],
+    ),
+    batch.env.owner,
+  );
+  for (const request of completed) {
+    const { step } = request;
+    if (isItemClaim(step) && done.has(`${step.execution_id}/${step.step_id}/${step.item_index}`)) await touch(request);
+  }
   for (const request of requests) {
+    if (request.outcome.kind === 'completed') continue;
     const execution = await batch.execution(request.step.execution_id);
     if (!execution) continue;
-    const workflow = await batch.env.workflowOf(execution);
-    if (await settleItem(batch, workflow, request)) {
-      touched.set(`${execution.id}/${request.step.step_id}`, { execution, workflow, stepId: request.step.step_id });
-    }
+    if (await settleItem(batch, await batch.env.workflowOf(execution), request)) await touch(request);
   }
   for (const { execution, workflow, stepId } of touched.values()) await advanceStep(batch, execution, workflow, stepId);
 }
@@ -132,20 +159,30 @@ async function settleItemFailure(
   return batch.tx.items.update(key, { status: 'failed', input, error, completed_at: endedAt, ...released }, guard);
 }
 
-/** Whether more items failed than the step tolerates (neither field set: none is tolerated). */
-export function beyondTolerance(definition: StepDefinition | undefined, counts: ItemCounts): boolean {
-  if (counts.failed === 0) return false;
+/**
+ * Whether `failed` failed items are more than the step tolerates (neither field set: none is
+ * tolerated). `total` is read only when a percent needs it.
+ */
+export async function beyondTolerance(
+  definition: StepDefinition | undefined,
+  failed: number,
+  total: () => Promise<number>,
+): Promise<boolean> {
+  if (failed === 0) return false;
   const count = definition?.tolerated_failures;
   const percent = definition?.tolerated_failure_percent;
   if (count === undefined && percent === undefined) return true;
-  if (count !== undefined && counts.failed > count) return true;
-  return percent !== undefined && counts.failed * 100 > percent * counts.total;
+  if (count !== undefined && failed > count) return true;
+  return percent !== undefined && failed * 100 > percent * (await total());
 }
+
+const ACTIVE = ['queued', 'running', 'waiting'];
 
 /**
  * Moves a waiting `for_each` step on: fails it when its failures are beyond tolerance (cancelling
- * the rest of its items), completes it when every item settled, else queues pending items up to
- * its concurrency.
+ * the rest of its items), completes it when every item settled, else starts (here, when this
+ * process has room) or queues pending items up to its concurrency. Each count is an index range
+ * of the items in a few statuses, never a scan of all of them.
  */
 export async function advanceStep(
   batch: SettleBatch,
@@ -155,35 +192,73 @@ export async function advanceStep(
 ): Promise<void> {
   const { tx } = batch;
   const definition = workflow.steps.get(stepId);
-  const counts = await tx.items.counts(execution.id, stepId);
+  const failed = await tx.items.countIn(execution.id, stepId, ['failed']);
   const at = nowIso();
-  if (beyondTolerance(definition, counts)) {
-    const running = await tx.items.cancelUnsettled(execution.id, at, stepId);
-    if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
-    const first = await tx.items.firstFailed(execution.id, stepId);
-    const cause = first?.error ? JSON.parse(first.error) : null;
-    const message = `${counts.failed} of ${counts.total} items failed (first: item ${first?.item_index}: ${cause?.message ?? 'unknown'})`;
-    const error = { message, retryable: false, index: first?.item_index, cause };
-    const patch = { status: 'failed', error: JSON.stringify(error), completed_at: at };
-    if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
-    batch.event(execution, 'step.failed', { status: 'failed', error }, stepId);
-    if (workflow.definition.stop_on_failure === false) await propagate(batch, execution, workflow, stepId, 'failed');
-    else await failExecution(batch, execution, `step '${stepId}' failed: ${message}`);
+  if (await beyondTolerance(definition, failed, async () => (await tx.items.counts(execution.id, stepId)).total)) {
+    await failStep(batch, execution, workflow, stepId, at);
     return;
   }
-  const unsettled = counts.pending + counts.queued + counts.running + counts.waiting;
-  if (unsettled === 0) {
-    const output = await tx.items.outputs(execution.id, stepId);
-    const patch = { status: 'completed', output: JSON.stringify(output), error: null, completed_at: at };
-    if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
-    batch.event(execution, 'step.completed', { status: 'completed', output }, stepId);
-    await propagate(batch, execution, workflow, stepId, 'completed');
-    return;
-  }
-  const concurrency = definition?.concurrency ?? DEFAULT_ITEM_CONCURRENCY;
-  const room = concurrency - (counts.queued + counts.running + counts.waiting);
-  const queued = await tx.items.queueNext(execution.id, stepId, room, Date.now(), at);
+  const active = await tx.items.countIn(execution.id, stepId, ACTIVE);
+  const room = (definition?.concurrency ?? DEFAULT_ITEM_CONCURRENCY) - active;
+  if (room <= 0) return;
+  const started = await startHere(batch, execution, definition, stepId, room, at);
+  const queued = await tx.items.queueNext(execution.id, stepId, room - started, Date.now(), at);
   batch.result.queuedElsewhere += queued;
+  if (active > 0 || started > 0 || queued > 0) return;
+  // Nothing pending, nothing under way: every item settled.
+  const output = await tx.items.outputs(execution.id, stepId);
+  const patch = { status: 'completed', output: JSON.stringify(output), error: null, completed_at: at };
+  if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
+  batch.event(execution, 'step.completed', { status: 'completed', output }, stepId);
+  await propagate(batch, execution, workflow, stepId, 'completed');
+}
+
+/** Starts up to `limit` pending items in this process, as far as it has room; returns how many. */
+async function startHere(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  definition: StepDefinition | undefined,
+  stepId: string,
+  limit: number,
+  at: string,
+): Promise<number> {
+  const { env } = batch;
+  if (execution.status !== 'running' || !definition || !env.claimsType?.(definition.type)) return 0;
+  const dispatched = batch.result.dispatch;
+  let room = Math.min(limit, env.capacity - dispatched.length);
+  if (env.workspaceRoom) {
+    const here = dispatched.filter((step) => step.workspace_id === execution.workspace_id).length;
+    room = Math.min(room, env.workspaceRoom(execution.workspace_id) - here);
+  }
+  if (room <= 0) return 0;
+  const owner = env.claimOwner ?? env.owner;
+  const rows = await batch.tx.items.claimPending(execution.id, stepId, room, owner, Date.now() + env.leaseMs, at);
+  for (const row of rows)
+    dispatched.push(claimedItem({ ...row, previous_status: 'queued' }, itemClaimBase(row, execution)));
+  return rows.length;
+}
+
+/** Fails a step beyond its tolerance: the rest of its items are cancelled, then the execution moves on. */
+async function failStep(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  workflow: CompiledWorkflow,
+  stepId: string,
+  at: string,
+): Promise<void> {
+  const { tx } = batch;
+  const running = await tx.items.cancelUnsettled(execution.id, at, stepId);
+  if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
+  const counts = await tx.items.counts(execution.id, stepId);
+  const first = await tx.items.firstFailed(execution.id, stepId);
+  const cause = first?.error ? JSON.parse(first.error) : null;
+  const message = `${counts.failed} of ${counts.total} items failed (first: item ${first?.item_index}: ${cause?.message ?? 'unknown'})`;
+  const error = { message, retryable: false, index: first?.item_index, cause };
+  const patch = { status: 'failed', error: JSON.stringify(error), completed_at: at };
+  if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
+  batch.event(execution, 'step.failed', { status: 'failed', error }, stepId);
+  if (workflow.definition.stop_on_failure === false) await propagate(batch, execution, workflow, stepId, 'failed');
+  else await failExecution(batch, execution, `step '${stepId}' failed: ${message}`);
 }
 
 /**
