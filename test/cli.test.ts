@@ -129,6 +129,38 @@ describe('weft run', () => {
       await database.drop();
     }
   });
+
+  it('takes signals up front with --signal, and exits 3 naming the signal a run waits for', async () => {
+    const database = await createTestDatabase('sqlite');
+    try {
+      const file = path.join(database.config.dataDir, 'approval.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          name: 'approval',
+          steps: [
+            { id: 'approve', type: 'wait_for_signal', input: { signal: 'approved' } },
+            { id: 'after', type: 'noop', input: { by: '{{ steps.approve.output.by }}' }, depends_on: ['approve'] },
+          ],
+          output: { by: '{{ steps.after.output.by }}' },
+        }),
+      );
+      const given = await runCli(['run', file, '--signal', 'approved={"by": "ana"}']);
+      assert.equal(given.code, 0, given.stderr);
+      assert.deepEqual(JSON.parse(given.stdout), { by: 'ana' });
+
+      const waiting = await runCli(['run', file]);
+      assert.equal(waiting.code, 3, waiting.stderr);
+      assert.match(waiting.stderr, /waits for signal 'approved'; give it with --signal name=<json>/);
+      assert.equal(waiting.stdout, '');
+
+      const bad = await runCli(['run', file, '--signal', 'approved={not json']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--signal 'approved': the data is not JSON/);
+    } finally {
+      await database.drop();
+    }
+  });
 });
 
 for (const backend of testBackends()) {

@@ -51,12 +51,19 @@ program
   .argument('<file>', 'definition JSON file')
   .option('--input <json>', 'execution input as JSON', '{}')
   .option('--database <url>', 'keep the run in this SQLite file or PostgreSQL database instead of memory')
-  .action(async (file: string, flags: { input: string; database?: string }) => {
+  .option(
+    '--signal <name=json>',
+    'send a signal to the run as soon as it starts (repeatable); without it a run waiting for a signal exits 3',
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .action(async (file: string, flags: { input: string; database?: string; signal: string[] }) => {
     const config = loadConfig();
     configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
     process.exitCode = await runWorkflowFile(file, {
       input: flags.input,
       database: flags.database,
+      signals: flags.signal,
       llmBaseUrl: config.llmBaseUrl,
       llmApiKey: config.llmApiKey,
       progress: process.stderr,

@@ -4,6 +4,7 @@ import { validateDefinition } from '../definition/validate-definition.js';
 import { Engine } from '../engine/engine.js';
 import { adhocStartRequest, startExecution } from '../engine/lifecycle.js';
 import { WeftError } from '../errors.js';
+import { postSignal } from '../signals/signal-delivery.js';
 import type { ExecutionStepRow } from '../store/database-schema.js';
 import { openStore } from '../store/store.js';
 import { TaskTypeRegistry } from '../tasks/registry.js';
@@ -12,13 +13,16 @@ import { TaskTypeRegistry } from '../tasks/registry.js';
  * `weft run <file.json> --input '<json>'`: runs one workflow on an embedded store (an in-memory
  * SQLite database unless `--database` names one), shows live progress on stderr (a bar and each
  * step's status on a terminal, one plain line per change otherwise), prints the output as JSON on
- * stdout, and returns the exit code: 0 completed, 1 failed or cancelled, 2 unusable input.
+ * stdout, and returns the exit code: 0 completed, 1 failed or cancelled, 2 unusable input, 3 waiting
+ * for a signal that was not given (`--signal name=<json>` gives them up front).
  */
 
 /** Options of `weft run`. */
 export interface RunOptions {
   input: string | undefined;
   database: string | undefined;
+  /** `--signal name=<json>`: signals sent to the execution as soon as it starts, in order. */
+  signals?: string[];
   llmBaseUrl: string | undefined;
   llmApiKey: string | undefined;
   /** Where progress goes; a TTY gets the redrawn view. */
@@ -48,9 +52,11 @@ const SETTLED = ['completed', 'failed', 'skipped', 'cancelled'];
 export async function runWorkflowFile(file: string, options: RunOptions): Promise<number> {
   let definitionJson: unknown;
   let input: unknown = {};
+  let signals: GivenSignal[];
   try {
     definitionJson = JSON.parse(await readFile(file, 'utf8'));
     if (options.input !== undefined) input = JSON.parse(options.input);
+    signals = (options.signals ?? []).map(parseSignalFlag);
   } catch (error) {
     options.progress.write(`weft run: ${(error as Error).message}\n`);
     return 2;
@@ -95,6 +101,9 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
       throw error;
     });
     if (!execution) return 2;
+    for (const signal of signals) {
+      await postSignal(engine, { workspaceId: workspace.id, executionId: execution.id, ...signal });
+    }
     engine.wake();
     const view = new ProgressView(options.progress);
     for (;;) {
@@ -104,6 +113,14 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
       execution = current;
       view.render(execution.status, steps);
       if (['completed', 'failed', 'cancelled'].includes(execution.status)) break;
+      const awaited = awaitedSignals(steps);
+      if (awaited.length > 0) {
+        options.progress.write(
+          `weft run: execution ${execution.id} waits for signal ${awaited.map((name) => `'${name}'`).join(', ')}; ` +
+            'give it with --signal name=<json>\n',
+        );
+        return 3;
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     view.finish(execution.status, execution.error);
@@ -114,6 +131,39 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
     await engine.stop(1000);
     await store.close();
   }
+}
+
+/** A `--signal` flag, parsed. */
+interface GivenSignal {
+  name: string;
+  data: unknown;
+}
+
+/** Parses `name=<json>` (the JSON may be left out: `name` sends `null`). */
+function parseSignalFlag(flag: string): GivenSignal {
+  const separator = flag.indexOf('=');
+  const name = separator === -1 ? flag : flag.slice(0, separator);
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(name)) {
+    throw new Error(`--signal '${flag}': the name must match ^[A-Za-z][A-Za-z0-9_-]{0,63}$`);
+  }
+  if (separator === -1) return { name, data: null };
+  try {
+    return { name, data: JSON.parse(flag.slice(separator + 1)) };
+  } catch (error) {
+    throw new Error(`--signal '${name}': the data is not JSON (${(error as Error).message})`);
+  }
+}
+
+/**
+ * The signals the run waits for and nothing else can bring: nothing is queued or running, and at
+ * least one step waits for a signal. Such a run would never end in this process (timeouts aside,
+ * which would only fail it): the run says so and exits 3.
+ */
+function awaitedSignals(steps: ExecutionStepRow[]): string[] {
+  if (steps.some((step) => step.status === 'queued' || step.status === 'running')) return [];
+  const waiting = steps.filter((step) => step.status === 'waiting');
+  if (waiting.length === 0 || waiting.some((step) => !step.waiting_signal)) return [];
+  return [...new Set(waiting.map((step) => step.waiting_signal as string))];
 }
 
 /** Draws progress: redrawn in place on a terminal, appended line by line elsewhere. */
