@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertProblem, startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
-import { type FixtureServer, runAdhoc, startFixtureServer, stepOf, waitForExecution } from './helpers/http-fixtures.js';
+import {
+  type FixtureServer,
+  runAdhoc,
+  startFixtureServer,
+  stepOf,
+  waitForExecution,
+  waitUntil,
+} from './helpers/http-fixtures.js';
 
 /** At most this many items per step on the test server, so "too many" is cheap to reach. */
 const MAX_ITEMS = 40;
@@ -23,6 +30,8 @@ for (const backend of testBackends()) {
         const i = url.searchParams.get('i') ?? '';
         calls.set(i, (calls.get(i) ?? 0) + 1);
         if (url.pathname === '/fail') return { status: 500, json: { failed: i } };
+        // Fails the first call of each `i`, answers later ones.
+        if (url.pathname === '/once' && calls.get(i) === 1) return { status: 500, json: { failed: i } };
         flight.now += 1;
         flight.max = Math.max(flight.max, flight.now);
         await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get('ms') ?? 30)));
@@ -212,6 +221,83 @@ for (const backend of testBackends()) {
         ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'],
       );
       for (const item of before) assert.equal(calls.get(`c${item.index + 1}`), 1, `item ${item.index} ran once`);
+    });
+
+    it('pause stops starting items; resume goes on from where they were', async () => {
+      calls.clear();
+      const id = await runAdhoc(server, {
+        name: 'pause',
+        steps: [
+          {
+            id: 'each',
+            type: 'http',
+            for_each: [1, 2, 3, 4, 5, 6, 7, 8],
+            concurrency: 2,
+            input: { url: `${fixture.url}/item?i=p{{ item }}&ms=100` },
+          },
+        ],
+      });
+      await waitUntil(async () => {
+        const view = await server.request('GET', `/executions/${id}`);
+        return (view.body.steps[0].items?.completed ?? 0) >= 1;
+      }, 'an item to complete');
+      assert.equal((await server.request('POST', `/executions/${id}/pause`)).status, 200);
+      // The items running at the pause finish; no other starts.
+      await waitUntil(async () => {
+        const view = await server.request('GET', `/executions/${id}`);
+        return view.body.steps[0].items.running === 0;
+      }, 'the running items to finish');
+      const paused = (await server.request('GET', `/executions/${id}`)).body.steps[0].items;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const later = (await server.request('GET', `/executions/${id}`)).body;
+      assert.equal(later.status, 'paused');
+      assert.deepEqual(later.steps[0].items, paused);
+      assert.ok(paused.completed < 8, JSON.stringify(paused));
+
+      assert.equal((await server.request('POST', `/executions/${id}/resume`)).status, 200);
+      const done = await waitForExecution(server, id, ['completed', 'failed']);
+      assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      for (let item = 1; item <= 8; item += 1) assert.equal(calls.get(`p${item}`), 1, `item ${item} ran once`);
+    });
+
+    it('retry from the step re-runs only its failed and cancelled items', async () => {
+      calls.clear();
+      const id = await runAdhoc(server, {
+        name: 'retry',
+        steps: [
+          {
+            id: 'each',
+            type: 'http',
+            for_each: [1, 2, 3, 4, 5],
+            concurrency: 1,
+            retry: { max_attempts: 1 },
+            input: { url: `${fixture.url}/{{ item = 3 ? 'once' : 'item' }}?i=r{{ item }}` },
+          },
+        ],
+      });
+      const failed = await waitForExecution(server, id, ['completed', 'failed']);
+      assert.equal(failed.status, 'failed');
+      assert.deepEqual(failed.steps[0].items, {
+        total: 5,
+        pending: 0,
+        running: 0,
+        completed: 2,
+        failed: 1,
+        cancelled: 2,
+      });
+
+      const retried = await server.request('POST', `/executions/${id}/retry`, { body: { from_step: 'each' } });
+      assert.equal(retried.status, 200, retried.text);
+      const done = await waitForExecution(server, id, ['completed', 'failed']);
+      assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      assert.deepEqual(
+        stepOf(done, 'each').output.map((output: { body: { i: string } }) => output.body.i),
+        ['r1', 'r2', 'r3', 'r4', 'r5'],
+      );
+      assert.deepEqual(
+        [1, 2, 3, 4, 5].map((item) => calls.get(`r${item}`)),
+        [1, 1, 2, 1, 1],
+      );
     });
 
     it('rejects bad for_each fields with 400 and the path', async () => {
