@@ -63,6 +63,25 @@ for (const backend of testBackends()) {
       assert.equal(parent.parent_execution_id, null);
     });
 
+    it('completes the parent step (output null) when a child without an output template completes', async () => {
+      // Such children end in the batched completion path, which must wake their parents too.
+      const plain = await createWorkflow(server, {
+        name: 'no output',
+        steps: [
+          { id: 'a', type: 'noop' },
+          { id: 'b', type: 'noop', depends_on: ['a'] },
+        ],
+      });
+      const ids = await Promise.all(
+        Array.from({ length: 5 }, () => runAdhoc(server, { name: 'plain parent', steps: [callStep(plain)] }, { n: 1 })),
+      );
+      for (const id of ids) {
+        const parent = await waitForExecution(server, id, ['completed', 'failed'], 10_000);
+        assert.equal(parent.status, 'completed', JSON.stringify(parent));
+        assert.equal(stepOf(parent, 'call').output, null);
+      }
+    });
+
     it('fails the attempt when the child fails; a retry starts a new child and the fallback applies', async () => {
       const failing = await createWorkflow(server, {
         name: 'failing child',

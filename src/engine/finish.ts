@@ -42,6 +42,8 @@ export async function finishExecutions(
   for (const execution of simple) {
     if (!completed.has(execution.id)) continue;
     Object.assign(execution, { status: 'completed', output: 'null', completed_at: at, steps_unsettled: 0 });
+    // A child settles its parent's step here too, as endExecution does (src/children/).
+    if (await wakeParentStep(batch.tx, execution)) batch.result.queuedElsewhere += 1;
     batch.event(execution, 'workflow.completed', { status: 'completed', output: null });
   }
 }
