@@ -119,6 +119,25 @@ for (const backend of testBackends()) {
       assert.equal(listed.body.items.length, 2);
     });
 
+    it('waits for a templated name, and fails without retry when the rendered name is not one', async () => {
+      const definition = {
+        name: 'templated name',
+        steps: [waitStep('wait', '{{ input.order }}', { retry: { max_attempts: 3, backoff: 'fixed', delay_ms: 0 } })],
+      };
+      const id = await runAdhoc(server, definition, { order: 'order-17' });
+      await waitForStepStatus(server, id, 'wait', 'waiting');
+      const sent = await server.request('POST', `/executions/${id}/signals/order-17`, { body: { data: 'paid' } });
+      assert.equal(sent.body.consumed_by_step, 'wait', sent.text);
+      const done = await waitForExecution(server, id, ['completed', 'failed']);
+      assert.equal(stepOf(done, 'wait').output, 'paid');
+
+      const bad = await runAdhoc(server, definition, { order: 'no spaces allowed' });
+      const failed = await waitForExecution(server, bad, ['completed', 'failed']);
+      assert.equal(failed.status, 'failed');
+      assert.equal(stepOf(failed, 'wait').attempts, 1);
+      assert.match(stepOf(failed, 'wait').error.message, /'signal' must be a name like a step id/);
+    });
+
     it('fails the attempt with SIGNAL_TIMEOUT after timeout_seconds; retry and fallback apply', async () => {
       const id = await runAdhoc(server, {
         name: 'timeout',

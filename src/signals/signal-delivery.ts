@@ -76,8 +76,8 @@ export async function postSignal(engine: Engine, post: SignalPost): Promise<Sign
     };
     await tx.signals.insert(signal);
     const requests: SettleRequest[] = [];
-    const waiting = await tx.signals.oldestWaitingStep(execution.id, post.name);
-    if (waiting) {
+    // A waiter whose timer fired at this moment (claimed by another process) is passed over.
+    for (const waiting of await tx.signals.oldestWaitingSteps(execution.id, post.name, 5, Date.now())) {
       // The waiting step is taken like a fired timer (running under this engine's lease), then
       // settled as completed in this same transaction.
       const lease = { status: 'running', lease_owner: engine.owner, lease_expires_at: Date.now() + 60_000 };
@@ -92,6 +92,7 @@ export async function postSignal(engine: Engine, post: SignalPost): Promise<Sign
           outcome: { kind: 'completed', input: parseJsonText(waiting.input), output: post.data ?? null },
           endedAt: at,
         });
+        break;
       }
     }
     return { ...none, requests, value: { signal, replayed: false } };

@@ -115,21 +115,25 @@ export class SignalRepository {
   }
 
   /**
-   * The step of an execution that has waited longest for signal `name` (a `wait_for_signal`
-   * attempt in status `waiting`), if any.
+   * The steps of an execution waiting for signal `name` (`wait_for_signal` attempts in status
+   * `waiting` whose deadline, if any, is after `now`), longest-waiting first, at most `limit`.
    */
-  oldestWaitingStep(executionId: string, name: string): Promise<ExecutionStepRow | undefined> {
-    return this.db
-      .selectFrom('execution_steps')
-      .selectAll()
-      .where('execution_id', '=', executionId)
-      .where('status', '=', 'waiting')
-      .where('attempt_type', '=', 'wait_for_signal')
-      .where('waiting_signal', '=', name)
-      .orderBy(sql`coalesce(started_at, queued_at)`)
-      .orderBy('position')
-      .limit(1)
-      .executeTakeFirst();
+  oldestWaitingSteps(executionId: string, name: string, limit: number, now: number): Promise<ExecutionStepRow[]> {
+    return (
+      this.db
+        .selectFrom('execution_steps')
+        .selectAll()
+        .where('execution_id', '=', executionId)
+        .where('status', '=', 'waiting')
+        .where('attempt_type', '=', 'wait_for_signal')
+        .where('waiting_signal', '=', name)
+        // A wait past its deadline has timed out, even before a process has failed it.
+        .where((eb) => eb.or([eb('run_at', 'is', null), eb('run_at', '>', now)]))
+        .orderBy(sql`coalesce(started_at, queued_at)`)
+        .orderBy('position')
+        .limit(limit)
+        .execute()
+    );
   }
 
   /** A page of an execution's signals, newest first. */
