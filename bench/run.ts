@@ -14,6 +14,9 @@
  *
  * Worker shapes (issue 4): poll-to-start latency and task throughput, see worker-shapes.ts.
  * `npm run bench -- workers` runs only those.
+ *
+ * Flow shapes (issue 10): parents calling child workflows and signal round trips, see flow-shapes.ts.
+ * `npm run bench -- flow` runs only those.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -22,6 +25,7 @@ import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { simpleDefinition, startTestServer, type TestServer } from '../test/helpers/api-server.js';
 import { type Backend, TEST_PG_URL } from '../test/helpers/backends.js';
 import { benchEngineShapes } from './engine-shapes.js';
+import { benchFlowShapes } from './flow-shapes.js';
 import { benchWorkerShapes } from './worker-shapes.js';
 
 interface Row {
@@ -150,14 +154,23 @@ const only = process.argv[2];
 const backends: Backend[] = ['sqlite'];
 if (await postgresReachable()) backends.push('postgres');
 else process.stderr.write(`PostgreSQL at ${TEST_PG_URL} is unreachable: its rows are missing.\n`);
-if (only !== 'workers') {
+if (only === undefined) {
   await benchValidation();
   for (const backend of backends) await benchEngine(backend);
   for (const backend of backends) await benchApi(backend);
 }
-for (const backend of backends) {
-  for (const result of await benchWorkerShapes(backend)) {
-    record(backend, `workers: ${result.shape}`, result.count, result.totalMs, result.detail);
+if (only === undefined || only === 'flow') {
+  for (const backend of backends) {
+    for (const result of await benchFlowShapes(backend)) {
+      record(backend, `flow: ${result.shape}`, result.executions, result.totalMs, result.detail);
+    }
+  }
+}
+if (only === undefined || only === 'workers') {
+  for (const backend of backends) {
+    for (const result of await benchWorkerShapes(backend)) {
+      record(backend, `workers: ${result.shape}`, result.count, result.totalMs, result.detail);
+    }
   }
 }
 
