@@ -41,6 +41,9 @@ for (const backend of testBackends()) {
         ],
       });
       await waitForStepStatus(server, id, 'approve', 'waiting');
+      const view = await server.request('GET', `/executions/${id}`);
+      assert.equal(view.body.steps[0].waiting_for_signal, 'approved');
+      assert.equal(view.body.steps[1].waiting_for_signal, null);
       const sent = await server.request('POST', `/executions/${id}/signals/approved`, {
         body: { data: { by: 'ada' } },
       });

@@ -34,6 +34,9 @@ export const ExecutionStepSchema = Type.Object({
   child_execution_id: Nullable(
     Type.String({ description: 'A `workflow` step: the child execution of its current (or last) attempt.' }),
   ),
+  waiting_for_signal: Nullable(
+    Type.String({ description: 'A `wait_for_signal` step while `waiting`: the signal name it waits for.' }),
+  ),
   items: Type.Optional(ItemCountsSchema),
 });
 
@@ -132,6 +135,10 @@ export function executionView(
             started_at: step.started_at,
             completed_at: step.completed_at,
             child_execution_id: step.child_execution_id ?? null,
+            waiting_for_signal:
+              step.status === 'waiting' && step.attempt_type === 'wait_for_signal'
+                ? (step.waiting_signal ?? null)
+                : null,
             ...(items?.has(step.step_id) ? { items: itemCountsView(items.get(step.step_id) as ItemCounts) } : {}),
           })),
         }

@@ -174,6 +174,7 @@ export interface components {
                 step_id: string;
                 type: string;
                 used_fallback: boolean;
+                waiting_for_signal: string | null;
             }[];
             trigger: unknown;
             webhook_url: string | null;
