@@ -119,6 +119,43 @@ for (const backend of testBackends()) {
     });
 
     it(
+      'lets another process deliver signals to waits that a SIGKILLed process started',
+      postgresOnly(backend, 'several processes share PostgreSQL'),
+      async () => {
+        const database = await createTestDatabase(backend);
+        const processes: ServeProcess[] = [];
+        try {
+          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'waits-a' })));
+          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'waits-b' })));
+          const [a, b] = processes as [ServeProcess, ServeProcess];
+          const created = await api(a.url, 'POST', '/workflows', {
+            name: 'wait then work',
+            steps: [
+              { id: 'wait', type: 'wait_for_signal', input: { signal: 'go' } },
+              { id: 'after', type: 'noop', depends_on: ['wait'], input: { got: '{{ steps.wait.output }}' } },
+            ],
+          });
+          const ids: string[] = [];
+          for (let index = 0; index < 10; index += 1)
+            ids.push((await api(a.url, 'POST', `/workflows/${created.body.id}/executions`, {})).body.id);
+          await waitUntil(() => allWaiting(b.url, ids, ['wait']), 'every wait to start', 20_000);
+          assert.equal(await a.stop('SIGKILL'), 'SIGKILL');
+          for (const [index, id] of ids.entries()) {
+            const sent = await api(b.url, 'POST', `/executions/${id}/signals/go`, { data: index });
+            assert.equal(sent.body.consumed_by_step, 'wait', sent.text);
+          }
+          await waitUntil(() => allCompleted(b.url, ids), 'every execution to complete on B', 20_000);
+          for (const [index, id] of ids.entries()) {
+            assert.deepEqual((await stepsOf(b.url, id)).get('after')?.output, { got: index });
+          }
+        } finally {
+          for (const serve of processes) await serve.stop('SIGKILL');
+          await database.drop();
+        }
+      },
+    );
+
+    it(
       'consumes each signal exactly once with two processes racing signals against waits',
       postgresOnly(backend, 'several processes share PostgreSQL'),
       async () => {
