@@ -142,8 +142,8 @@ export class Engine {
 
   /** Whether this engine runs steps of `type` (else external workers poll for them). */
   claimsType(type: string): boolean {
-    // Built-ins without a handler (`workflow`, run by src/children/; `wait_for_signal`) are the
-    // engine's: it runs them, or fails them clearly, rather than leaving them to a worker.
+    // Built-ins without a handler (`workflow`, run by src/children/; `wait_for_signal`, by
+    // src/signals/) are the engine's: it runs them rather than leaving them to a worker.
     const descriptor = this.#options.taskTypes.get(type);
     return descriptor !== undefined && (descriptor.handler !== undefined || descriptor.source === 'builtin');
   }
