@@ -162,7 +162,9 @@ function parseSignalFlag(flag: string): GivenSignal {
 function awaitedSignals(steps: ExecutionStepRow[]): string[] {
   if (steps.some((step) => step.status === 'queued' || step.status === 'running')) return [];
   const waiting = steps.filter((step) => step.status === 'waiting');
-  if (waiting.length === 0 || waiting.some((step) => !step.waiting_signal)) return [];
+  // `waiting_signal` is left over on a step whose fallback now waits on another kind of timer.
+  if (waiting.length === 0 || waiting.some((step) => step.attempt_type !== 'wait_for_signal' || !step.waiting_signal))
+    return [];
   return [...new Set(waiting.map((step) => step.waiting_signal as string))];
 }
 
