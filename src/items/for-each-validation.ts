@@ -5,8 +5,11 @@ import type { TaskTypeLookup } from '../tasks/task-type.js';
 /**
  * Checks of a step's `for_each` fields beyond their JSON Schema (types and ranges): a string must
  * be a template, and the step's type must run in the engine, since external workers cannot claim
- * items yet.
+ * items yet, and must not be one that waits for a child or a signal (not per item yet).
  */
+/** Built-ins that wait for something outside the step (a child execution, a signal): not per item yet. */
+const ENGINE_WAITS = ['workflow', 'wait_for_signal'];
+
 export function checkForEach(step: Record<string, unknown>, pointer: string, taskTypes: TaskTypeLookup): FieldError[] {
   const errors: FieldError[] = [];
   const forEach = step.for_each;
@@ -27,6 +30,13 @@ export function checkForEach(step: Record<string, unknown>, pointer: string, tas
   for (const field of ['type', 'fallback/type']) {
     const type = field === 'type' ? step.type : (step.fallback as Record<string, unknown> | undefined)?.type;
     if (typeof type !== 'string') continue;
+    if (ENGINE_WAITS.includes(type)) {
+      errors.push({
+        path: `${pointer}/${field}`,
+        message: `for_each does not run '${type}' steps yet (a child or a wait per item); give the step no for_each`,
+      });
+      continue;
+    }
     if (taskTypes.get(type)?.source === 'declared') {
       errors.push({
         path: `${pointer}/${field}`,
