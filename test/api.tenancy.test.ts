@@ -79,7 +79,8 @@ for (const backend of testBackends()) {
         for (const method of Object.keys(methods).map((name) => name.toUpperCase())) {
           for (const [role, key] of Object.entries(keysOfA)) {
             if (role === 'member' && path.startsWith('/api-keys/')) continue; // members get 403 on key routes
-            const concrete = path.replace('{id}', objectsOfB[prefix] ?? '');
+            // Other path parameters (a step id, a signal name) get a valid value: B's id is what is probed.
+            const concrete = path.replace('{id}', objectsOfB[prefix] ?? '').replace(/\{[a-z_]+\}/g, 'probe');
             const response = await server.request(method, concrete, { key, body: bodyFor(method, path) });
             assertProblem(response, 404, 'NOT_FOUND');
             checked += 1;
