@@ -192,13 +192,14 @@ export async function advanceStep(
 ): Promise<void> {
   const { tx } = batch;
   const definition = workflow.steps.get(stepId);
-  const failed = await tx.items.countIn(execution.id, stepId, ['failed']);
+  const counts = await tx.items.countIn(execution.id, stepId, ['failed', ...ACTIVE]);
   const at = nowIso();
-  if (await beyondTolerance(definition, failed, async () => (await tx.items.counts(execution.id, stepId)).total)) {
+  const total = async () => (await tx.items.counts(execution.id, stepId)).total;
+  if (await beyondTolerance(definition, counts.failed, total)) {
     await failStep(batch, execution, workflow, stepId, at);
     return;
   }
-  const active = await tx.items.countIn(execution.id, stepId, ACTIVE);
+  const active = counts.queued + counts.running + counts.waiting;
   const room = (definition?.concurrency ?? DEFAULT_ITEM_CONCURRENCY) - active;
   if (room <= 0) return;
   const started = await startHere(batch, execution, definition, stepId, room, at);
