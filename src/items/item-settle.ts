@@ -278,7 +278,14 @@ export async function settleExpanded(batch: SettleBatch, step: ClaimedStep, exec
     lease_expires_at: null,
   };
   const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
-  if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return;
+  if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) {
+    // The step ended meanwhile (its execution was cancelled or failed): so do the items just
+    // written. (A step another process claimed again after a lost lease keeps its items.)
+    const now = await tx.steps.get(step.execution_id, step.step_id);
+    if (now && ['cancelled', 'failed', 'skipped'].includes(now.status))
+      await tx.items.cancelUnsettled(step.execution_id, nowIso(), step.step_id);
+    return;
+  }
   await tx.items.resetUnsuccessful(step.execution_id, step.step_id, step.type);
   await advanceStep(batch, execution, workflow, step.step_id);
 }
