@@ -1,6 +1,6 @@
-import { withChildWorkflowReferences } from '../children/child-references.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
+import { withChildWorkflowReferences } from '../children/child-references.js';
 import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
 import { describeAjvErrors } from '../definition/json-schema.js';
 import { validateDefinition } from '../definition/validate-definition.js';

@@ -215,7 +215,7 @@ export async function wakeParentStep(tx: Store, child: ExecutionRow): Promise<bo
   const stepId = child.parent_step_id;
   if (!parentId || !stepId) return false;
   const step = await tx.steps.get(parentId, stepId);
-  if (!step || step.status !== 'waiting' || step.child_execution_id !== child.id) return false;
+  if (step?.status !== 'waiting' || step.child_execution_id !== child.id) return false;
   return tx.steps.update(parentId, stepId, { run_at: Date.now() }, { statuses: ['waiting'], attempt: step.attempts });
 }
 
