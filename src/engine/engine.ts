@@ -88,6 +88,16 @@ export class Engine {
   #unlisten: (() => Promise<void>) | undefined;
   #idle: Array<() => void> = [];
   readonly #starts: StartBatcher;
+  /**
+   * Whether the claim also looks for due `for_each` items. Chains and fan-outs have none, and
+   * the item claim would be one more statement per claim (a round trip on PostgreSQL): it runs
+   * after an item or a for_each step ran here, and after each sweep (every WEFT_POLL_INTERVAL_MS,
+   * which bounds how late items queued by another process or due after a retry delay start here),
+   * until a claim finds fewer items than it had room for.
+   */
+  #itemsMaybeDue = true;
+  /** Bumped by `#itemsMayBeDue`, so a claim under way does not clear a newer hint. */
+  #itemsGeneration = 0;
   /** Set when due work may be waiting for capacity here; a finished step then pumps again. */
   #backlog = true;
   /** Types this engine claims: built-ins and plugins (handler or not); others are for workers. */
@@ -322,8 +332,11 @@ export class Engine {
           );
           // What room is left goes to the items of `for_each` steps (src/items/).
           const left = limit - steps.length;
-          if (left <= 0) return steps;
+          if (left <= 0 || !this.#itemsMaybeDue) return steps;
+          const generation = this.#itemsGeneration;
           const items = await claimItems(tx, this.owner, now, now + this.#options.leaseMs, nowIso(), left, claims);
+          // None left to claim, unless an item or for_each step ran here meanwhile.
+          if (items.length < left && generation === this.#itemsGeneration) this.#itemsMaybeDue = false;
           return [...steps, ...items];
         });
         for (const step of claimed) this.#dispatch(step);
@@ -353,10 +366,18 @@ export class Engine {
       () => {
         this.#wakeAt = Number.POSITIVE_INFINITY;
         this.#wakeTimer = undefined;
+        // Due work may be an item whose retry delay ran out.
+        this.#itemsMayBeDue();
         this.wake();
       },
       Math.max(0, at - Date.now()),
     );
+  }
+
+  /** Item work may have become due: its claim runs again (see `#itemsMaybeDue`). */
+  #itemsMayBeDue(): void {
+    this.#itemsMaybeDue = true;
+    this.#itemsGeneration += 1;
   }
 
   #dispatch(step: ClaimedStep): void {
@@ -380,6 +401,8 @@ export class Engine {
     let outcome: SettleRequest['outcome'];
     try {
       const workflow = await this.workflowOf({ ...step, id: step.execution_id });
+      // An item's settle may queue the next items, a for_each step's run writes its items.
+      if (isItemClaim(step) || workflow.steps.get(step.step_id)?.for_each !== undefined) this.#itemsMayBeDue();
       outcome = await runClaimedStep(step, workflow, controller.signal, {
         store: this.#store,
         taskTypes: this.#options.taskTypes,
@@ -529,6 +552,8 @@ export class Engine {
 
   #sweep(): void {
     if (this.#stopped) return;
+    // Items queued by other processes, recovered or due after a retry delay: claimed from here on.
+    this.#itemsMayBeDue();
     const now = Date.now();
     Promise.all([
       recoverExpiredLeases(this.#store, now, (execution, tx) => this.workflowOf(execution, tx)),
