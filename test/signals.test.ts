@@ -258,6 +258,21 @@ for (const backend of testBackends()) {
       assert.equal(missing.status, 400, missing.text);
       assert.match(JSON.stringify(missing.body.errors), /steps\/0\/input/);
       assert.match(JSON.stringify(missing.body.errors), /signal/);
+
+      // A literal name no signal route can carry is known at validation; a templated one is not.
+      const spaced = await server.request('POST', '/workflows', {
+        body: { name: 'bad name', steps: [{ id: 'w', type: 'wait_for_signal', input: { signal: 'two words' } }] },
+      });
+      assertProblem(spaced, 400, 'DEFINITION_INVALID');
+      assert.equal(spaced.body.errors[0].path, '/steps/0/input/signal');
+      assert.match(spaced.body.errors[0].message, /'two words' does not match/);
+      const templated = await server.request('POST', '/workflows', {
+        body: {
+          name: 'templated',
+          steps: [{ id: 'w', type: 'wait_for_signal', input: { signal: '{{ input.name }}' } }],
+        },
+      });
+      assert.equal(templated.status, 201, templated.text);
     });
   });
 }

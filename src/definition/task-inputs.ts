@@ -5,7 +5,8 @@ import { isTemplate } from './templates.js';
 /**
  * Checks a step's literal input against its task type's input schema, as far as can be known
  * before templates are evaluated: required fields present (directly or through `input_mappings`),
- * no unknown fields when the schema is closed. Values themselves are checked at run time.
+ * no unknown fields when the schema is closed, literal strings against their field's `pattern`.
+ * Other values are checked at run time.
  */
 
 type Schema = Record<string, unknown>;
@@ -19,6 +20,33 @@ export function closedFields(schema: Schema | undefined): string[] | undefined {
   if (schema?.additionalProperties !== false) return undefined;
   const properties = schema.properties;
   return properties && typeof properties === 'object' ? Object.keys(properties) : [];
+}
+
+/**
+ * Literal (template-free) string fields whose property schema has a `pattern`: a value that can
+ * never match is known now (a signal name with a space, say), so it is a 400 rather than a failed
+ * step later. Only built-in types' patterns, which are simple, run here as ordinary RegExps.
+ */
+function literalPatternErrors(
+  descriptor: TaskTypeDescriptor,
+  value: Record<string, unknown>,
+  pointer: string,
+): FieldError[] {
+  // Declared types' schemas come from tenants: their patterns run in the validator (linear), not here.
+  if (descriptor.source !== 'builtin') return [];
+  const properties = (descriptor.inputSchema?.properties ?? {}) as Record<string, Schema>;
+  const errors: FieldError[] = [];
+  for (const [key, property] of Object.entries(properties)) {
+    const field = value[key];
+    if (typeof property?.pattern !== 'string' || typeof field !== 'string' || isTemplate(field)) continue;
+    if (!new RegExp(property.pattern, 'u').test(field)) {
+      errors.push({
+        path: `${pointer}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`,
+        message: `task type '${descriptor.type}': '${field}' does not match ${property.pattern}`,
+      });
+    }
+  }
+  return errors;
 }
 
 /**
@@ -55,6 +83,7 @@ export function checkTaskInput(
       errors.push({ path: pointer, message: `task type '${descriptor.type}' requires input field ${options}` });
     }
   }
+  errors.push(...literalPatternErrors(descriptor, value as Record<string, unknown>, pointer));
   const allowed = closedFields(schema);
   if (allowed) {
     for (const key of Object.keys(value)) {

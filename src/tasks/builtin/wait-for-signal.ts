@@ -9,6 +9,10 @@ export const waitForSignalTask = defineTask({
     type: 'object',
     required: ['signal'],
     additionalProperties: false,
-    properties: { signal: { type: 'string', minLength: 1 }, timeout_seconds: { type: 'number', exclusiveMinimum: 0 } },
+    properties: {
+      // A signal name is a path segment of POST /executions/{id}/signals/{name}: the step-id pattern.
+      signal: { type: 'string', minLength: 1, pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' },
+      timeout_seconds: { type: 'number', exclusiveMinimum: 0 },
+    },
   },
 });
