@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { buildServer } from '../src/api/server.js';
-import { engineFromConfig } from '../src/engine/engine.js';
+import { engineFromConfig } from '../src/engine/engine-from-config.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { createKey, sendRequest, startTestServer, type TestServer } from '../test/helpers/api-server.js';
 import type { Backend } from '../test/helpers/backends.js';

@@ -13,7 +13,7 @@ import openapiTS, { astToString, COMMENT_HEADER, type OpenAPI3 } from 'openapi-t
 import pino from 'pino';
 import { buildServer } from '../src/api/server.js';
 import { loadConfig } from '../src/config.js';
-import { engineFromConfig } from '../src/engine/engine.js';
+import { engineFromConfig } from '../src/engine/engine-from-config.js';
 import { openStore } from '../src/store/store.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 

@@ -6,7 +6,7 @@ import { buildServer } from '../src/api/server.js';
 import { generateApiKey } from '../src/auth/api-key-secrets.js';
 import { bootstrapWorkspace } from '../src/auth/bootstrap.js';
 import { loadConfig } from '../src/config.js';
-import { engineFromConfig } from '../src/engine/engine.js';
+import { engineFromConfig } from '../src/engine/engine-from-config.js';
 import { createLogger } from '../src/logger.js';
 import { createClient, WeftApiError } from '../src/sdk/index.js';
 import { SecretVault } from '../src/secrets/secret-vault.js';

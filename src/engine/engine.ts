@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
-import type { WeftConfig } from '../config.js';
-import { egressPolicyFromConfig } from '../egress/egress-policy.js';
-import { configureExpressionLimits } from '../expressions/index.js';
 import { nowIso } from '../ids.js';
-import { configureForEach, isItemClaim, itemRunKey } from '../items/for-each.js';
+import { isItemClaim, itemRunKey } from '../items/for-each.js';
 import { claimItems } from '../items/item-claims.js';
 import { SecretVault } from '../secrets/secret-vault.js';
 import type { ExecutionRow } from '../store/database-schema.js';
@@ -15,12 +12,14 @@ import type { EngineLock } from '../store/store-dialect.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { TaskContext } from '../tasks/task-type.js';
 import { CompiledWorkflowCache, compiledWorkflowOf } from './compiled-workflow.js';
+import { holdEngineLock } from './engine-lock.js';
 import type { StartExecution } from './lifecycle.js';
-import { reclaimEarlierIncarnations, recoverExpiredLeases, timeOutExecutions } from './recovery.js';
+import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
 import { StartBatcher } from './start-batcher.js';
 import { stepStartedEvent } from './step-events.js';
 import { runClaimedStep } from './step-runner.js';
+import { WorkspaceSlots } from './workspace-slots.js';
 
 /**
  * The engine of one process. It claims due steps under a lease, runs their handlers, and settles
@@ -104,9 +103,7 @@ export class Engine {
   readonly #claims: { types: string[] };
   readonly #workListeners = new Set<() => void>();
   /** Steps running here per workspace, for the per-workspace share of the slots. */
-  readonly #runningByWorkspace = new Map<string, number>();
-  /** Slots one workspace may hold at once. */
-  readonly #workspaceCap: number;
+  readonly #slots: WorkspaceSlots;
   /**
    * Set when a claim that left out full workspaces found nothing else: until work is announced
    * (or the poll), claiming again would only rescan their backlog, so a freed slot skips it.
@@ -128,10 +125,7 @@ export class Engine {
       pollMs: options.pollMs ?? 1000,
       workspaceSlotShare: options.workspaceSlotShare ?? 80,
     };
-    this.#workspaceCap = Math.max(
-      1,
-      Math.floor((this.#options.concurrency * Math.min(100, this.#options.workspaceSlotShare)) / 100),
-    );
+    this.#slots = new WorkspaceSlots(this.#options.concurrency, this.#options.workspaceSlotShare);
     this.#claims = {
       types: options.taskTypes
         .list()
@@ -202,33 +196,11 @@ export class Engine {
     this.#engineLock = undefined;
   }
 
-  /**
-   * Joins the engine lock before the first claim. When this engine is alone in its scope, the
-   * leases of earlier incarnations are dead: they go back to the queue now, not after their
-   * lease runs out. Without the lock (the database refuses it) the engine still runs; expired
-   * leases are then recovered by the sweep as usual.
-   */
-  async #holdEngineLock(): Promise<EngineLock | undefined> {
-    try {
-      return await this.#store.holdEngineLock(this.nodeId, async (scope) => {
-        const prefix = scope === 'database' ? 'engine:' : `engine:${this.nodeId}:`;
-        const reclaimed =
-          (await reclaimEarlierIncarnations(this.#store, prefix, this.owner, (execution, tx) =>
-            this.workflowOf(execution, tx),
-          )) + (await this.#store.items.requeueLost(Date.now(), { ownerPrefix: prefix, self: this.owner }));
-        if (reclaimed > 0)
-          this.#options.logger.info(
-            { reclaimed, scope, nodeId: this.nodeId },
-            'took back the steps of an earlier incarnation',
-          );
-      });
-    } catch (error) {
-      this.#options.logger.warn(
-        { err: error },
-        'the engine lock could not be taken; expired leases are recovered on expiry',
-      );
-      return undefined;
-    }
+  /** Joins the engine lock before the first claim (see `holdEngineLock` in engine-lock.ts). */
+  #holdEngineLock(): Promise<EngineLock | undefined> {
+    return holdEngineLock(this.#store, this.nodeId, this.owner, this.#options.logger, (execution, tx) =>
+      this.workflowOf(execution, tx),
+    );
   }
 
   /** Resolves true once no handler runs here, or false after `ms`. */
@@ -298,30 +270,11 @@ export class Engine {
     return this.#options.concurrency - this.#running.size;
   }
 
-  /** Slots a workspace may still take here. */
-  #workspaceRoom(workspaceId: string): number {
-    return this.#workspaceCap - (this.#runningByWorkspace.get(workspaceId) ?? 0);
-  }
-
-  /**
-   * What the next claim may take: workspaces at their share are left out, and the batch is no
-   * larger than the room of the busiest workspace still in, since all of it may be that one's.
-   */
-  #claimBounds(): { limit: number; full: string[] } {
-    const full: string[] = [];
-    let busiest = 0;
-    for (const [workspaceId, running] of this.#runningByWorkspace) {
-      if (running >= this.#workspaceCap) full.push(workspaceId);
-      else busiest = Math.max(busiest, running);
-    }
-    return { limit: Math.min(this.#capacity, 100, this.#workspaceCap - busiest), full };
-  }
-
   async #pump(): Promise<void> {
     try {
       while (!this.#stopped && this.#capacity > 0) {
         this.#pumpAgain = false;
-        const { limit, full } = this.#claimBounds();
+        const { limit, full } = this.#slots.claimBounds(this.#capacity);
         if (full.length > 0 && this.#othersIdle) break;
         const claims = full.length === 0 ? this.#claims : { ...this.#claims, excludeWorkspaceIds: full };
         const now = Date.now();
@@ -386,12 +339,10 @@ export class Engine {
     const controller = new AbortController();
     this.#running.set(key, controller);
     const workspaceId = step.workspace_id;
-    this.#runningByWorkspace.set(workspaceId, (this.#runningByWorkspace.get(workspaceId) ?? 0) + 1);
+    this.#slots.take(workspaceId);
     void this.#run(step, controller).finally(() => {
       this.#running.delete(key);
-      const left = (this.#runningByWorkspace.get(workspaceId) ?? 1) - 1;
-      if (left > 0) this.#runningByWorkspace.set(workspaceId, left);
-      else this.#runningByWorkspace.delete(workspaceId);
+      this.#slots.give(workspaceId);
       if (this.#running.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
       if (!this.#stopped && this.#backlog) this.#wakeUp();
     });
@@ -505,7 +456,7 @@ export class Engine {
       claimOwner: this.owner,
       leaseMs: this.#options.leaseMs,
       capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
-      workspaceRoom: (workspaceId) => this.#workspaceRoom(workspaceId),
+      workspaceRoom: (workspaceId) => this.#slots.room(workspaceId),
       claimsType: (type) => this.claimsType(type),
       ...(this.#maxWorkflowDepth === undefined ? {} : { maxWorkflowDepth: this.#maxWorkflowDepth }),
       workflowOf: (execution) => this.workflowOf(execution, tx),
@@ -587,58 +538,4 @@ function isJson(value: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * An engine configured from `WEFT_*` settings (used by `weft serve` and the tests alike). It also
- * sets the process's expression limits, which the engine and the API's triggers evaluate under.
- */
-export function engineFromConfig(
-  store: Store,
-  taskTypes: TaskTypeRegistry,
-  logger: FastifyBaseLogger,
-  config: Pick<
-    WeftConfig,
-    | 'llmBaseUrl'
-    | 'llmApiKey'
-    | 'workerConcurrency'
-    | 'pollIntervalMs'
-    | 'leaseMs'
-    | 'expressionTimeoutMs'
-    | 'expressionMaxDepth'
-    | 'nodeId'
-    | 'egressAllow'
-    | 'egressDeny'
-    | 'egressPrivate'
-    | 'httpMaxResponseBytes'
-    | 'httpDefaultTimeoutMs'
-    | 'defaultStepTimeoutSeconds'
-    | 'workspaceSlotShare'
-    | 'secretsKey'
-    | 'maxWorkflowDepth'
-    | 'forEachMaxItems'
-  >,
-): Engine {
-  configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
-  configureForEach({ maxItems: config.forEachMaxItems });
-  return new Engine({
-    store,
-    taskTypes,
-    logger,
-    config: {
-      llmBaseUrl: config.llmBaseUrl,
-      llmApiKey: config.llmApiKey,
-      egress: egressPolicyFromConfig(config),
-      httpMaxResponseBytes: config.httpMaxResponseBytes,
-      httpDefaultTimeoutMs: config.httpDefaultTimeoutMs,
-      defaultStepTimeoutSeconds: config.defaultStepTimeoutSeconds,
-    },
-    concurrency: config.workerConcurrency,
-    workspaceSlotShare: config.workspaceSlotShare,
-    secrets: new SecretVault(config.secretsKey),
-    pollMs: config.pollIntervalMs,
-    leaseMs: config.leaseMs,
-    nodeId: config.nodeId,
-    maxWorkflowDepth: config.maxWorkflowDepth,
-  });
 }
