@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import ipaddr from 'ipaddr.js';
 import { type Static, Type } from 'typebox';
 import type { WeftConfig } from '../config.js';
+import { classifyAddress, parseAddress } from '../egress/address-class.js';
 import type { ExecutionStatus } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
 import { metricsRegistry, setQueueDepth } from '../metrics/metrics.js';
@@ -263,7 +263,9 @@ export function isLoopbackHost(host: string): boolean {
     .replace(/^\[(.*)\]$/, '$1')
     .toLowerCase();
   if (bare === 'localhost') return true;
-  return ipaddr.isValid(bare) && ipaddr.process(bare).range() === 'loopback';
+  // The egress policy's classification: it also sees loopback inside IPv6 forms (::ffff:127.0.0.1).
+  const address = parseAddress(bare);
+  return address !== undefined && classifyAddress(address).range === 'loopback';
 }
 
 /**
