@@ -318,15 +318,6 @@ for (const backend of testBackends()) {
         const paths = response.body.errors.map((error: { path: string }) => error.path);
         assert.ok(paths.includes(path), `${JSON.stringify(fields)}: ${JSON.stringify(response.body.errors)}`);
       }
-      // Steps that wait for a child or a signal do not run per item yet: refused, not run and failed.
-      for (const type of ['workflow', 'wait_for_signal']) {
-        const response = await server.request('POST', '/workflows', {
-          body: { name: 'waits per item', steps: [{ id: 'each', type, for_each: [1, 2], input: {} }] },
-        });
-        assertProblem(response, 400, 'DEFINITION_INVALID');
-        const error = response.body.errors.find((candidate: { path: string }) => candidate.path === '/steps/0/type');
-        assert.match(error?.message ?? '', new RegExp(`for_each does not run '${type}' steps yet`), response.text);
-      }
     });
   });
 }

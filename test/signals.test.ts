@@ -51,7 +51,7 @@ for (const backend of testBackends()) {
       assert.match(sent.body.id, /^sig_/);
       assert.deepEqual(
         { ...sent.body, id: undefined },
-        { id: undefined, name: 'approved', consumed_by_step: 'approve' },
+        { id: undefined, name: 'approved', consumed_by_step: 'approve', consumed_by_index: null },
       );
       const execution = await waitForExecution(server, id, ['completed', 'failed']);
       assert.equal(execution.status, 'completed', JSON.stringify(execution));

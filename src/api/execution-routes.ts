@@ -8,6 +8,7 @@ import { applyAction, type StartExecution, startIdempotent } from '../engine/lif
 import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/states.js';
 import { notFound, validationFailed, WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
+import { itemTimelineEntries } from '../items/item-timeline.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
 import { workspaceTaskTypes } from '../tasks/declared-types.js';
 import type { ApiContext } from './api-context.js';
@@ -318,11 +319,12 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     },
     async (request) => {
       const execution = await load(authOf(request).workspace.id, request.params.id);
-      const [steps, attempts] = await Promise.all([
+      const [steps, attempts, itemEntries] = await Promise.all([
         store.steps.list(execution.id),
         store.executionLog.attempts(execution.id),
+        itemTimelineEntries(store, execution.id),
       ]);
-      return timelineView(execution, steps, attempts);
+      return timelineView(execution, steps, attempts, itemEntries);
     },
   );
 

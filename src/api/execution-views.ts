@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import type { ItemCounts } from '../items/item-repository.js';
 import { ItemCountsSchema, itemCountsView } from '../items/item-routes.js';
 import type { ExecutionRow, ExecutionStepRow, StepAttemptRow } from '../store/database-schema.js';
@@ -148,6 +148,9 @@ export function executionView(
 
 export const TimelineEntrySchema = Type.Object({
   step_id: Type.String(),
+  index: Nullable(
+    Type.Integer({ description: 'The item of a `for_each` step this attempt ran (null: the step itself).' }),
+  ),
   attempt: Type.Integer(),
   type: Type.String(),
   status: Type.String({
@@ -175,7 +178,11 @@ export const TimelineSchema = Type.Object(
   { title: 'Execution timeline' },
 );
 
-const millis = (from: string | null, to: string | null) =>
+/** One bar of the timeline: a step's or an item's attempt. */
+export type TimelineEntry = Static<typeof TimelineEntrySchema>;
+
+/** Milliseconds from one time to another, when both are known. */
+export const millis = (from: string | null, to: string | null) =>
   from && to ? Math.max(0, new Date(to).getTime() - new Date(from).getTime()) : null;
 
 /** Per step and attempt: queued, started and ended times, duration, worker, error. */
@@ -183,10 +190,12 @@ export function timelineView(
   execution: ExecutionRow,
   steps: readonly ExecutionStepRow[],
   attempts: readonly StepAttemptRow[],
+  itemEntries: readonly TimelineEntry[] = [],
 ) {
   const position = new Map(steps.map((step) => [step.step_id, step.position]));
-  const items = attempts.map((attempt) => ({
+  const items: TimelineEntry[] = attempts.map((attempt) => ({
     step_id: attempt.step_id,
+    index: null,
     attempt: attempt.attempt,
     type: attempt.type,
     status: attempt.status,
@@ -202,6 +211,7 @@ export function timelineView(
     if (step.status !== 'running' && step.status !== 'waiting') continue;
     items.push({
       step_id: step.step_id,
+      index: null,
       attempt: step.attempts,
       type: step.type,
       status: step.status,
@@ -214,7 +224,13 @@ export function timelineView(
       error: null,
     });
   }
-  items.sort((a, b) => (position.get(a.step_id) ?? 0) - (position.get(b.step_id) ?? 0) || a.attempt - b.attempt);
+  items.push(...itemEntries);
+  items.sort(
+    (a, b) =>
+      (position.get(a.step_id) ?? 0) - (position.get(b.step_id) ?? 0) ||
+      (a.index ?? -1) - (b.index ?? -1) ||
+      a.attempt - b.attempt,
+  );
   return {
     execution_id: execution.id,
     status: execution.status,

@@ -20,6 +20,10 @@ const TaskSchema = Type.Object(
     workflow_id: Type.Union([Type.String(), Type.Null()]),
     type: Type.String(),
     input: Type.Unknown({ description: 'The step input after templates and input_mappings.' }),
+    index: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description:
+        'The item of a `for_each` step this task runs (its input was rendered with `item` and `index`); null for a step.',
+    }),
     attempt: Type.Integer({ minimum: 1 }),
     lease_expires_at: Timestamp,
     lease_seconds: Type.Integer({ description: 'Send heartbeats well within this.' }),

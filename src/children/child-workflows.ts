@@ -4,6 +4,7 @@ import { checkStartInput, insertExecutions, prepareExecution } from '../engine/l
 import type { SettleBatch, StepOutcome } from '../engine/settle.js';
 import { WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
+import type { ItemRecord } from '../items/item-settle.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
@@ -87,13 +88,78 @@ export interface ChildSettleContext {
  */
 export async function startChildAttempt(context: ChildSettleContext): Promise<void> {
   const { batch, execution, step, request, maxDepth, fail } = context;
-  const { tx } = batch;
+  const prepared = await prepareChild(batch.tx, execution, step.step_id, null, request, maxDepth);
+  if ('message' in prepared) return fail(prepared);
+  const parked = await batch.tx.steps.update(
+    step.execution_id,
+    step.step_id,
+    {
+      status: 'waiting',
+      run_at: null,
+      input: jsonText(request.input),
+      child_execution_id: prepared.execution.id,
+      lease_owner: null,
+      lease_expires_at: null,
+    },
+    { statuses: ['running'], owner: batch.env.owner, attempt: step.attempts },
+  );
+  // Lost the lease meanwhile: the attempt is someone else's now, and so is its child.
+  if (!parked) return;
+  await insertExecutions(batch.tx, [prepared]);
+  batch.event(
+    execution,
+    'step.waiting',
+    { status: 'waiting', attempt: step.attempts, child_execution_id: prepared.execution.id },
+    step.step_id,
+  );
+}
+
+/**
+ * The same for an item of a `for_each` step (a child per item): the item waits on its child,
+ * which names the item (`parent_item_index`). False when the item's guard refused it.
+ */
+export async function startItemChild(
+  record: ItemRecord,
+  request: ChildRequest,
+  fail: (error: StepError) => Promise<boolean>,
+): Promise<boolean> {
+  const { batch, execution, item } = record;
+  const maxDepth = batch.env.maxWorkflowDepth ?? DEFAULT_MAX_WORKFLOW_DEPTH;
+  const prepared = await prepareChild(batch.tx, execution, item.step_id, item.item_index, request, maxDepth);
+  if ('message' in prepared) return fail(prepared);
+  const parked = await batch.tx.items.update(
+    { executionId: item.execution_id, stepId: item.step_id, index: item.item_index },
+    {
+      status: 'waiting',
+      run_at: null,
+      input: jsonText(request.input),
+      child_execution_id: prepared.execution.id,
+      lease_owner: null,
+      lease_expires_at: null,
+    },
+    { statuses: ['running'], owner: batch.env.owner, attempt: item.attempts },
+  );
+  if (!parked) return false;
+  await insertExecutions(batch.tx, [prepared]);
+  record.event('step.waiting', { status: 'waiting', child_execution_id: prepared.execution.id });
+  return true;
+}
+
+/** The child execution of an attempt, ready to insert, or the error that fails the attempt. */
+async function prepareChild(
+  tx: Store,
+  execution: ExecutionRow,
+  stepId: string,
+  itemIndex: number | null,
+  request: ChildRequest,
+  maxDepth: number,
+): Promise<ReturnType<typeof prepareExecution> | StepError> {
   const depth = (execution.workflow_depth ?? 0) + 1;
   if (depth > maxDepth) {
-    return fail({
+    return {
       message: `workflow: child workflow '${request.workflowId}' would nest ${depth} levels deep, beyond WEFT_MAX_WORKFLOW_DEPTH (${maxDepth})`,
       retryable: false,
-    });
+    };
   }
   const workflow = await tx.workflows.get(execution.workspace_id, request.workflowId, {
     version: request.version,
@@ -110,17 +176,18 @@ export async function startChildAttempt(context: ChildSettleContext): Promise<vo
           ? 'is disabled'
           : undefined;
   if (why !== undefined || workflow === undefined) {
-    return fail({ message: `workflow: child workflow '${request.workflowId}' ${why}`, retryable: false });
+    return { message: `workflow: child workflow '${request.workflowId}' ${why}`, retryable: false };
   }
   const definition = await tx.workflows.versionDefinition(workflow.id, workflow.version);
   if (definition === undefined) {
-    return fail({
+    return {
       message: `workflow: child workflow '${request.workflowId}' has no version ${workflow.version}`,
       retryable: false,
-    });
+    };
   }
   let prepared: ReturnType<typeof prepareExecution>;
   try {
+    const trigger = { type: 'workflow', execution_id: execution.id, step_id: stepId };
     const checked = await checkStartInput({
       workspaceId: execution.workspace_id,
       workflow: { id: workflow.id, version: workflow.version, definition },
@@ -130,45 +197,25 @@ export async function startChildAttempt(context: ChildSettleContext): Promise<vo
       labels: {},
       reference: null,
       webhookUrl: null,
-      trigger: JSON.stringify({ type: 'workflow', execution_id: execution.id, step_id: step.step_id }),
+      trigger: JSON.stringify(itemIndex === null ? trigger : { ...trigger, index: itemIndex }),
     });
     prepared = prepareExecution(checked);
   } catch (error) {
     if (!(error instanceof WeftError)) throw error;
     const details = error.errors === undefined ? undefined : { errors: error.errors };
-    return fail({
+    return {
       message: `workflow: child workflow '${request.workflowId}' refused the input: ${error.message}`,
       retryable: false,
       ...(details ? { details } : {}),
-    });
+    };
   }
   Object.assign(prepared.execution, {
     parent_execution_id: execution.id,
-    parent_step_id: step.step_id,
+    parent_step_id: stepId,
+    parent_item_index: itemIndex,
     workflow_depth: depth,
   });
-  const parked = await tx.steps.update(
-    step.execution_id,
-    step.step_id,
-    {
-      status: 'waiting',
-      run_at: null,
-      input: jsonText(request.input),
-      child_execution_id: prepared.execution.id,
-      lease_owner: null,
-      lease_expires_at: null,
-    },
-    { statuses: ['running'], owner: batch.env.owner, attempt: step.attempts },
-  );
-  // Lost the lease meanwhile: the attempt is someone else's now, and so is its child.
-  if (!parked) return;
-  await insertExecutions(tx, [prepared]);
-  batch.event(
-    execution,
-    'step.waiting',
-    { status: 'waiting', attempt: step.attempts, child_execution_id: prepared.execution.id },
-    step.step_id,
-  );
+  return prepared;
 }
 
 /**
@@ -214,6 +261,14 @@ export async function wakeParentStep(tx: Store, child: ExecutionRow): Promise<bo
   const parentId = child.parent_execution_id;
   const stepId = child.parent_step_id;
   if (!parentId || !stepId) return false;
+  const index = child.parent_item_index;
+  if (index !== null && index !== undefined) {
+    // A child of a `for_each` item wakes that item (claimed like a fired timer).
+    const key = { executionId: parentId, stepId, index };
+    const item = await tx.items.get(key);
+    if (item?.status !== 'waiting' || item.child_execution_id !== child.id) return false;
+    return tx.items.update(key, { run_at: Date.now() }, { statuses: ['waiting'], attempt: item.attempts });
+  }
   const step = await tx.steps.get(parentId, stepId);
   if (step?.status !== 'waiting' || step.child_execution_id !== child.id) return false;
   return tx.steps.update(parentId, stepId, { run_at: Date.now() }, { statuses: ['waiting'], attempt: step.attempts });

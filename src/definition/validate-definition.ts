@@ -128,7 +128,7 @@ class DefinitionChecker {
     this.checkType(step.type, `${pointer}/type`);
     const fallback = asRecord(step.fallback);
     if (fallback) this.checkType(fallback.type, `${pointer}/fallback/type`);
-    this.errors.push(...checkForEach(step, pointer, this.taskTypes));
+    this.errors.push(...checkForEach(step, pointer));
 
     if (Array.isArray(step.depends_on)) {
       const seen = new Set<string>();

@@ -21,9 +21,7 @@ export async function holdEngineLock(
   try {
     return await store.holdEngineLock(nodeId, async (scope) => {
       const prefix = scope === 'database' ? 'engine:' : `engine:${nodeId}:`;
-      const reclaimed =
-        (await reclaimEarlierIncarnations(store, prefix, owner, workflowOf)) +
-        (await store.items.requeueLost(Date.now(), { ownerPrefix: prefix, self: owner }));
+      const reclaimed = await reclaimEarlierIncarnations(store, prefix, owner, workflowOf);
       if (reclaimed > 0) logger.info({ reclaimed, scope, nodeId }, 'took back the steps of an earlier incarnation');
     });
   } catch (error) {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { nowIso } from '../ids.js';
 import { isItemClaim, itemRunKey } from '../items/for-each.js';
+import { itemStartedEvent } from '../items/item-attempts.js';
 import { claimItems } from '../items/item-claims.js';
 import { SecretVault } from '../secrets/secret-vault.js';
 import type { ExecutionRow } from '../store/database-schema.js';
@@ -288,6 +289,9 @@ export class Engine {
           if (left <= 0 || !this.#itemsMaybeDue) return steps;
           const generation = this.#itemsGeneration;
           const items = await claimItems(tx, this.owner, now, now + this.#options.leaseMs, nowIso(), left, claims);
+          await tx.executionLog.append(
+            items.filter((item) => item.previous_status === 'queued').map((item) => itemStartedEvent(item)),
+          );
           // None left to claim, unless an item or for_each step ran here meanwhile.
           if (items.length < left && generation === this.#itemsGeneration) this.#itemsMaybeDue = false;
           return [...steps, ...items];
@@ -509,10 +513,8 @@ export class Engine {
     Promise.all([
       recoverExpiredLeases(this.#store, now, (execution, tx) => this.workflowOf(execution, tx)),
       timeOutExecutions(this.#store, now),
-      this.#store.items.requeueLost(now, undefined),
     ])
-      .then(([stepsRecovered, timedOut, itemsRecovered]) => {
-        const recovered = stepsRecovered + itemsRecovered;
+      .then(([recovered, timedOut]) => {
         for (const aborted of timedOut) this.abortExecution(aborted);
         if (recovered > 0 || timedOut.length > 0) this.#options.logger.info({ recovered, timedOut }, 'recovered work');
       })

@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
+import { claimedItem, isItemClaim } from '../items/for-each.js';
+import { itemStartedEvent } from '../items/item-attempts.js';
+import { claimItems, itemClaimBase } from '../items/item-claims.js';
+import type { StepItemRow } from '../items/item-repository.js';
+import { itemKey } from '../items/item-settle.js';
 import { SecretRedactor } from '../secrets/secret-redaction.js';
 import { markedNames } from '../secrets/secret-references.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
@@ -39,6 +44,8 @@ export interface TaskView {
   workflow_id: string | null;
   type: string;
   input: unknown;
+  /** The item of a `for_each` step, or null for a step. */
+  index: number | null;
   attempt: number;
   lease_expires_at: string;
   lease_seconds: number;
@@ -65,22 +72,26 @@ interface TaskRef {
   stepId: string;
   attempt: number;
   nonce: string;
+  /** The item of a `for_each` step, or undefined for the step itself. */
+  index?: number | undefined;
 }
 
 function encodeTaskId(ref: TaskRef): string {
-  const text = JSON.stringify([ref.executionId, ref.stepId, ref.attempt, ref.nonce]);
-  return `task_${Buffer.from(text).toString('base64url')}`;
+  const parts: unknown[] = [ref.executionId, ref.stepId, ref.attempt, ref.nonce];
+  if (ref.index !== undefined) parts.push(ref.index);
+  return `task_${Buffer.from(JSON.stringify(parts)).toString('base64url')}`;
 }
 
 function decodeTaskId(id: string): TaskRef | undefined {
   if (!id.startsWith('task_')) return undefined;
   try {
     const value: unknown = JSON.parse(Buffer.from(id.slice(5), 'base64url').toString('utf8'));
-    if (!Array.isArray(value) || value.length !== 4) return undefined;
-    const [executionId, stepId, attempt, nonce] = value as unknown[];
+    if (!Array.isArray(value) || (value.length !== 4 && value.length !== 5)) return undefined;
+    const [executionId, stepId, attempt, nonce, index] = value as unknown[];
     if (typeof executionId !== 'string' || typeof stepId !== 'string') return undefined;
     if (typeof attempt !== 'number' || !Number.isInteger(attempt) || typeof nonce !== 'string') return undefined;
-    return { executionId, stepId, attempt, nonce };
+    if (value.length === 5 && !(typeof index === 'number' && Number.isInteger(index) && index >= 0)) return undefined;
+    return { executionId, stepId, attempt, nonce, index: value.length === 5 ? (index as number) : undefined };
   } catch {
     // Not base64url JSON: an id Weft never issued, which is a 404 like any unknown id.
     return undefined;
@@ -122,7 +133,12 @@ export class ExternalTasks {
         return [];
       }
       if (tasks.length > 0 || signal?.aborted || Date.now() >= deadline) return tasks;
-      const nextDue = await this.store.steps.nextDueAt({ types: request.types, workspaceId });
+      const filter = { types: request.types, workspaceId };
+      const [stepDue, itemDue] = await Promise.all([
+        this.store.steps.nextDueAt(filter),
+        this.store.items.nextDueAt(filter),
+      ]);
+      const nextDue = stepDue === undefined ? itemDue : itemDue === undefined ? stepDue : Math.min(stepDue, itemDue);
       await this.#waiters.waitForWork(generation, Math.min(deadline, nextDue ?? deadline), signal);
       if (signal?.aborted || this.#waiters.closed) return [];
     }
@@ -143,12 +159,19 @@ export class ExternalTasks {
         if (limit <= 0) break;
         const now = Date.now();
         const steps = await this.store.transaction(async (tx) => {
-          const rows = await tx.steps.claimDue(owner, now, now + leaseSeconds * 1000, nowIso(), limit, {
-            types,
-            workspaceId,
-          });
+          const filter = { types, workspaceId };
+          const until = now + leaseSeconds * 1000;
+          const rows = await tx.steps.claimDue(owner, now, until, nowIso(), limit, filter);
           await tx.executionLog.append(rows.map((step) => stepStartedEvent(step, request.workerId)));
-          return rows;
+          // Room left goes to the items of `for_each` steps of these types (src/items/).
+          if (rows.length >= limit) return rows;
+          const items = await claimItems(tx, owner, now, until, nowIso(), limit - rows.length, filter);
+          await tx.executionLog.append(
+            items
+              .filter((item) => item.previous_status === 'queued')
+              .map((item) => itemStartedEvent(item, request.workerId)),
+          );
+          return [...rows, ...items];
         });
         claimed.push(...steps.map((step) => ({ step, leaseSeconds })));
       }
@@ -231,7 +254,10 @@ export class ExternalTasks {
       for (const run of runs) {
         const patch = { input: jsonText(run.view), lease_expires_at: run.leaseExpiresAt };
         const guard = { statuses: ['running'], owner, attempt: run.step.attempts };
-        if (await tx.steps.update(run.step.execution_id, run.step.step_id, patch, guard)) kept.push(run);
+        const recorded = isItemClaim(run.step)
+          ? await tx.items.update(itemKey(run.step), patch, guard)
+          : await tx.steps.update(run.step.execution_id, run.step.step_id, patch, guard);
+        if (recorded) kept.push(run);
       }
       return { requests: settle, value: kept, owner, worker: workerId };
     });
@@ -241,12 +267,14 @@ export class ExternalTasks {
         stepId: step.step_id,
         attempt: step.attempts,
         nonce: owner.slice(TASK_OWNER_PREFIX.length, owner.indexOf(':', TASK_OWNER_PREFIX.length)),
+        index: isItemClaim(step) ? step.item_index : undefined,
       }),
       execution_id: step.execution_id,
       step_id: step.step_id,
       workflow_id: step.workflow_id,
       type: step.attempt_type,
       input,
+      index: isItemClaim(step) ? step.item_index : null,
       attempt: step.attempts,
       lease_expires_at: new Date(leaseExpiresAt).toISOString(),
       lease_seconds: leaseSeconds,
@@ -279,15 +307,14 @@ export class ExternalTasks {
         ? (definition.fallback.timeout_seconds ?? definition.timeout_seconds ?? null)
         : (definition?.timeout_seconds ?? null);
     const until = Math.min(now + leaseSeconds * 1000, attemptDeadline(row, timeoutSeconds) ?? Number.POSITIVE_INFINITY);
-    const renewed = await this.store.steps.update(
-      row.execution_id,
-      row.step_id,
-      { lease_expires_at: until },
-      { statuses: ['running'], owner, attempt: ref.attempt, leaseValidAt: now },
-    );
+    const guard = { statuses: ['running'], owner, attempt: ref.attempt, leaseValidAt: now };
+    const renewed =
+      ref.index === undefined
+        ? await this.store.steps.update(row.execution_id, row.step_id, { lease_expires_at: until }, guard)
+        : await this.store.items.update(keyOf(ref), { lease_expires_at: until }, guard);
     if (!renewed) {
       // Lost to a cancel, an expiry sweep or a reset since it was read.
-      const again = await this.store.steps.get(row.execution_id, row.step_id);
+      const again = await this.#row(this.store, ref);
       if (again && isCancelledAttempt(again, ref)) {
         return { lease_expires_at: new Date(now).toISOString(), cancel_requested: true };
       }
@@ -318,7 +345,7 @@ export class ExternalTasks {
    * Hides, in what a worker answers, the secrets its task's input carried: the recorded input
    * names them (`[redacted:NAME]`), so a task without secrets costs no query.
    */
-  async #redactorOf(tx: Store, workspaceId: string, row: ExecutionStepRow): Promise<SecretRedactor> {
+  async #redactorOf(tx: Store, workspaceId: string, row: LeasedRow): Promise<SecretRedactor> {
     const names = markedNames(row.input);
     if (names.length === 0) return new SecretRedactor(new Map());
     return new SecretRedactor(await this.engine.secrets.resolve(tx, workspaceId, names, { skipUnreadable: true }));
@@ -332,44 +359,47 @@ export class ExternalTasks {
   async #settle(
     workspaceId: string,
     taskId: string,
-    outcomeOf: (row: ExecutionStepRow, tx: Store) => StepOutcome | Promise<StepOutcome>,
+    outcomeOf: (row: LeasedRow, tx: Store) => StepOutcome | Promise<StepOutcome>,
   ): Promise<TaskSettled> {
     const ref = decodeTaskId(taskId);
     if (!ref) throw taskNotFound(taskId);
     const outcome = await this.engine.settleLeased(async (tx) => {
       // The execution is locked before its step, as in every settle; then the lease is checked.
       const execution = await tx.executions.getById(ref.executionId, true);
-      const row = execution ? await tx.steps.get(ref.executionId, ref.stepId) : undefined;
+      const row = execution ? await this.#row(tx, ref) : undefined;
       if (!execution || !row || execution.workspace_id !== workspaceId || row.attempts < ref.attempt) {
         throw taskNotFound(taskId);
       }
       if (!holdsLease(row, ref, Date.now())) throw leaseLost(taskId, row, ref);
       const owner = row.lease_owner ?? '';
       const outcome = await outcomeOf(row, tx);
-      const step = StepRepository.claimed(row, execution);
+      const step =
+        'item_index' in row
+          ? claimedItem({ ...row, previous_status: 'running' }, itemClaimBase(row, execution))
+          : StepRepository.claimed(row, execution);
       return { requests: [{ step, outcome, endedAt: nowIso() }], value: outcome, owner, worker: workerOfOwner(owner) };
     });
     // A completed attempt is completed; a failure may have been queued for a retry or failed.
     const status =
-      outcome.kind === 'completed'
-        ? 'completed'
-        : ((await this.store.steps.get(ref.executionId, ref.stepId))?.status ?? 'unknown');
+      outcome.kind === 'completed' ? 'completed' : ((await this.#row(this.store, ref))?.status ?? 'unknown');
     return { id: taskId, execution_id: ref.executionId, step_id: ref.stepId, status };
   }
 
   /** The task's step and execution in the workspace, or a 404. */
-  async #find(
-    workspaceId: string,
-    taskId: string,
-  ): Promise<{ ref: TaskRef; row: ExecutionStepRow; execution: ExecutionRow }> {
+  async #find(workspaceId: string, taskId: string): Promise<{ ref: TaskRef; row: LeasedRow; execution: ExecutionRow }> {
     const ref = decodeTaskId(taskId);
     if (!ref) throw taskNotFound(taskId);
     const execution = await this.store.executions.get(workspaceId, ref.executionId);
-    const row = execution ? await this.store.steps.get(ref.executionId, ref.stepId) : undefined;
+    const row = execution ? await this.#row(this.store, ref) : undefined;
     if (!execution || !row || row.workspace_id !== workspaceId || row.attempts < ref.attempt) {
       throw taskNotFound(taskId);
     }
     return { ref, row, execution };
+  }
+
+  /** The leased row a task names: its step's, or its item's under `for_each`. */
+  async #row(store: Store, ref: TaskRef): Promise<LeasedRow | undefined> {
+    return ref.index === undefined ? store.steps.get(ref.executionId, ref.stepId) : store.items.get(keyOf(ref));
   }
 
   /** Stops waiting polls (server shutdown); they answer with no tasks. */
@@ -378,7 +408,14 @@ export class ExternalTasks {
   }
 }
 
-function holdsLease(row: ExecutionStepRow, ref: TaskRef, now: number): boolean {
+/** What a task's lease lives on: a step row, or an item row of a `for_each` step. */
+type LeasedRow = ExecutionStepRow | StepItemRow;
+
+function keyOf(ref: TaskRef): { executionId: string; stepId: string; index: number } {
+  return { executionId: ref.executionId, stepId: ref.stepId, index: ref.index ?? 0 };
+}
+
+function holdsLease(row: LeasedRow, ref: TaskRef, now: number): boolean {
   return (
     row.status === 'running' &&
     row.attempts === ref.attempt &&
@@ -388,7 +425,7 @@ function holdsLease(row: ExecutionStepRow, ref: TaskRef, now: number): boolean {
 }
 
 /** The step was cancelled (with its execution) while this attempt held it. */
-function isCancelledAttempt(row: ExecutionStepRow, ref: TaskRef): boolean {
+function isCancelledAttempt(row: LeasedRow, ref: TaskRef): boolean {
   return row.status === 'cancelled' && row.attempts === ref.attempt;
 }
 
@@ -405,7 +442,7 @@ function taskNotFound(taskId: string): WeftError {
   return new WeftError('NOT_FOUND', `task '${taskId}' was not found`);
 }
 
-function leaseLost(taskId: string, row: ExecutionStepRow, ref: TaskRef): WeftError {
+function leaseLost(taskId: string, row: LeasedRow, ref: TaskRef): WeftError {
   let why: string;
   if (row.attempts > ref.attempt) why = `the step was handed out again (attempt ${row.attempts})`;
   else if (row.status === 'cancelled') why = 'the step was cancelled with its execution';

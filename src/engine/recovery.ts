@@ -1,4 +1,6 @@
 import { nowIso } from '../ids.js';
+import { failExpiredTaskItem, recoverLostItem } from '../items/item-recovery.js';
+import type { StepItemRow } from '../items/item-repository.js';
 import { recordLeaseExpiry } from '../metrics/metrics.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
@@ -45,6 +47,8 @@ type LossKind =
 interface OwnerLoss {
   owner: string;
   steps: ExecutionStepRow[];
+  /** Items of `for_each` steps it held (src/items/). */
+  items: StepItemRow[];
   counted: boolean;
 }
 
@@ -61,7 +65,8 @@ export async function recoverExpiredLeases(
   workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<number> {
   const expired = await store.leases.expired(now, 100);
-  const owners = new Set(expired.map((step) => step.lease_owner ?? ''));
+  const expiredItems = await store.itemLeases.expired(now, 100);
+  const owners = new Set([...expired, ...expiredItems].map((row) => row.lease_owner ?? ''));
   let recovered = 0;
   const errors: unknown[] = [];
   for (const owner of owners) {
@@ -74,10 +79,19 @@ export async function recoverExpiredLeases(
             recovered += 1;
           }
         }
+        for (const item of expiredItems.filter((row) => row.lease_owner === owner)) {
+          const describe = (row: StepItemRow, timeout: number | null | undefined) =>
+            taskLossMessage(owner, row.started_at, timeout, now);
+          if (await failExpiredTaskItem(store, item, now, describe, workflowOf)) {
+            recordLeaseExpiry('worker');
+            recovered += 1;
+          }
+        }
         continue;
       }
       const loss = await ownerLoss(store, owner, now);
       recovered += await recoverOwner(store, loss, now, 'expired', workflowOf, errors);
+      recovered += await recoverOwnerItems(store, loss, now, 'expired', workflowOf, errors);
     } catch (error) {
       errors.push(error);
     }
@@ -90,11 +104,18 @@ export async function recoverExpiredLeases(
 
 /** How `owner` was lost: it held several running steps, all expired (a crash of everything), or not. */
 async function ownerLoss(store: Store, owner: string, now: number): Promise<OwnerLoss> {
-  const { held, expired } = await store.leases.heldBy(owner, now);
-  // Every lease of a live process is renewed by one statement: expired together means the
-  // process died (or its loop froze) while running all of them.
+  const [steps, items] = await Promise.all([store.leases.heldBy(owner, now), store.itemLeases.heldBy(owner, now)]);
+  const held = steps.held + items.held;
+  const expired = steps.expired + items.expired;
+  // Every lease of a live process is renewed at once: expired together means the process died
+  // (or its loop froze) while running all of them.
   const counted = !(held >= 2 && expired === held);
-  return { owner, counted, steps: await store.leases.expiredOf(owner, now, 10_000) };
+  return {
+    owner,
+    counted,
+    steps: await store.leases.expiredOf(owner, now, 10_000),
+    items: await store.itemLeases.heldRows(owner, now, 10_000),
+  };
 }
 
 /**
@@ -112,10 +133,16 @@ export async function reclaimEarlierIncarnations(
   const now = Date.now();
   let recovered = 0;
   const errors: unknown[] = [];
-  for (const owner of await store.leases.ownersLike(ownerPrefix, self)) {
+  const owners = new Set([
+    ...(await store.leases.ownersLike(ownerPrefix, self)),
+    ...(await store.itemLeases.ownersLike(ownerPrefix, self)),
+  ]);
+  for (const owner of owners) {
     const steps = await store.leases.heldRows(owner, 10_000);
-    const loss = { owner, steps, counted: steps.length < 2 };
+    const items = await store.itemLeases.heldRows(owner, undefined, 10_000);
+    const loss = { owner, steps, items, counted: steps.length + items.length < 2 };
     recovered += await recoverOwner(store, loss, now, 'restart', workflowOf, errors);
+    recovered += await recoverOwnerItems(store, loss, now, 'restart', workflowOf, errors);
   }
   if (errors.length > 0) {
     throw new AggregateError(errors, `${errors.length} lease(s) of an earlier incarnation could not be taken back`);
@@ -133,12 +160,10 @@ async function recoverOwner(
 ): Promise<number> {
   let recovered = 0;
   const kind: LossKind = why === 'restart' ? 'restart' : loss.counted ? 'alone' : 'with_others';
+  const others = loss.steps.length + loss.items.length - 1;
   for (const step of loss.steps) {
     try {
-      if (
-        await recoverOne(store, step, now, { kind, counted: loss.counted, others: loss.steps.length - 1 }, workflowOf)
-      )
-        recovered += 1;
+      if (await recoverOne(store, step, now, { kind, counted: loss.counted, others }, workflowOf)) recovered += 1;
     } catch (error) {
       errors.push(error);
     }
@@ -146,18 +171,54 @@ async function recoverOwner(
   return recovered;
 }
 
-/** What the lost attempt's error says. */
-function lossMessage(step: ExecutionStepRow, loss: { kind: LossKind; others: number }, lost: number): string {
+/** The items of a lost owner: back to the queue, or failed when lost too often alone (src/items/). */
+async function recoverOwnerItems(
+  store: Store,
+  loss: OwnerLoss,
+  now: number,
+  why: 'expired' | 'restart',
+  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  errors: unknown[],
+): Promise<number> {
+  let recovered = 0;
+  const kind: LossKind = why === 'restart' ? 'restart' : loss.counted ? 'alone' : 'with_others';
+  const others = loss.steps.length + loss.items.length - 1;
+  for (const item of loss.items) {
+    const itemLoss = {
+      counted: loss.counted,
+      restart: why === 'restart',
+      maxLost: MAX_LOST_ATTEMPTS,
+      message: (lost: number) => lossMessage(item, { kind, others }, lost, `item ${item.item_index}`),
+    };
+    try {
+      if (await recoverLostItem(store, item, now, itemLoss, workflowOf)) {
+        recordLeaseExpiry('engine');
+        recovered += 1;
+      }
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  return recovered;
+}
+
+/** What the lost attempt's error says (`what`: the step, or an item of it). */
+function lossMessage(
+  step: { attempts: number },
+  loss: { kind: LossKind; others: number },
+  lost: number,
+  what = 'this step',
+): string {
   const attempt = `attempt ${step.attempts}`;
   if (loss.kind === 'restart') {
     return loss.others > 0
-      ? `the process running ${attempt} restarted (with ${loss.others} other step(s) running); it runs again`
-      : `the process running ${attempt} restarted while running this step only (${lost} of ${MAX_LOST_ATTEMPTS} such losses allowed)`;
+      ? `the process running ${attempt} restarted (with ${loss.others} other step(s) or item(s) running); it runs again`
+      : `the process running ${attempt} restarted while running ${what} only (${lost} of ${MAX_LOST_ATTEMPTS} such losses allowed)`;
   }
   if (loss.kind === 'with_others') {
-    return `lease expired: the process running ${attempt} was lost with ${loss.others} other step(s) (a crash of the whole process); it runs again`;
+    return `lease expired: the process running ${attempt} was lost with ${loss.others} other step(s) or item(s) (a crash of the whole process); it runs again`;
   }
-  return `lease expired: the process running ${attempt} was lost while running this step only (${lost} of ${MAX_LOST_ATTEMPTS} such losses allowed)`;
+  return `lease expired: the process running ${attempt} was lost while running ${what} only (${lost} of ${MAX_LOST_ATTEMPTS} such losses allowed)`;
 }
 
 /** Recovers one lease; false when it was settled, renewed or re-claimed meanwhile. */
@@ -278,11 +339,7 @@ async function failExpiredTask(
       row.used_fallback === 1
         ? (definition?.fallback?.timeout_seconds ?? definition?.timeout_seconds)
         : definition?.timeout_seconds;
-    const started = row.started_at === null ? now : Date.parse(row.started_at);
-    const message =
-      timeout !== undefined && timeout !== null && now >= started + timeout * 1000
-        ? `timed out after ${timeout} s (worker '${workerOfOwner(owner)}')`
-        : `lease expired: worker '${workerOfOwner(owner)}' stopped sending heartbeats`;
+    const message = taskLossMessage(owner, row.started_at, timeout, now);
     const result = await settleOutcomes(
       tx,
       [
@@ -302,6 +359,19 @@ async function failExpiredTask(
     for (const aborted of result.aborted) await tx.notify('weft_cancel', aborted.executionId);
     return true;
   });
+}
+
+/** Why a worker's lease expired: its attempt's timeout ran out, or the worker went quiet. */
+function taskLossMessage(
+  owner: string,
+  startedAt: string | null,
+  timeout: number | null | undefined,
+  now: number,
+): string {
+  const started = startedAt === null ? now : Date.parse(startedAt);
+  return timeout !== undefined && timeout !== null && now >= started + timeout * 1000
+    ? `timed out after ${timeout} s (worker '${workerOfOwner(owner)}')`
+    : `lease expired: worker '${workerOfOwner(owner)}' stopped sending heartbeats`;
 }
 
 /** Fails executions past their workflow timeout; returns their ids (to abort running handlers). */

@@ -152,6 +152,8 @@ export async function expandForEach(
     started_at: null,
     completed_at: null,
     child_execution_id: null,
+    lost_attempts: 0,
+    waiting_signal: null,
   }));
   await store.items.insertMissing(rows);
   return { kind: 'expanded', total: rows.length };

@@ -31,6 +31,10 @@ export interface StepItemRow {
   started_at: string | null;
   completed_at: string | null;
   child_execution_id: string | null;
+  /** Leases lost while this item was the only work of its process (the poison-pill bound). */
+  lost_attempts: number;
+  /** A waiting `wait_for_signal` item: the signal name it waits for (src/signals/). */
+  waiting_signal: string | null;
 }
 
 /** Item counts of one step, by status. */
@@ -68,6 +72,29 @@ export class ItemRepository {
         .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'item_index']).doNothing())
         .execute();
     }
+  }
+
+  /** One item, by its key. */
+  get(key: { executionId: string; stepId: string; index: number }): Promise<StepItemRow | undefined> {
+    return this.db
+      .selectFrom('step_items')
+      .selectAll()
+      .where('execution_id', '=', key.executionId)
+      .where('step_id', '=', key.stepId)
+      .where('item_index', '=', key.index)
+      .executeTakeFirst();
+  }
+
+  /** The items of an execution under way (running, or waiting on a timer, a child or a signal). */
+  active(executionId: string): Promise<StepItemRow[]> {
+    return this.db
+      .selectFrom('step_items')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .where('status', 'in', ['running', 'waiting'])
+      .orderBy('step_id')
+      .orderBy('item_index')
+      .execute();
   }
 
   /** Deletes every item of a step (its array changed, e.g. after a retry upstream). */
@@ -308,7 +335,14 @@ export class ItemRepository {
   async update(
     key: { executionId: string; stepId: string; index: number },
     patch: Partial<StepItemRow>,
-    guard: { statuses: readonly string[]; owner?: string; attempt?: number; leaseExpiredBefore?: number },
+    guard: {
+      statuses: readonly string[];
+      owner?: string;
+      attempt?: number;
+      leaseExpiredBefore?: number;
+      /** Only while the lease is still valid at this time (a worker's heartbeat). */
+      leaseValidAt?: number;
+    },
   ): Promise<boolean> {
     let query = this.db
       .updateTable('step_items')
@@ -320,6 +354,7 @@ export class ItemRepository {
     if (guard.owner !== undefined) query = query.where('lease_owner', '=', guard.owner);
     if (guard.attempt !== undefined) query = query.where('attempts', '=', guard.attempt);
     if (guard.leaseExpiredBefore !== undefined) query = query.where('lease_expires_at', '<', guard.leaseExpiredBefore);
+    if (guard.leaseValidAt !== undefined) query = query.where('lease_expires_at', '>=', guard.leaseValidAt);
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
@@ -358,12 +393,15 @@ export class ItemRepository {
     leaseUntil: number,
     startedAt: string,
     limit: number,
-    filter: { types: readonly string[]; excludeWorkspaceIds?: readonly string[] },
+    filter: { types: readonly string[]; workspaceId?: string; excludeWorkspaceIds?: readonly string[] },
   ): Promise<Array<StepItemRow & { previous_status: string }>> {
     if (filter.types.length === 0 || limit <= 0) return [];
     const excluded = filter.excludeWorkspaceIds ?? [];
+    const onlyWorkspace = filter.workspaceId === undefined ? sql`` : sql`and si.workspace_id = ${filter.workspaceId}`;
     const notExcluded =
-      excluded.length === 0 ? sql`` : sql`and si.workspace_id not in (${sql.join(excluded.map((id) => sql`${id}`))})`;
+      excluded.length === 0
+        ? onlyWorkspace
+        : sql`${onlyWorkspace} and si.workspace_id not in (${sql.join(excluded.map((id) => sql`${id}`))})`;
     const due = sql`
       select si.execution_id, si.step_id, si.item_index, si.status as previous_status
       from step_items si
@@ -413,6 +451,24 @@ export class ItemRepository {
     });
   }
 
+  /**
+   * When the next item of `types` becomes due (a queued item's retry delay, a timer), for a
+   * worker's long poll; undefined when none waits on a time.
+   */
+  async nextDueAt(filter: { types: readonly string[]; workspaceId?: string }): Promise<number | undefined> {
+    if (filter.types.length === 0) return undefined;
+    let query = this.db
+      .selectFrom('step_items')
+      .innerJoin('executions', 'executions.id', 'step_items.execution_id')
+      .select((eb) => eb.fn.min('step_items.run_at').as('next'))
+      .where('step_items.status', 'in', ['queued', 'waiting'])
+      .where('executions.status', '=', 'running')
+      .where('step_items.attempt_type', 'in', filter.types);
+    if (filter.workspaceId !== undefined) query = query.where('step_items.workspace_id', '=', filter.workspaceId);
+    const row = await query.executeTakeFirst();
+    return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
+  }
+
   /** Extends the leases `owner` holds on running items. */
   async renew(owner: string, leaseUntil: number): Promise<void> {
     await this.db
@@ -421,32 +477,5 @@ export class ItemRepository {
       .where('lease_owner', '=', owner)
       .where('status', '=', 'running')
       .execute();
-  }
-
-  /**
-   * Gives running items back to the queue whose lease expired before `now`, or (with `ownerPrefix`)
-   * that earlier incarnations of this process held: the lost attempt does not use up the retry
-   * budget. Returns how many.
-   */
-  async requeueLost(now: number, lost: { ownerPrefix: string; self: string } | undefined): Promise<number> {
-    let query = this.db
-      .updateTable('step_items')
-      .set((eb) => ({
-        status: 'queued',
-        run_at: now,
-        queued_at: new Date(now).toISOString(),
-        attempt_base: eb(eb.ref('attempt_base'), '+', 1),
-        lease_owner: null,
-        lease_expires_at: null,
-      }))
-      .where('status', '=', 'running');
-    query =
-      lost === undefined
-        ? query.where('lease_expires_at', '<', now)
-        : query
-            .where(sql<boolean>`substr(lease_owner, 1, ${lost.ownerPrefix.length}) = ${lost.ownerPrefix}`)
-            .where('lease_owner', '!=', lost.self);
-    const result = await query.executeTakeFirst();
-    return Number(result.numUpdatedRows);
   }
 }

@@ -25,6 +25,12 @@ const ItemSchema = Type.Object(
     error: Type.Unknown(),
     started_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
+    child_execution_id: Nullable(
+      Type.String({ description: "A `workflow` step: the child execution of this item's current attempt." }),
+    ),
+    waiting_for_signal: Nullable(
+      Type.String({ description: 'A `wait_for_signal` step while the item is `waiting`: the signal name.' }),
+    ),
   },
   { title: 'Step item' },
 );
@@ -67,6 +73,8 @@ function itemView(row: StepItemRow) {
     error: parse(row.error),
     started_at: row.started_at,
     completed_at: row.completed_at,
+    child_execution_id: row.child_execution_id,
+    waiting_for_signal: row.status === 'waiting' ? row.waiting_signal : null,
   };
 }
 

@@ -1,20 +1,24 @@
+import { startItemChild } from '../children/child-workflows.js';
 import type { StepDefinition } from '../definition/definition-schema.js';
 import type { CompiledWorkflow } from '../engine/compiled-workflow.js';
 import { jsonText } from '../engine/json-text.js';
 import { effectiveRetry, retryDelayMs } from '../engine/scheduling-rules.js';
 import { failExecution, propagate, type SettleBatch, type SettleRequest } from '../engine/settle.js';
 import { nowIso } from '../ids.js';
+import { settleItemSignalWait } from '../signals/signal-waits.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
-import { claimedItem, DEFAULT_ITEM_CONCURRENCY, isItemClaim } from './for-each.js';
+import { type ClaimedItem, claimedItem, DEFAULT_ITEM_CONCURRENCY, isItemClaim } from './for-each.js';
+import { itemAttemptRow, itemStartedEvent, type StepItemAttemptRow } from './item-attempts.js';
 import { itemClaimBase } from './item-claims.js';
 
 /**
  * Settling `for_each` items inside the engine's settle transaction (the execution row is locked,
  * so queueing is exact across processes): an item completes, retries, falls back, waits or
- * fails like a step attempt; then its step advances: the next pending items are queued (never
- * more than `concurrency` queued or running), and once every item settled the step completes
- * with the outputs in index order, or fails when more items failed than it tolerates.
+ * fails like a step attempt, and records its attempt and its `step.*` event (with `index`); then
+ * its step advances: the next pending items are queued (never more than `concurrency` queued or
+ * running), and once every item settled the step completes with the outputs in index order, or
+ * fails when more items failed than it tolerates.
  */
 
 /** Whether a settle request is an item's (settled here rather than as a step). */
@@ -22,15 +26,38 @@ export function isItemRequest(request: SettleRequest): boolean {
   return isItemClaim(request.step);
 }
 
+/** What settling one item attempt records besides its row: its attempt and its event. */
+export interface ItemRecord {
+  batch: SettleBatch;
+  execution: ExecutionRow;
+  item: ClaimedItem;
+  endedAt: string;
+  /** The attempt's end: recorded for the timeline. */
+  attempt(status: string, error: string | null): void;
+  /** A `step.*` event of the item (its `index` and `attempt` added). */
+  event(type: string, data: Record<string, unknown>): void;
+}
+
 /** Settles item outcomes (completed ones in one statement), then advances each step they belong to once. */
 export async function settleItems(batch: SettleBatch, requests: SettleRequest[]): Promise<void> {
   const touched = new Map<string, { execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }>();
+  const attempts: StepItemAttemptRow[] = [];
+  const worker = batch.env.worker ?? batch.env.owner;
   const touch = async (request: SettleRequest) => {
     const execution = await batch.execution(request.step.execution_id);
     if (!execution) return;
     const workflow = await batch.env.workflowOf(execution);
     touched.set(`${execution.id}/${request.step.step_id}`, { execution, workflow, stepId: request.step.step_id });
   };
+  const recordOf = (execution: ExecutionRow, item: ClaimedItem, endedAt: string): ItemRecord => ({
+    batch,
+    execution,
+    item,
+    endedAt,
+    attempt: (status, error) => attempts.push(itemAttemptRow(item, status, error, worker, endedAt)),
+    event: (type, data) =>
+      batch.event(execution, type, { index: item.item_index, attempt: item.attempts, ...data }, item.step_id),
+  });
   const completed = requests.filter((request) => request.outcome.kind === 'completed');
   const done = await batch.tx.items.completeMany(
     completed.flatMap(({ step, outcome, endedAt }) =>
@@ -51,112 +78,161 @@ export async function settleItems(batch: SettleBatch, requests: SettleRequest[])
     batch.env.owner,
   );
   for (const request of completed) {
-    const { step } = request;
-    if (isItemClaim(step) && done.has(`${step.execution_id}/${step.step_id}/${step.item_index}`)) await touch(request);
+    const { step, outcome } = request;
+    if (!isItemClaim(step) || !done.has(`${step.execution_id}/${step.step_id}/${step.item_index}`)) continue;
+    const execution = await batch.execution(step.execution_id);
+    if (!execution) continue;
+    const record = recordOf(execution, step, request.endedAt);
+    record.attempt('completed', null);
+    record.event('step.completed', {
+      status: 'completed',
+      output: outcome.kind === 'completed' ? outcome.output : null,
+    });
+    await touch(request);
   }
   for (const request of requests) {
-    if (request.outcome.kind === 'completed') continue;
+    if (request.outcome.kind === 'completed' || !isItemClaim(request.step)) continue;
     const execution = await batch.execution(request.step.execution_id);
     if (!execution) continue;
-    if (await settleItem(batch, await batch.env.workflowOf(execution), request)) await touch(request);
+    const workflow = await batch.env.workflowOf(execution);
+    if (await settleItem(recordOf(execution, request.step, request.endedAt), workflow, request)) await touch(request);
   }
+  await batch.tx.itemAttempts.record(attempts);
   for (const { execution, workflow, stepId } of touched.values()) await advanceStep(batch, execution, workflow, stepId);
 }
 
 /** Records one item's outcome; false when its guard refused it (a stale or cancelled attempt). */
-async function settleItem(batch: SettleBatch, workflow: CompiledWorkflow, request: SettleRequest): Promise<boolean> {
-  const { step, outcome, endedAt } = request;
-  if (!isItemClaim(step)) return false;
+async function settleItem(record: ItemRecord, workflow: CompiledWorkflow, request: SettleRequest): Promise<boolean> {
+  const { outcome, endedAt } = request;
+  const { batch, item } = record;
   const { tx, env } = batch;
-  const key = { executionId: step.execution_id, stepId: step.step_id, index: step.item_index };
-  const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
-  const released = { lease_owner: null, lease_expires_at: null };
+  const key = itemKey(item);
+  const guard = { statuses: ['running'], owner: env.owner, attempt: item.attempts };
   switch (outcome.kind) {
     case 'completed':
-      return tx.items.update(
-        key,
-        {
-          status: 'completed',
-          input: jsonText(outcome.input),
-          output: jsonText(outcome.output),
-          error: null,
-          completed_at: endedAt,
-          ...released,
-        },
-        guard,
-      );
+    case 'skipped':
+    case 'expanded': {
+      // Items never evaluate `when` nor expand: anything but an output completes with null.
+      const completed = outcome.kind === 'completed';
+      const patch = {
+        status: 'completed',
+        input: completed ? jsonText(outcome.input) : null,
+        output: completed ? jsonText(outcome.output) : 'null',
+        error: null,
+        completed_at: endedAt,
+        ...RELEASED,
+      };
+      if (!(await tx.items.update(key, patch, guard))) return false;
+      record.attempt('completed', null);
+      record.event('step.completed', { status: 'completed', output: completed ? outcome.output : null });
+      return true;
+    }
     case 'waiting': {
       const patch = {
         status: 'waiting',
         run_at: outcome.until,
         input: jsonText(outcome.input),
         output: jsonText(outcome.output),
-        ...released,
+        ...RELEASED,
       };
       const done = await tx.items.update(key, patch, guard);
       if (done) batch.wakeAt(outcome.until);
       return done;
     }
     case 'released': {
-      const patch = { status: 'queued', run_at: Date.now(), queued_at: nowIso(), attempt_base: step.attempt_base + 1 };
-      const done = await tx.items.update(key, { ...patch, ...released }, guard);
-      if (done) batch.result.queuedElsewhere += 1;
-      return done;
+      const message = outcome.by ? `released by worker '${outcome.by}'` : 'interrupted: the process stopped';
+      const error = JSON.stringify({ message, retryable: true });
+      const patch = {
+        status: 'queued',
+        run_at: Date.now(),
+        queued_at: nowIso(),
+        attempt_base: item.attempt_base + 1,
+        child_execution_id: null,
+        ...RELEASED,
+      };
+      if (!(await tx.items.update(key, patch, guard))) return false;
+      record.attempt(outcome.by ? 'released' : 'interrupted', error);
+      record.event('step.retrying', { status: 'queued', reason: outcome.by ? 'released' : 'process_stopping' });
+      batch.result.queuedElsewhere += 1;
+      return true;
     }
-    case 'skipped':
-    case 'expanded':
-      // Items never evaluate `when` nor expand; treat anything else as a completed null.
-      return tx.items.update(key, { status: 'completed', output: 'null', completed_at: endedAt, ...released }, guard);
     case 'failed':
-      return settleItemFailure(batch, workflow.steps.get(step.step_id), step, key, outcome, endedAt);
-    default: {
-      // A `workflow` step under `for_each` (a child per item) is not supported yet.
-      const error = { message: `a '${step.attempt_type}' step cannot run under for_each yet`, retryable: false };
-      const patch = { status: 'failed', error: JSON.stringify(error), completed_at: endedAt, ...released };
-      return tx.items.update(key, patch, guard);
-    }
+      return settleItemFailure(record, workflow.steps.get(item.step_id), outcome);
+    case 'child':
+      return startItemChild(record, outcome, (error) =>
+        settleItemFailure(record, workflow.steps.get(item.step_id), {
+          kind: 'failed',
+          input: outcome.input,
+          error,
+        }),
+      );
+    case 'signal_wait':
+      return settleItemSignalWait(record, outcome);
   }
 }
 
-async function settleItemFailure(
-  batch: SettleBatch,
+const RELEASED = { lease_owner: null, lease_expires_at: null };
+
+/** The key of an item row. */
+export function itemKey(item: ClaimedItem): { executionId: string; stepId: string; index: number } {
+  return { executionId: item.execution_id, stepId: item.step_id, index: item.item_index };
+}
+
+/**
+ * A failed item attempt: retried with the step's backoff while its budget lasts, then the
+ * fallback once, then the item fails. The `step.*` events carry the item's index.
+ */
+export async function settleItemFailure(
+  record: ItemRecord,
   definition: StepDefinition | undefined,
-  step: ClaimedStep,
-  key: { executionId: string; stepId: string; index: number },
   outcome: Extract<SettleRequest['outcome'], { kind: 'failed' }>,
-  endedAt: string,
 ): Promise<boolean> {
-  const guard = { statuses: ['running'], owner: batch.env.owner, attempt: step.attempts };
-  const released = { lease_owner: null, lease_expires_at: null };
+  const { batch, item, endedAt } = record;
+  const key = itemKey(item);
+  const guard = { statuses: ['running'], owner: batch.env.owner, attempt: item.attempts };
   const error = jsonText(outcome.error);
   const input = jsonText(outcome.input);
   const now = Date.now();
   const policy = definition ? effectiveRetry(definition) : undefined;
-  const usedFallback = step.used_fallback === 1;
-  const inBudget = step.attempts - step.attempt_base;
+  const usedFallback = item.used_fallback === 1;
+  const inBudget = item.attempts - item.attempt_base;
+  // A new attempt of a `workflow` item starts a new child.
+  const fresh = { input, error, child_execution_id: null, waiting_signal: null, ...RELEASED };
   if (policy && !usedFallback && outcome.error.retryable && inBudget < policy.maxAttempts) {
     const runAt = now + retryDelayMs(policy, inBudget);
-    const patch = { status: 'queued', run_at: runAt, queued_at: nowIso(), input, error, ...released };
-    const done = await batch.tx.items.update(key, patch, guard);
-    if (done) batch.wakeAt(runAt);
-    return done;
+    if (!(await batch.tx.items.update(key, { status: 'queued', run_at: runAt, queued_at: nowIso(), ...fresh }, guard)))
+      return false;
+    record.attempt('failed', error);
+    record.event('step.retrying', {
+      status: 'queued',
+      error: outcome.error,
+      next_attempt_at: new Date(runAt).toISOString(),
+    });
+    batch.wakeAt(runAt);
+    return true;
   }
   if (definition?.fallback && !usedFallback) {
+    const type = definition.fallback.type;
     const patch = {
       status: 'queued',
       run_at: now,
       queued_at: nowIso(),
       used_fallback: 1,
-      attempt_type: definition.fallback.type,
-      input,
-      error,
-      ...released,
+      attempt_type: type,
+      ...fresh,
     };
-    const done = await batch.tx.items.update(key, patch, guard);
-    if (done) batch.result.queuedElsewhere += 1;
-    return done;
+    if (!(await batch.tx.items.update(key, patch, guard))) return false;
+    record.attempt('failed', error);
+    record.event('step.retrying', { status: 'queued', error: outcome.error, fallback: true, fallback_type: type });
+    batch.result.queuedElsewhere += 1;
+    batch.wakeAt(now);
+    return true;
   }
-  return batch.tx.items.update(key, { status: 'failed', input, error, completed_at: endedAt, ...released }, guard);
+  const patch = { status: 'failed', completed_at: endedAt, ...fresh, child_execution_id: item.child_execution_id };
+  if (!(await batch.tx.items.update(key, patch, guard))) return false;
+  record.attempt('failed', error);
+  record.event('step.failed', { status: 'failed', error: outcome.error });
+  return true;
 }
 
 /**
@@ -234,8 +310,11 @@ async function startHere(
   if (room <= 0) return 0;
   const owner = env.claimOwner ?? env.owner;
   const rows = await batch.tx.items.claimPending(execution.id, stepId, room, owner, Date.now() + env.leaseMs, at);
-  for (const row of rows)
-    dispatched.push(claimedItem({ ...row, previous_status: 'queued' }, itemClaimBase(row, execution)));
+  for (const row of rows) {
+    const item = claimedItem({ ...row, previous_status: 'queued' }, itemClaimBase(row, execution));
+    dispatched.push(item);
+    batch.events.push(itemStartedEvent(item));
+  }
   return rows.length;
 }
 

@@ -4,6 +4,8 @@ import type { SettleRequest } from '../engine/settle.js';
 import { isTerminal } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
 import { newId, nowIso } from '../ids.js';
+import { claimedItem } from '../items/for-each.js';
+import { itemClaimBase } from '../items/item-claims.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
 import type { SignalRow } from './signal-repository.js';
 
@@ -32,6 +34,11 @@ export interface SignalPost {
 export interface SignalPosted {
   signal: SignalRow;
   replayed: boolean;
+}
+
+/** Since when a step or item has waited (ISO text, so it sorts). */
+function waitedSince(row: { started_at: string | null; queued_at: string | null }): string {
+  return row.started_at ?? row.queued_at ?? '';
 }
 
 /** Stores a signal and hands it to a waiting step if one waits for its name. */
@@ -72,28 +79,51 @@ export async function postSignal(engine: Engine, post: SignalPost): Promise<Sign
       idempotency_key: post.idempotencyKey ?? null,
       created_at: at,
       consumed_by_step: null,
+      consumed_by_index: null,
       consumed_at: null,
     };
     await tx.signals.insert(signal);
     const requests: SettleRequest[] = [];
-    // A waiter whose timer fired at this moment (claimed by another process) is passed over.
-    for (const waiting of await tx.signals.oldestWaitingSteps(execution.id, post.name, 5, Date.now())) {
-      // The waiting step is taken like a fired timer (running under this engine's lease), then
-      // settled as completed in this same transaction.
+    const now = Date.now();
+    // The longest-waiting of the steps and `for_each` items waiting for the name; a waiter whose
+    // timer fired at this moment (claimed by another process) is passed over.
+    const waiters = [
+      ...(await tx.signals.oldestWaitingSteps(execution.id, post.name, 5, now)).map(
+        (row) => ({ kind: 'step', row }) as const,
+      ),
+      ...(await tx.signals.oldestWaitingItems(execution.id, post.name, 5, now)).map(
+        (row) => ({ kind: 'item', row }) as const,
+      ),
+    ].sort((a, b) => waitedSince(a.row).localeCompare(waitedSince(b.row)));
+    for (const waiter of waiters) {
+      // The waiting step (or item) is taken like a fired timer (running under this engine's
+      // lease), then settled as completed in this same transaction.
       const lease = { status: 'running', lease_owner: engine.owner, lease_expires_at: Date.now() + 60_000 };
-      const guard = { statuses: ['waiting'], attempt: waiting.attempts };
-      if (await tx.steps.update(execution.id, waiting.step_id, lease, guard)) {
+      const guard = { statuses: ['waiting'], attempt: waiter.row.attempts };
+      const input = parseJsonText(waiter.row.input);
+      const output = post.data ?? null;
+      if (waiter.kind === 'step') {
+        const waiting = waiter.row;
+        if (!(await tx.steps.update(execution.id, waiting.step_id, lease, guard))) continue;
         await tx.signals.markConsumed(signal.id, waiting.step_id, at);
-        signal.consumed_by_step = waiting.step_id;
-        signal.consumed_at = at;
         const step = { ...StepRepository.claimed({ ...waiting, ...lease }, execution), previous_status: 'waiting' };
+        requests.push({ step, outcome: { kind: 'completed', input, output }, endedAt: at });
+      } else {
+        const waiting = waiter.row;
+        const key = { executionId: execution.id, stepId: waiting.step_id, index: waiting.item_index };
+        if (!(await tx.items.update(key, { ...lease, waiting_signal: null }, guard))) continue;
+        await tx.signals.markConsumed(signal.id, waiting.step_id, at, waiting.item_index);
+        signal.consumed_by_index = waiting.item_index;
+        const row = { ...waiting, ...lease, previous_status: 'waiting' };
         requests.push({
-          step,
-          outcome: { kind: 'completed', input: parseJsonText(waiting.input), output: post.data ?? null },
+          step: claimedItem(row, itemClaimBase(row, execution)),
+          outcome: { kind: 'completed', input, output },
           endedAt: at,
         });
-        break;
       }
+      signal.consumed_by_step = waiter.row.step_id;
+      signal.consumed_at = at;
+      break;
     }
     return { ...none, requests, value: { signal, replayed: false } };
   });

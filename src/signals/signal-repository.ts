@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import type { StepItemRow } from '../items/item-repository.js';
 import type { Database, ExecutionStepRow } from '../store/database-schema.js';
 import { decodeCursor, encodeCursor, type PageRequest } from '../store/pagination.js';
 import type { StoreDialect } from '../store/store-dialect.js';
@@ -20,6 +21,8 @@ export interface SignalRow {
   idempotency_key: string | null;
   created_at: string;
   consumed_by_step: string | null;
+  /** The item of `consumed_by_step` that consumed it, when that step runs `for_each`. */
+  consumed_by_index: number | null;
   consumed_at: string | null;
 }
 
@@ -31,6 +34,7 @@ export interface SignalView {
   data: unknown;
   created_at: string;
   consumed_by_step: string | null;
+  consumed_by_index: number | null;
   consumed_at: string | null;
 }
 
@@ -43,6 +47,7 @@ export function signalView(row: SignalRow): SignalView {
     data: JSON.parse(row.data) as unknown,
     created_at: row.created_at,
     consumed_by_step: row.consumed_by_step,
+    consumed_by_index: row.consumed_by_index ?? null,
     consumed_at: row.consumed_at,
   };
 }
@@ -84,7 +89,13 @@ export class SignalRepository {
    * undefined when there is none. The update is guarded, so a row another transaction consumed
    * first is skipped.
    */
-  async consumeOldest(executionId: string, name: string, stepId: string, at: string): Promise<SignalRow | undefined> {
+  async consumeOldest(
+    executionId: string,
+    name: string,
+    stepId: string,
+    at: string,
+    index: number | null = null,
+  ): Promise<SignalRow | undefined> {
     for (let round = 0; round < 5; round += 1) {
       let query = this.db
         .selectFrom('signals')
@@ -97,17 +108,20 @@ export class SignalRepository {
       if (this.dialect.name === 'postgres') query = query.forUpdate();
       const oldest = await query.executeTakeFirst();
       if (!oldest) return undefined;
-      if (await this.markConsumed(oldest.id, stepId, at))
-        return { ...oldest, consumed_by_step: stepId, consumed_at: at };
+      if (await this.markConsumed(oldest.id, stepId, at, index))
+        return { ...oldest, consumed_by_step: stepId, consumed_by_index: index, consumed_at: at };
     }
     return undefined;
   }
 
-  /** Marks a signal consumed by `stepId` unless it already is; true when this call consumed it. */
-  async markConsumed(signalId: string, stepId: string, at: string): Promise<boolean> {
+  /**
+   * Marks a signal consumed by `stepId` (its item `index` under `for_each`) unless it already is;
+   * true when this call consumed it.
+   */
+  async markConsumed(signalId: string, stepId: string, at: string, index: number | null = null): Promise<boolean> {
     const result = await this.db
       .updateTable('signals')
-      .set({ consumed_by_step: stepId, consumed_at: at })
+      .set({ consumed_by_step: stepId, consumed_by_index: index, consumed_at: at })
       .where('id', '=', signalId)
       .where('consumed_by_step', 'is', null)
       .executeTakeFirst();
@@ -134,6 +148,25 @@ export class SignalRepository {
         .limit(limit)
         .execute()
     );
+  }
+
+  /**
+   * The items of `for_each` steps of an execution waiting for signal `name`, like
+   * `oldestWaitingSteps`: longest-waiting first (then by index), at most `limit`.
+   */
+  oldestWaitingItems(executionId: string, name: string, limit: number, now: number): Promise<StepItemRow[]> {
+    return this.db
+      .selectFrom('step_items')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .where('status', '=', 'waiting')
+      .where('attempt_type', '=', 'wait_for_signal')
+      .where('waiting_signal', '=', name)
+      .where((eb) => eb.or([eb('run_at', 'is', null), eb('run_at', '>', now)]))
+      .orderBy(sql`coalesce(started_at, queued_at)`)
+      .orderBy('item_index')
+      .limit(limit)
+      .execute();
   }
 
   /** A page of an execution's signals, newest first. */

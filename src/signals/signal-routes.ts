@@ -44,6 +44,9 @@ const SignalSentSchema = Type.Object(
     consumed_by_step: Type.Union([Type.String(), Type.Null()], {
       description: 'The step that consumed it at once, or null: kept for the first step that waits for it.',
     }),
+    consumed_by_index: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'When that step runs `for_each`: the item that consumed it.',
+    }),
   },
   { title: 'SignalSent' },
 );
@@ -56,6 +59,9 @@ const SignalSchema = Type.Object(
     data: Type.Unknown(),
     created_at: Timestamp,
     consumed_by_step: Type.Union([Type.String(), Type.Null()]),
+    consumed_by_index: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'The item of `consumed_by_step` that consumed it, when that step runs `for_each`.',
+    }),
     consumed_at: Type.Union([Timestamp, Type.Null()]),
   },
   { title: 'Signal' },
@@ -90,7 +96,12 @@ export const signalRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
         idempotencyKey: request.headers['idempotency-key'],
       });
       if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send({ id: signal.id, name: signal.name, consumed_by_step: signal.consumed_by_step });
+      return reply.status(202).send({
+        id: signal.id,
+        name: signal.name,
+        consumed_by_step: signal.consumed_by_step,
+        consumed_by_index: signal.consumed_by_index,
+      });
     },
   );
 

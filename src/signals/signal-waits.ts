@@ -2,6 +2,7 @@ import { jsonText, parseJsonText } from '../engine/json-text.js';
 import type { SettleBatch, SettleRequest, StepOutcome } from '../engine/settle.js';
 import { settleCompleted } from '../engine/settle-completed.js';
 import type { PreparedAttempt } from '../engine/step-runner.js';
+import type { ItemRecord } from '../items/item-settle.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 
@@ -104,4 +105,53 @@ export async function settleSignalWait(
   const guard = { statuses: ['running'], owner: env.owner, attempt: step.attempts };
   if ((await tx.steps.update(step.execution_id, step.step_id, patch, guard)) && outcome.deadline !== null)
     batch.wakeAt(outcome.deadline);
+}
+
+/**
+ * The same for an item of a `for_each` step (a wait per item): the oldest unconsumed signal of
+ * the name completes the item now (consumed with its index), else the item waits. False when the
+ * item's guard refused it (its lease was lost).
+ */
+export async function settleItemSignalWait(record: ItemRecord, outcome: SignalWait): Promise<boolean> {
+  const { batch, item, endedAt } = record;
+  const { tx, env } = batch;
+  const key = { executionId: item.execution_id, stepId: item.step_id, index: item.item_index };
+  const guard = { statuses: ['running'], owner: env.owner, attempt: item.attempts };
+  const row = await tx.items.get(key);
+  if (row?.status !== 'running' || row.lease_owner !== env.owner || row.attempts !== item.attempts) return false;
+  const signal = await tx.signals.consumeOldest(
+    item.execution_id,
+    outcome.signal,
+    item.step_id,
+    endedAt,
+    item.item_index,
+  );
+  const released = { lease_owner: null, lease_expires_at: null };
+  if (signal) {
+    const output = parseJsonText(signal.data);
+    const patch = {
+      status: 'completed',
+      input: jsonText(outcome.input),
+      output: signal.data,
+      error: null,
+      waiting_signal: null,
+      completed_at: endedAt,
+      ...released,
+    };
+    if (!(await tx.items.update(key, patch, guard))) return false;
+    record.attempt('completed', null);
+    record.event('step.completed', { status: 'completed', output });
+    return true;
+  }
+  const patch = {
+    status: 'waiting',
+    run_at: outcome.deadline,
+    input: jsonText(outcome.input),
+    output: null,
+    waiting_signal: outcome.signal,
+    ...released,
+  };
+  if (!(await tx.items.update(key, patch, guard))) return false;
+  if (outcome.deadline !== null) batch.wakeAt(outcome.deadline);
+  return true;
 }

@@ -1,3 +1,4 @@
+import type { StepItemAttemptRow } from '../items/item-attempts.js';
 import type { StepItemRow } from '../items/item-repository.js';
 import type { SignalRow } from '../signals/signal-repository.js';
 /**
@@ -70,6 +71,7 @@ export interface Database {
   webhook_attempts: WebhookAttemptRow;
   secrets: SecretRow;
   step_items: StepItemRow;
+  step_item_attempts: StepItemAttemptRow;
   signals: SignalRow;
 }
 
@@ -104,6 +106,8 @@ export interface ExecutionRow {
   parent_execution_id?: string | null;
   /** That step's id. */
   parent_step_id?: string | null;
+  /** The item of that step, when the step runs `for_each` (its attempt is this child). */
+  parent_item_index?: number | null;
   /** 0 for a top-level execution, its parent's depth + 1 for a child (WEFT_MAX_WORKFLOW_DEPTH). */
   workflow_depth?: number;
 }

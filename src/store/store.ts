@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import { Migrator, sql } from 'kysely';
 import { isPostgresUrl, type WeftConfig } from '../config.js';
+import { ItemAttemptRepository } from '../items/item-attempts.js';
+import { ItemLeaseRepository } from '../items/item-lease-repository.js';
 import { ItemRepository } from '../items/item-repository.js';
 import { SignalRepository } from '../signals/signal-repository.js';
 import type { Database } from './database-schema.js';
@@ -58,6 +60,10 @@ export class Store {
   readonly secrets: SecretRepository;
   /** Items of `for_each` steps (src/items/). */
   readonly items: ItemRepository;
+  /** Attempts of those items, for the timeline (src/items/). */
+  readonly itemAttempts: ItemAttemptRepository;
+  /** Leases of those items, for recovery (src/items/). */
+  readonly itemLeases: ItemLeaseRepository;
   /** Signals posted to executions (src/signals/). */
   readonly signals: SignalRepository;
 
@@ -95,6 +101,8 @@ export class Store {
     this.stats = this.statsWorkers ?? new StatsRepository(db, dialect);
     this.secrets = new SecretRepository(db);
     this.items = new ItemRepository(db, dialect);
+    this.itemAttempts = new ItemAttemptRepository(db);
+    this.itemLeases = new ItemLeaseRepository(db);
     this.signals = new SignalRepository(db, dialect);
   }
 

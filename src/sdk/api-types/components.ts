@@ -224,6 +224,7 @@ export interface components {
                 duration_ms: number | null;
                 ended_at: string | null;
                 error: unknown;
+                index: number | null;
                 queued_at: string | null;
                 started_at: string | null;
                 /** @description completed, failed, lost (lease expired), interrupted (the process stopped), released (by a worker), cancelled (the execution ended while it ran), or running / waiting (under way). */
@@ -335,6 +336,8 @@ export interface components {
         /** Signal */
         Signal: {
             consumed_at: string | null;
+            /** @description The item of `consumed_by_step` that consumed it, when that step runs `for_each`. */
+            consumed_by_index: number | null;
             consumed_by_step: string | null;
             /** Format: date-time */
             created_at: string;
@@ -350,6 +353,8 @@ export interface components {
         };
         /** SignalSent */
         SignalSent: {
+            /** @description When that step runs `for_each`: the item that consumed it. */
+            consumed_by_index: number | null;
             /** @description The step that consumed it at once, or null: kept for the first step that waits for it. */
             consumed_by_step: string | null;
             id: string;
@@ -399,12 +404,14 @@ export interface components {
         /** Step item */
         StepItem: {
             attempts: number;
+            child_execution_id: string | null;
             completed_at: string | null;
             error: unknown;
             index: number;
             output: unknown;
             started_at: string | null;
             status: string;
+            waiting_for_signal: string | null;
         };
         /** Task */
         Task: {
@@ -412,6 +419,8 @@ export interface components {
             execution_id: string;
             /** @description Names this attempt and lease; a new attempt has a new id. */
             id: string;
+            /** @description The item of a `for_each` step this task runs (its input was rendered with `item` and `index`); null for a step. */
+            index: number | null;
             /** @description The step input after templates and input_mappings. */
             input: unknown;
             /** Format: date-time */

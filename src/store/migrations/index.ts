@@ -10,6 +10,7 @@ import * as secrets from './0008-secrets.js';
 import * as stepItems from './0009-step-items.js';
 import * as childWorkflows from './0010-child-workflows.js';
 import * as signals from './0011-signals.js';
+import * as itemAttempts from './0012-item-attempts.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0009-step-items': stepItems,
   '0010-child-workflows': childWorkflows,
   '0011-signals': signals,
+  '0012-item-attempts': itemAttempts,
 };
 
 /** A Kysely migration provider for one backend. */
