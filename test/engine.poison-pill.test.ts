@@ -7,7 +7,8 @@ import { api, exitWithin, serveEnv } from './helpers/serve-restarts.js';
 
 /**
  * Poison pills (issue 9, item 3): a step that takes its process down while it is the only step
- * running there fails after MAX_LOST_ATTEMPTS (5) such losses instead of wedging every restart.
+ * running there fails after MAX_LOST_ATTEMPTS (5) such losses instead of wedging every restart; so
+ * does an item of a `for_each` step.
  */
 
 for (const backend of testBackends()) {
@@ -47,6 +48,59 @@ for (const backend of testBackends()) {
         assert.equal(execution.status, 'failed');
         assert.match(execution.error.message, /lost 6 times while it was the only step of its process/);
         assert.equal(execution.steps[0].status, 'failed');
+      } finally {
+        await survivor?.stop('SIGKILL');
+        await database.drop();
+      }
+    });
+    it('fails a for_each item that takes its process down while running alone, after 5 such losses', async () => {
+      const database = await createTestDatabase(backend);
+      const env = serveEnv(database, { WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/crash-plugin.ts') });
+      let survivor: ServeProcess | undefined;
+      try {
+        const first = await startServe(env);
+        const started = await api(first.url, 'POST', '/executions', {
+          definition: {
+            name: 'poison item',
+            steps: [{ id: 'pill', type: 'test.crash', for_each: [1], concurrency: 1, retry: { max_attempts: 3 } }],
+          },
+        });
+        assert.equal(started.status, 202, started.text);
+        assert.equal(await exitWithin(first, 15_000), 'SIGKILL', 'the pill killed the process');
+        let kills = 1;
+        while (kills <= 10) {
+          let serve: ServeProcess;
+          try {
+            serve = await startServe(env);
+          } catch (error) {
+            // The pill can be claimed again before the process prints that it serves.
+            if (!/exited with SIGKILL/.test(String(error))) throw error;
+            kills += 1;
+            continue;
+          }
+          if ((await exitWithin(serve, 5000)) === undefined) {
+            survivor = serve;
+            break;
+          }
+          kills += 1;
+        }
+        assert.ok(survivor, `the pill still kills its process after ${kills} runs`);
+        // Its first run and five re-runs each killed the process; the sixth loss failed it.
+        assert.equal(kills, 6);
+        const execution = (await api(survivor.url, 'GET', `/executions/${started.body.id}`)).body;
+        assert.equal(execution.status, 'failed');
+        // The item failed without using its retries (a loss is not a retryable failure), and so its step.
+        assert.match(execution.error.message, /1 of 1 items failed \(first: item 0: .*while running item 0 only \(6 of 5/);
+        assert.equal(execution.steps[0].status, 'failed');
+        const items = (await api(survivor.url, 'GET', `/executions/${started.body.id}/steps/pill/items`)).body;
+        assert.equal(items.items[0].status, 'failed');
+        assert.equal(items.items[0].attempts, 6);
+        const timeline = (await api(survivor.url, 'GET', `/executions/${started.body.id}/timeline`)).body;
+        const lost = timeline.items.filter((entry: { index: number | null; status: string }) => entry.index === 0);
+        assert.deepEqual(
+          lost.map((entry: { status: string }) => entry.status),
+          ['lost', 'lost', 'lost', 'lost', 'lost', 'failed'],
+        );
       } finally {
         await survivor?.stop('SIGKILL');
         await database.drop();
