@@ -90,7 +90,10 @@ for (const backend of testBackends()) {
         const execution = (await api(survivor.url, 'GET', `/executions/${started.body.id}`)).body;
         assert.equal(execution.status, 'failed');
         // The item failed without using its retries (a loss is not a retryable failure), and so its step.
-        assert.match(execution.error.message, /1 of 1 items failed \(first: item 0: .*while running item 0 only \(6 of 5/);
+        assert.match(
+          execution.error.message,
+          /1 of 1 items failed \(first: item 0: .*while running item 0 only \(6 of 5/,
+        );
         assert.equal(execution.steps[0].status, 'failed');
         const items = (await api(survivor.url, 'GET', `/executions/${started.body.id}/steps/pill/items`)).body;
         assert.equal(items.items[0].status, 'failed');
