@@ -29,7 +29,7 @@ export interface FlowShapeResult {
 }
 
 /** How many executions have ended, and when the last one did. */
-async function endedExecutions(store: Store): Promise<{ ended: number; last: number | undefined }> {
+export async function endedExecutions(store: Store): Promise<{ ended: number; last: number | undefined }> {
   const result = await sql<{ ended: number; last: string | null }>`
     select count(*) as ended, max(completed_at) as last from executions
     where status in ('completed', 'failed', 'cancelled')`.execute(

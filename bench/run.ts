@@ -17,6 +17,19 @@
  *
  * Flow shapes (issue 10): parents calling child workflows and signal round trips, see flow-shapes.ts.
  * `npm run bench -- flow` runs only those.
+ *
+ * Concurrency shapes (issue 11): 1,000 executions over 10 keys with limit 5 against the same run
+ * without a concurrency block, see concurrency-shapes.ts. `npm run bench -- concurrency`.
+ *
+ * UI shapes (issue 12): the bundle's size, the 500-step execution's layout and the first page of
+ * 100,000 executions in Chromium, see ui-shapes.ts. `npm run bench -- ui`.
+ *
+ * Artifact shapes (issue 11): upload and download of a 100 MiB artifact through a `weft serve`
+ * process, MB/s and the server's peak RSS growth, see artifact-shapes.ts. `npm run bench -- artifacts`.
+ *
+ * List shapes (issue 12, `api-lists`): ms per request of the execution lists (first page, a later
+ * cursor page, `status=`, `workflow_id=` and more) over 100,000 executions of a workspace, see
+ * list-shapes.ts. `npm run bench -- lists`.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -24,8 +37,12 @@ import { validateDefinition } from '../src/definition/validate-definition.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { simpleDefinition, startTestServer, type TestServer } from '../test/helpers/api-server.js';
 import { type Backend, TEST_PG_URL } from '../test/helpers/backends.js';
+import { benchArtifactShapes } from './artifact-shapes.js';
+import { benchConcurrencyShapes } from './concurrency-shapes.js';
 import { benchEngineShapes } from './engine-shapes.js';
 import { benchFlowShapes } from './flow-shapes.js';
+import { benchListShapes } from './list-shapes.js';
+import { benchUiShapes, bundleSizes } from './ui-shapes.js';
 import { benchWorkerShapes } from './worker-shapes.js';
 
 interface Row {
@@ -154,7 +171,7 @@ const only = process.argv[2];
 const backends: Backend[] = ['sqlite'];
 if (await postgresReachable()) backends.push('postgres');
 else process.stderr.write(`PostgreSQL at ${TEST_PG_URL} is unreachable: its rows are missing.\n`);
-if (only === undefined) {
+if (only === undefined || only === 'engine') {
   await benchValidation();
   for (const backend of backends) await benchEngine(backend);
   for (const backend of backends) await benchApi(backend);
@@ -163,6 +180,36 @@ if (only === undefined || only === 'flow') {
   for (const backend of backends) {
     for (const result of await benchFlowShapes(backend)) {
       record(backend, `flow: ${result.shape}`, result.executions, result.totalMs, result.detail);
+    }
+  }
+}
+if (only === undefined || only === 'concurrency') {
+  for (const backend of backends) {
+    for (const result of await benchConcurrencyShapes(backend)) {
+      record(backend, `concurrency: ${result.shape}`, result.executions, result.totalMs, result.detail);
+    }
+  }
+}
+if (only === undefined || only === 'artifacts') {
+  for (const backend of backends) {
+    for (const result of await benchArtifactShapes(backend)) {
+      record(backend, `artifacts: ${result.shape}`, result.count, result.totalMs, result.detail);
+    }
+  }
+}
+if (only === undefined || only === 'lists') {
+  for (const backend of backends) {
+    for (const result of await benchListShapes(backend)) {
+      record(backend, `api-lists: ${result.shape}`, result.count, result.totalMs, result.detail);
+    }
+  }
+}
+if (only === undefined || only === 'ui') {
+  const bundle = bundleSizes();
+  record('-', `ui: ${bundle.shape}`, bundle.count, bundle.totalMs, bundle.detail);
+  for (const backend of backends) {
+    for (const result of await benchUiShapes(backend)) {
+      record(backend, `ui: ${result.shape}`, result.count, result.totalMs, result.detail);
     }
   }
 }

@@ -27,7 +27,7 @@ export const SDK_TYPES_DIR = 'src/sdk/api-types';
 const AREAS: Record<string, string[]> = {
   workflows: ['workflows', 'templates'],
   executions: ['executions'],
-  workers: ['tasks', 'task-types'],
+  workers: ['tasks', 'task-types', 'workers'],
   events: ['events', 'webhooks'],
   admin: ['workspaces', 'api-keys', 'secrets'],
 };

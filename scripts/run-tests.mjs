@@ -8,7 +8,7 @@
 // is still open. A file too blocked to report itself is killed from here a little later, and the
 // whole run ends by WEFT_TEST_DEADLINE_SECONDS (1200): the files still running are killed and
 // named, so Node's summary still prints with them failed.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +40,51 @@ function findTests(dir) {
   });
 }
 
+// The UI tests drive the built app (dist/web); rebuild it first when web/ changed since the build,
+// once, before the files run in parallel.
+function newestMtime(dir) {
+  return readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
+    const full = path.join(dir, entry.name);
+    return Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
+  }, 0);
+}
+const webIndex = path.join(root, 'dist', 'web', 'index.html');
+const webBuilt = statSync(webIndex, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+if (!process.env.WEFT_TEST_DIR && newestMtime(path.join(root, 'web')) > webBuilt) {
+  console.log('The web UI changed since its build: npm run build:web');
+  const built = spawnSync('npm', ['run', 'build:web', '--silent'], { cwd: root, stdio: 'inherit' });
+  if (built.status !== 0) process.exit(built.status ?? 1);
+}
+
+// The files that take longest, longest first (from recent runs; a rough order is enough). Four files
+// run at a time and the run ends with its last file: a long file that started late, in name order,
+// held the whole run up while the others had finished. The rest follow in name order.
+const LONGEST_FIRST = [
+  'ui.',
+  'engine.crash-loop',
+  'engine.poison-pill',
+  'engine.crash.',
+  'artifacts.processes',
+  'signals.crash',
+  'concurrency.processes',
+  'workers.processes',
+  'api.fuzz',
+  'engine.restart',
+  'child-workflows.crash',
+  'for-each.crash',
+  'cli.',
+  'webhooks.restart',
+  'for-each.flow.crash',
+  'events.schedules',
+];
+function longestFirst(a, b) {
+  const rank = (file) => {
+    const index = LONGEST_FIRST.findIndex((prefix) => path.basename(file).startsWith(prefix));
+    return index === -1 ? LONGEST_FIRST.length : index;
+  };
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 const env = { ...process.env, WEFT_TEST_PG_URL: pgUrl };
 const problem = await probePostgres();
 if (problem) {
@@ -53,9 +98,12 @@ if (problem) {
 
 const filter = process.argv.slice(2);
 const testDir = path.resolve(root, process.env.WEFT_TEST_DIR ?? 'test');
-const files = findTests(testDir)
+// The web UI's pure modules (graph building, status looks, timeline geometry) keep their unit tests
+// beside them under web/src; they run with the rest unless a test folder is named.
+const webTests = process.env.WEFT_TEST_DIR ? [] : findTests(path.join(root, 'web', 'src'));
+const files = [...findTests(testDir), ...webTests]
   .filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)))
-  .sort();
+  .sort(longestFirst);
 const concurrency = process.env.WEFT_TEST_CONCURRENCY ?? '4';
 const graceSeconds = Number(process.env.WEFT_TEST_EXIT_TIMEOUT_SECONDS ?? 30);
 const deadlineSeconds = Number(process.env.WEFT_TEST_DEADLINE_SECONDS ?? 1200);
@@ -71,7 +119,7 @@ const watchdog = pathToFileURL(path.join(root, 'scripts', 'test-exit-watchdog.mj
 // not Weft, so they run after the others, one at a time.
 const serialFiles = files.filter((file) => file.endsWith('.serial.test.ts'));
 const parallelFiles = files.filter((file) => !file.endsWith('.serial.test.ts'));
-/** The node --test process of the phase under way. */
+/** The process running the phase under way (scripts/test-phase.mjs). */
 let child;
 
 /** Runs one phase of the suite; resolves with its exit code (1 when a signal ended it). */
@@ -84,9 +132,9 @@ function runPhase(phaseFiles, phaseConcurrency) {
         'tsx',
         '--import',
         watchdog,
-        '--test',
-        `--test-concurrency=${phaseConcurrency}`,
-        '--test-reporter=spec',
+        // Not `node --test`, which would sort the files by name again.
+        path.join(root, 'scripts', 'test-phase.mjs'),
+        String(phaseConcurrency),
         ...phaseFiles,
       ],
       { cwd: root, env, stdio: 'inherit' },

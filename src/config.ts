@@ -10,6 +10,13 @@ import { parseSecretsKey } from './secrets/secret-cipher.js';
 export interface WeftConfig {
   /** `WEFT_DATABASE_URL`: a `postgres://` URL, or a SQLite file path. Default `<dataDir>/weft.db`. */
   databaseUrl: string;
+  /**
+   * `WEFT_ARTIFACTS_DIR`: folder of artifact files (SPEC §3.1). Default `<dataDir>/artifacts`. Every
+   * process serving one PostgreSQL database must see the same folder (a shared volume).
+   */
+  artifactsDir: string;
+  /** `WEFT_ARTIFACT_MAX_BYTES`: largest artifact accepted (a larger upload is a 413). Default 1 GiB. */
+  artifactMaxBytes: number;
   /** `WEFT_DATA_DIR`: folder for the SQLite file and the bootstrap admin key. Default `./data`. */
   dataDir: string;
   /** `WEFT_PORT`: HTTP port. Default 8080. */
@@ -32,6 +39,13 @@ export interface WeftConfig {
   webhookTimeoutMs: number;
   /** `WEFT_BODY_LIMIT_BYTES`: largest accepted request body; larger ones get 413. Default 1 MiB. */
   bodyLimitBytes: number;
+  /**
+   * `WEFT_MAX_OUTPUT_BYTES`: largest step, item or execution output, in bytes of JSON; a larger one
+   * fails its attempt without retry (`OUTPUT_TOO_LARGE`) and names artifacts as the way out. A
+   * worker's `complete` takes bodies up to this plus 64 KiB, whatever `WEFT_BODY_LIMIT_BYTES` says,
+   * and answers 413 for an output over it. Default 1 MiB.
+   */
+  maxOutputBytes: number;
   /** `WEFT_LOG_LEVEL`: pino level (`fatal`..`trace`, `silent`). Default `info`. */
   logLevel: string;
   /**
@@ -213,6 +227,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     webhookRetryBaseMs: intVar(env, 'WEFT_WEBHOOK_RETRY_BASE_MS', 1000, 1, 86_400_000),
     webhookTimeoutMs: intVar(env, 'WEFT_WEBHOOK_TIMEOUT_MS', 10_000, 100, 300_000),
     bodyLimitBytes: intVar(env, 'WEFT_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxOutputBytes: intVar(env, 'WEFT_MAX_OUTPUT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     logLevel: enumVar(env, 'WEFT_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     sqliteSynchronous: enumVar(env, 'WEFT_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'], 'FULL'),
     pgSynchronousCommit: enumVar(
@@ -239,6 +254,8 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     workspaceSlotShare: intVar(env, 'WEFT_WORKSPACE_SLOT_SHARE', 80, 1, 100),
     forEachMaxItems: intVar(env, 'WEFT_FOR_EACH_MAX_ITEMS', 10_000, 1, 1_000_000),
     secretsKey: secretsKeyVar(env),
+    artifactsDir: path.resolve(optional(env, 'WEFT_ARTIFACTS_DIR') ?? path.join(dataDir, 'artifacts')),
+    artifactMaxBytes: intVar(env, 'WEFT_ARTIFACT_MAX_BYTES', 1024 ** 3, 1, 2 ** 50),
   };
 }
 

@@ -1,4 +1,4 @@
-import { monotonicFactory } from 'ulid';
+import { encodeTime, monotonicFactory, TIME_MAX } from 'ulid';
 
 /**
  * Ids are opaque strings: a type prefix and a lowercase ULID. ULIDs grow with time (and
@@ -12,6 +12,14 @@ export type IdPrefix = 'ws' | 'key' | 'wf' | 'ex' | 'st' | 'evt' | 'ev' | 'wh' |
 /** A new id such as `wf_01jf3k...`. */
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${nextUlid().toLowerCase()}`;
+}
+
+/**
+ * The smallest id of `prefix` that a `newId` at epoch millisecond `ms` or later can have: ids of
+ * one prefix sort by the time they were made, so a time bound is also an id bound.
+ */
+export function firstIdAt(prefix: IdPrefix, ms: number): string {
+  return `${prefix}_${encodeTime(Math.min(Math.max(0, Math.floor(ms)), TIME_MAX), 10).toLowerCase()}`;
 }
 
 /** The current time as ISO 8601 UTC with milliseconds. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createTestDatabase, postgresOnly, testBackends } from './helpers/backends.js';
 import { startFixtureServer, waitUntil } from './helpers/http-fixtures.js';
-import { type ServeProcess, startServe } from './helpers/processes.js';
+import { type ServeProcess, startServe, startServes } from './helpers/processes.js';
 import { api, countByStatus, serveEnv } from './helpers/serve-restarts.js';
 
 /**
@@ -119,8 +119,12 @@ for (const backend of testBackends()) {
         const recorder = await startFixtureServer(async () => ({ json: { ok: true } }));
         const processes: ServeProcess[] = [];
         try {
-          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'children-a' })));
-          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'children-b' })));
+          processes.push(
+            ...(await startServes(database, [
+              serveEnv(database, { WEFT_NODE_ID: 'children-a' }),
+              serveEnv(database, { WEFT_NODE_ID: 'children-b' }),
+            ])),
+          );
           const [a, b] = processes as [ServeProcess, ServeProcess];
           const workflowId = await createPair(a.url, recorder.url);
           const parents: string[] = [];

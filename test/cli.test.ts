@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, testBackends } from './helpers/backends.js';
 import { startFixtureServer } from './helpers/http-fixtures.js';
-import { CLI, ROOT, startServe } from './helpers/processes.js';
+import { ROOT, startServe, weftCli } from './helpers/processes.js';
 
 interface Finished {
   code: number | null;
@@ -16,7 +16,7 @@ interface Finished {
 
 function runCli(args: string[], env: Record<string, string> = {}): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...weftCli(), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { type ApiResponse, sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, postgresOnly, type TestDatabase, testBackends } from './helpers/backends.js';
 import { type FixtureServer, startFixtureServer, waitUntil } from './helpers/http-fixtures.js';
-import { type ServeProcess, startServe } from './helpers/processes.js';
+import { type ServeProcess, startServe, startServes } from './helpers/processes.js';
+import { inBatches } from './helpers/serve-restarts.js';
 
 /**
  * Durability with real processes: `weft serve` children are SIGKILLed mid-run; the executions
@@ -60,8 +61,15 @@ async function countByStatus(url: string, status: string): Promise<number> {
   return count;
 }
 
-function serveEnv(database: TestDatabase): Record<string, string> {
+/**
+ * The default durability, not the tests' faster one (helpers/processes.ts): without a disk flush
+ * per commit, the 40 chains of the crash test all finished before its kill.
+ */
+const DEFAULT_DURABILITY = { WEFT_SQLITE_SYNCHRONOUS: 'FULL', WEFT_PG_SYNCHRONOUS_COMMIT: 'on' };
+
+function serveEnv(database: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
   return {
+    ...extra,
     WEFT_DATABASE_URL: database.config.databaseUrl,
     WEFT_DATA_DIR: database.config.dataDir,
     WEFT_ADMIN_KEY: ADMIN_KEY,
@@ -74,8 +82,9 @@ function serveEnv(database: TestDatabase): Record<string, string> {
 /** Checks that every step ran exactly as often as Weft counted its attempts. */
 async function assertNoCompletedStepRanTwice(url: string, ids: string[], invocations: Map<string, number>) {
   let lost = 0;
-  for (const id of ids) {
-    const execution = (await api(url, 'GET', `/executions/${id}`)).body;
+  const executions = await inBatches(ids, 20, async (id) => (await api(url, 'GET', `/executions/${id}`)).body);
+  for (const [index, id] of ids.entries()) {
+    const execution = executions[index];
     assert.equal(execution.status, 'completed', `${id}: ${JSON.stringify(execution.error)}`);
     for (const step of execution.steps as Array<{ step_id: string; type: string; attempts: number }>) {
       if (step.type !== 'http') continue;
@@ -92,24 +101,20 @@ for (const backend of testBackends()) {
   describe(`crash recovery (${backend})`, () => {
     it('finishes every execution after kill -9 and a restart; completed steps never run again; timers fire', async () => {
       const database = await createTestDatabase(backend);
-      const recorder = await startRecorder(15);
+      const recorder = await startRecorder(250);
       let serve: ServeProcess | undefined;
       try {
-        serve = await startServe(serveEnv(database));
+        serve = await startServe(serveEnv(database, DEFAULT_DURABILITY));
         const workflow = await api(serve.url, 'POST', '/workflows', chainDefinition(recorder.server, 4, 'crash chain'));
         const timer = await api(serve.url, 'POST', '/workflows', {
           name: 'timer',
           steps: [
-            { id: 'wait', type: 'delay', input: { seconds: 3 } },
+            // Long enough to outlast 40 starts and the wait for their first steps on a loaded CI machine.
+            { id: 'wait', type: 'delay', input: { seconds: 15 } },
             { id: 'after', type: 'noop', depends_on: ['wait'] },
           ],
         });
-        const ids: string[] = [];
-        for (let index = 0; index < 40; index += 1) {
-          ids.push((await api(serve.url, 'POST', `/workflows/${workflow.body.id}/executions`, {})).body.id);
-        }
-        await waitUntil(() => recorder.invocations.size >= 40, 'some steps to run before the kill');
-        // A timer set just before the kill: its step waits in the database when the process dies.
+        // A timer set before the chains start: its step waits in the database when the process dies.
         const timerExecution = (await api(serve.url, 'POST', `/workflows/${timer.body.id}/executions`, {})).body
           .id as string;
         const url0 = serve.url;
@@ -117,12 +122,20 @@ for (const backend of testBackends()) {
           async () => (await api(url0, 'GET', `/executions/${timerExecution}`)).body.steps[0].status === 'waiting',
           'the timer to be set',
         );
+        const ids: string[] = [];
+        for (let index = 0; index < 40; index += 1) {
+          ids.push((await api(serve.url, 'POST', `/workflows/${workflow.body.id}/executions`, {})).body.id);
+        }
+        // Each call takes 250 ms, so a chain of four needs a second: the kill lands with work in flight.
+        await waitUntil(() => recorder.invocations.size >= 40, 'some steps to run before the kill');
+        const timerBeforeKill = (await api(serve.url, 'GET', `/executions/${timerExecution}`)).body;
+        assert.equal(timerBeforeKill.status, 'running', 'the timer is still set when the process dies');
         assert.equal(await serve.stop('SIGKILL'), 'SIGKILL');
         const killedAt = Date.now();
         const ranBeforeKill = recorder.invocations.size;
         assert.ok(ranBeforeKill < ids.length * 4, 'the kill came mid-way');
 
-        serve = await startServe(serveEnv(database));
+        serve = await startServe(serveEnv(database, DEFAULT_DURABILITY));
         const url = serve.url;
         await waitUntil(
           async () => (await countByStatus(url, 'completed')) === ids.length + 1,
@@ -154,7 +167,12 @@ for (const backend of testBackends()) {
         const recorder = await startRecorder(5);
         const processes: ServeProcess[] = [];
         try {
-          for (let index = 0; index < 3; index += 1) processes.push(await startServe(serveEnv(database)));
+          processes.push(
+            ...(await startServes(
+              database,
+              [1, 2, 3].map(() => serveEnv(database)),
+            )),
+          );
           const [first, second, third] = processes as [ServeProcess, ServeProcess, ServeProcess];
           const workflow = await api(
             first.url,
@@ -162,12 +180,13 @@ for (const backend of testBackends()) {
             '/workflows',
             chainDefinition(recorder.server, 3, 'shared chain'),
           );
-          const ids: string[] = [];
-          for (let index = 0; index < 300; index += 1) {
-            // Starts arrive at all three processes, as behind a load balancer.
+          // Starts arrive at all three processes, as behind a load balancer, 30 at a time.
+          const ids = await inBatches(Array.from({ length: 300 }), 30, async (_, index) => {
             const target = processes[index % 3] as ServeProcess;
-            ids.push((await api(target.url, 'POST', `/workflows/${workflow.body.id}/executions`, {})).body.id);
-          }
+            const started = await api(target.url, 'POST', `/workflows/${workflow.body.id}/executions`, {});
+            assert.equal(started.status, 202, started.text);
+            return started.body.id as string;
+          });
           await waitUntil(() => recorder.invocations.size >= 150, 'a third of the work to be done');
           const victimPid = String(third.child.pid);
           assert.equal(await third.stop('SIGKILL'), 'SIGKILL');
@@ -178,8 +197,12 @@ for (const backend of testBackends()) {
           );
           await assertNoCompletedStepRanTwice(second.url, ids, recorder.invocations);
           const workers = new Set<string>();
-          for (const id of ids) {
-            const timeline = (await api(first.url, 'GET', `/executions/${id}/timeline`)).body;
+          const timelines = await inBatches(
+            ids,
+            20,
+            async (id) => (await api(first.url, 'GET', `/executions/${id}/timeline`)).body,
+          );
+          for (const timeline of timelines) {
             for (const item of timeline.items)
               if (item.status === 'completed') workers.add(String(item.worker).split(':')[2] ?? ''); // engine:<host>:<pid>:<hex>
           }

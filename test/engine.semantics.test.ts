@@ -239,7 +239,7 @@ for (const backend of testBackends()) {
       assert.equal(stepOf(execution, 'slow').status, 'cancelled');
       const conflict = await server.request('POST', `/executions/${id}/cancel`);
       assertProblem(conflict, 409, 'CONFLICT');
-      assert.match(conflict.body.detail, /'cancelled'.*'pending' or 'running' or 'paused'/);
+      assert.match(conflict.body.detail, /'cancelled'.*'pending' or 'queued' or 'running' or 'paused'/);
     });
 
     it('resumes a failed execution re-running only the failed steps, and retries from a step', async () => {
@@ -295,7 +295,9 @@ for (const backend of testBackends()) {
       assert.equal(cancelled.labels.kind, 'guard');
       const cleanup = await server.request('POST', `/executions/${pending.body.id}/cleanup`);
       assert.equal(cleanup.status, 200);
-      assert.equal(cleanup.body.removed.execution, true);
+      assert.equal(cleanup.body.execution.id, pending.body.id);
+      assert.ok(cleanup.body.execution.deleted_at, 'the execution answered is the deleted one');
+      assert.deepEqual(cleanup.body.cleanup, { artifacts_deleted: [], bytes_deleted: 0, errors: [] });
       assertProblem(await server.request('GET', `/executions/${pending.body.id}`), 404, 'NOT_FOUND');
       const listed = await server.request('GET', `/executions?workflow_id=${workflow.body.id}&include_deleted=true`);
       assert.equal(listed.body.items.length, 1);

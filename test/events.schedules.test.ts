@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { type ApiResponse, sendRequest, startTestServer } from './helpers/api-server.js';
 import { createTestDatabase, postgresOnly, testBackends } from './helpers/backends.js';
 import { waitUntil } from './helpers/http-fixtures.js';
-import { type ServeProcess, startServe } from './helpers/processes.js';
+import { type ServeProcess, startServe, startServes } from './helpers/processes.js';
 
 /**
  * Cron schedules (issue 5): seconds-level crons keep the tests short. Each fire starts one
@@ -130,7 +130,7 @@ for (const backend of testBackends()) {
         };
         const processes: ServeProcess[] = [];
         try {
-          processes.push(await startServe(env), await startServe(env));
+          processes.push(...(await startServes(database, [env, env])));
           const url = processes[0]?.url ?? '';
           const created = await sendRequest(url, 'POST', '/workflows', { key: ADMIN_KEY, body: everySecond('Shared') });
           const id = created.body.id;

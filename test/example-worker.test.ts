@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,8 +12,8 @@ import { ROOT, type ServeProcess, startServe } from './helpers/processes.js';
 
 /**
  * The Python example worker (examples/python-worker/worker.py) against a real `weft serve`: it
- * declares its types, serves steps of a workflow, heartbeats long tasks, drops cancelled ones and
- * releases unfinished ones on SIGTERM. The workers here long-poll with `--wait-seconds 2` so that
+ * declares its types, serves steps of a workflow (one of them uploads an artifact), heartbeats long
+ * tasks, drops cancelled ones and releases unfinished ones on SIGTERM. The workers here long-poll with `--wait-seconds 2` so that
  * a SIGTERM (which lets the poll in flight return) stops them in about two seconds, not twenty.
  */
 
@@ -166,7 +167,7 @@ describe('examples/python-worker', { skip }, () => {
     await database?.drop();
   });
 
-  it('declares its types, serves a workflow, fails bad input without retries, exits 0 on SIGTERM', async () => {
+  it('declares its types, serves a workflow and puts an artifact, fails bad input without retries, exits 0 on SIGTERM', async () => {
     const worker = await launch([WORKER, '--wait-seconds', '2'], { WEFT_WORKER_ID: 'py-e2e' });
     assert.equal(worker.id, 'py-e2e');
     const types = await api('GET', '/task-types');
@@ -186,6 +187,7 @@ describe('examples/python-worker', { skip }, () => {
           type: 'transform',
           input: { expression: '"*** " & text & " ***"', data: '{{ steps.shout.output }}' },
         },
+        { id: 'summary', type: 'text.report', input: { text: '{{ steps.shout.output.text }}' } },
       ],
       output: { banner: '{{ steps.decorate.output }}', words: '{{ steps.count.output.words }}' },
     };
@@ -203,6 +205,34 @@ describe('examples/python-worker', { skip }, () => {
     // biome-ignore lint/suspicious/noExplicitAny: a step of an execution view.
     const shoutStep = done.steps.find((step: any) => step.step_id === 'shout');
     assert.deepEqual(shoutStep.output, { text: 'HELLO FROM PYTHON' });
+
+    // text.report uploaded a JSON report while it held the task, and output the artifact's metadata.
+    // biome-ignore lint/suspicious/noExplicitAny: a step of an execution view.
+    const artifact = done.steps.find((step: any) => step.step_id === 'summary').output;
+    assert.equal(artifact.name, 'summary-report.json', JSON.stringify(artifact));
+    assert.equal(artifact.step_id, 'summary');
+    assert.equal(artifact.content_type, 'application/json');
+    const listed = await api('GET', `/executions/${id}/artifacts`);
+    assert.deepEqual(listed.body.items, [artifact]);
+    const file = await fetch(`${serve.url}/api/v1/executions/${id}/artifacts/summary-report.json`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    assert.equal(file.status, 200);
+    assert.equal(file.headers.get('content-type'), 'application/json');
+    const bytes = Buffer.from(await file.arrayBuffer());
+    assert.equal(bytes.length, artifact.size);
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), artifact.sha256);
+    assert.deepEqual(
+      { ...JSON.parse(bytes.toString()), execution_id: undefined },
+      { text: 'HELLO FROM PYTHON', words: 3, characters: 17, attempt: 1, execution_id: undefined },
+    );
+    // Its task is reported: the worker key holds no task of the execution any more.
+    const late = await fetch(`${serve.url}/api/v1/executions/${id}/artifacts/late.txt?step_id=summary`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${workerKey}`, 'content-type': 'text/plain' },
+      body: 'late',
+    });
+    assert.equal(late.status, 403, await late.text());
 
     // A NonRetryable exception fails the attempt with retryable false: no second attempt.
     const retried = {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createTestDatabase, postgresOnly, testBackends } from './helpers/backends.js';
 import { startFixtureServer, waitUntil } from './helpers/http-fixtures.js';
-import { type ServeProcess, startServe } from './helpers/processes.js';
+import { type ServeProcess, startServe, startServes } from './helpers/processes.js';
 import { api, serveEnv } from './helpers/serve-restarts.js';
 
 /**
@@ -121,9 +121,13 @@ for (const backend of testBackends()) {
         const recorder = await startRecorder(30);
         const serves: ServeProcess[] = [];
         try {
-          for (const node of ['items-a', 'items-b', 'items-c']) {
-            serves.push(await startServe(serveEnv(database, { WEFT_NODE_ID: node })));
-          }
+          const nodes = ['items-a', 'items-b', 'items-c'];
+          serves.push(
+            ...(await startServes(
+              database,
+              nodes.map((node) => serveEnv(database, { WEFT_NODE_ID: node })),
+            )),
+          );
           const [first] = serves;
           assert.ok(first);
           const ids: string[] = [];

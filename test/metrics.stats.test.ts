@@ -29,7 +29,7 @@ for (const backend of testBackends()) {
     let executions: ListedExecution[];
 
     const countBy = (items: ListedExecution[]) => {
-      const counts = { pending: 0, running: 0, paused: 0, completed: 0, failed: 0, cancelled: 0 };
+      const counts = { pending: 0, queued: 0, running: 0, paused: 0, completed: 0, failed: 0, cancelled: 0 };
       for (const item of items) counts[item.status as keyof typeof counts] += 1;
       return counts;
     };
@@ -59,6 +59,7 @@ for (const backend of testBackends()) {
       const ofMixed = executions.filter((item) => item.workflow_id === mixed);
       assert.deepEqual(countBy(ofMixed), {
         pending: PLAN.pending,
+        queued: 0,
         running: 0,
         paused: 0,
         completed: PLAN.completed + PLAN.startedLater,

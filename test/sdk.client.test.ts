@@ -146,6 +146,52 @@ for (const backend of testBackends()) {
       assert.equal(metrics.executions.total, 1);
     });
 
+    it('reads what the web UI lists: items, cleanup, templates, workers and queues, names and times', async () => {
+      const templates = await client.templates.list();
+      assert.ok(templates.items.length > 0);
+      assert.equal(typeof templates.items[0]?.name, 'string');
+
+      const workflow = await client.workflows.create({
+        name: 'SDK items',
+        steps: [{ id: 'each', type: 'noop', for_each: '{{ [1, 2, 3] }}', input: { n: '{{ item }}' } }],
+      });
+      const started = await client.executions.start(workflow.id, {});
+      assert.equal(started.workflow_name, 'SDK items');
+      await settled(client, started.id);
+      const items = await client.executions.items(started.id, 'each', { limit: 2 });
+      assert.deepEqual(
+        items.items.map((item) => item.index),
+        [0, 1],
+      );
+      const rest = await client.executions.items(started.id, 'each', { cursor: items.next_cursor ?? '' });
+      assert.deepEqual(
+        rest.items.map((item) => item.output),
+        [{ n: 3 }],
+      );
+      const window = await client.executions.list({ workflow_id: workflow.id, created_after: started.created_at });
+      assert.deepEqual(
+        window.items.map((item) => [item.id, item.workflow_name]),
+        [[started.id, 'SDK items']],
+      );
+      const listed = await client.workflows.list({ q: 'SDK items' });
+      assert.equal(listed.items[0]?.last_execution?.id, started.id);
+      const cleaned = await client.executions.cleanup(started.id, { delete_artifacts: true });
+      assert.notEqual(cleaned.execution.deleted_at, null);
+      assert.deepEqual(cleaned.cleanup.artifacts_deleted, []);
+
+      await client.taskTypes.declare('sdk.queued');
+      await client.executions.startAdhoc({ definition: { name: 'waits', steps: [{ id: 'w', type: 'sdk.queued' }] } });
+      const type = await client.taskTypes.get('sdk.queued');
+      assert.deepEqual([type.queued, type.running], [1, 0]);
+      await client.tasks.poll({ worker_id: 'sdk-seen', types: ['sdk.queued'] });
+      const workers = await client.workers.list({ active: true });
+      assert.deepEqual(
+        workers.items.map((worker) => [worker.worker_id, worker.types]),
+        [['sdk-seen', ['sdk.queued']]],
+      );
+      assert.equal((await client.taskTypes.list()).items.find((item) => item.type === 'sdk.queued')?.running, 1);
+    });
+
     it('accepts a base URL ending in /api/v1 and exposes the raw client', async () => {
       const prefixed = createClient({ baseUrl: `${server.url}/api/v1/`, apiKey: server.adminKey });
       const { data, response } = await prefixed.raw.GET('/api/v1/templates');

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, postgresOnly, testBackends } from './helpers/backends.js';
 import { waitUntil } from './helpers/http-fixtures.js';
-import { type ServeProcess, startServe } from './helpers/processes.js';
+import { type ServeProcess, startServe, startServes } from './helpers/processes.js';
 import { ADMIN_KEY, api, countByStatus, serveEnv } from './helpers/serve-restarts.js';
 
 /**
@@ -125,8 +125,12 @@ for (const backend of testBackends()) {
         const database = await createTestDatabase(backend);
         const processes: ServeProcess[] = [];
         try {
-          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'waits-a' })));
-          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'waits-b' })));
+          processes.push(
+            ...(await startServes(database, [
+              serveEnv(database, { WEFT_NODE_ID: 'waits-a' }),
+              serveEnv(database, { WEFT_NODE_ID: 'waits-b' }),
+            ])),
+          );
           const [a, b] = processes as [ServeProcess, ServeProcess];
           const created = await api(a.url, 'POST', '/workflows', {
             name: 'wait then work',
@@ -162,8 +166,12 @@ for (const backend of testBackends()) {
         const database = await createTestDatabase(backend);
         const processes: ServeProcess[] = [];
         try {
-          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'signals-a' })));
-          processes.push(await startServe(serveEnv(database, { WEFT_NODE_ID: 'signals-b' })));
+          processes.push(
+            ...(await startServes(database, [
+              serveEnv(database, { WEFT_NODE_ID: 'signals-a' }),
+              serveEnv(database, { WEFT_NODE_ID: 'signals-b' }),
+            ])),
+          );
           const [a, b] = processes as [ServeProcess, ServeProcess];
           const created = await api(a.url, 'POST', '/workflows', {
             name: 'two waiters',

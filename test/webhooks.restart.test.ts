@@ -4,7 +4,7 @@ import { LOST_ATTEMPT_ERROR } from '../src/store/repositories/webhook-delivery-r
 import { type ApiResponse, sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, postgresOnly, type TestDatabase, testBackends } from './helpers/backends.js';
 import { waitUntil } from './helpers/http-fixtures.js';
-import { type ServeProcess, startServe } from './helpers/processes.js';
+import { type ServeProcess, startServe, startServes } from './helpers/processes.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
 
 /**
@@ -183,7 +183,12 @@ for (const backend of testBackends()) {
         const receiver = await startWebhookReceiver();
         const processes: ServeProcess[] = [];
         try {
-          for (let index = 0; index < 3; index += 1) processes.push(await startServe(serveEnv(database)));
+          processes.push(
+            ...(await startServes(
+              database,
+              [1, 2, 3].map(() => serveEnv(database)),
+            )),
+          );
           const urls = processes.map((serve) => serve.url);
           const [first] = urls as [string];
           await subscribe(first, receiver, '/all', ['*']);

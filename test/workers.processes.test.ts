@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { type ApiResponse, sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, type TestDatabase, testBackends } from './helpers/backends.js';
 import { waitUntil } from './helpers/http-fixtures.js';
-import { CLI, ROOT, type ServeProcess, startServe } from './helpers/processes.js';
+import { CLI, ROOT, startServes } from './helpers/processes.js';
 
 /**
  * External workers as users run them: `weft serve` and `weft worker <module>` as separate
@@ -101,8 +101,10 @@ async function setUp(backend: 'sqlite' | 'postgres', extraServers = 0) {
     WEFT_POLL_INTERVAL_MS: '200',
     WEFT_LOG_LEVEL: 'warn',
   };
-  const servers: ServeProcess[] = [await startServe(env)];
-  for (let index = 0; index < extraServers; index += 1) servers.push(await startServe(env));
+  const servers = await startServes(
+    database,
+    Array.from({ length: 1 + extraServers }, () => env),
+  );
   const url = servers[0]?.url ?? '';
   const key = await sendRequest(url, 'POST', '/api-keys', {
     key: ADMIN_KEY,

@@ -129,6 +129,19 @@ for (const backend of testBackends()) {
       const beat = await call(generate.id, 'heartbeat');
       assert.equal(beat.status, 200, beat.text);
       assert.equal(beat.body.cancel_requested, false);
+      // While it runs, the timeline names its worker by worker_id (not the internal lease owner).
+      const running = await server.request('GET', `/executions/${id}/timeline`);
+      assert.equal(running.status, 200, running.text);
+      assert.deepEqual(
+        running.body.items
+          .filter((item: { step_id: string }) => item.step_id === 'generate')
+          .map((item: { attempt: number; status: string; worker: string | null }) => [
+            item.attempt,
+            item.status,
+            item.worker,
+          ]),
+        [[1, 'running', 'w1']],
+      );
       const done = await call(generate.id, 'complete', { output: { url: 'http://img/1.png', width: 512 } });
       assert.equal(done.status, 200, done.text);
       assert.equal(done.body.status, 'completed');

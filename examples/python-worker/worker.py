@@ -2,7 +2,8 @@
 """An external Weft task worker in plain Python 3 (standard library only).
 
 It declares its task types, long-polls Weft for their tasks, runs each task in a thread while a
-second thread heartbeats the lease, and reports the outcome. SIGTERM or SIGINT stops it gracefully:
+second thread heartbeats the lease, and reports the outcome. A handler may upload files of the
+execution (artifacts) while it holds the task: see `text.report`. SIGTERM or SIGINT stops it gracefully:
 no new polls, running tasks get a grace period, unfinished ones are released so that another
 worker takes them without using a retry. The protocol is described in docs/workers.md.
 
@@ -73,6 +74,26 @@ def count_words(task_input, task):
     return {"words": len(text.split()), "characters": len(text)}
 
 
+ARTIFACT_OUTPUT = {"type": "object", "additionalProperties": False,
+                   "properties": {"name": {"type": "string"}, "size": {"type": "integer"},
+                                  "content_type": {"type": "string"}, "sha256": {"type": "string"},
+                                  "step_id": {"type": ["string", "null"]}, "created_at": {"type": "string"}}}
+
+
+@task_type("text.report", "Writes a JSON report of a text as an artifact; outputs the artifact.",
+           TEXT_INPUT, ARTIFACT_OUTPUT)
+def report(task_input, task):
+    text = text_of(task_input)
+    body = {"text": text, "words": len(text.split()), "characters": len(text),
+            "execution_id": task.task["execution_id"], "attempt": task.task["attempt"]}
+    # One name per step, and per item under for_each: an upload replaces an artifact of its name.
+    index = task.task.get("index")
+    name = f"{task.task['step_id']}{'' if index is None else f'-{index}'}-report.json"
+    # The output is the artifact's metadata, {name, size, content_type, sha256, step_id, created_at}:
+    # later steps read it as a reference, clients download the file by name.
+    return task.put_artifact(name, json.dumps(body, indent=2).encode(), "application/json")
+
+
 # --- HTTP client ------------------------------------------------------------------------------
 
 class WeftError(Exception):
@@ -87,11 +108,14 @@ class Client:
     def __init__(self, url, api_key):
         self.base, self.api_key = url.rstrip("/") + "/api/v1", api_key
 
-    def call(self, method, path, body=None, timeout=15, attempts=1):
-        """Sends one JSON request; network errors, 429 and 5xx are tried `attempts` times."""
+    def call(self, method, path, body=None, timeout=15, attempts=1, raw=None,
+             content_type="application/json"):
+        """Sends JSON `body` (or `raw` bytes of `content_type`) and returns the JSON answer; network
+        errors, 429 and 5xx are tried `attempts` times."""
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         for attempt in range(1, attempts + 1):
             try:
-                return self._send(method, path, body, timeout)
+                return self._send(method, path, data, content_type, timeout)
             except (WeftError, OSError) as error:  # urllib.error.URLError is an OSError
                 transient = not isinstance(error, WeftError) or error.status == 429 or error.status >= 500
                 if not transient or attempt == attempts:
@@ -99,9 +123,22 @@ class Client:
                 log.warning("%s %s failed (%s), trying again", method, path, error)
                 time.sleep(attempt)
 
-    def _send(self, method, path, body, timeout):
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+    def put_artifact(self, execution_id, name, data, content_type, step_id=None):
+        """Uploads bytes as artifact `name` of an execution (replacing one of that name) and returns
+        its metadata. A key with role worker may do so only while it holds a task of the execution:
+        otherwise, and once that task is reported, the answer is 403 FORBIDDEN."""
+        quote = urllib.parse.quote
+        path = f"/executions/{quote(execution_id, safe='')}/artifacts/{quote(name, safe='')}"
+        if step_id is not None:
+            path += "?" + urllib.parse.urlencode({"step_id": step_id})
+        # Bytes in memory can be sent again after a network error. A big file can be passed as an
+        # open file (or an iterable of bytes): urllib sends it in blocks, chunked since there is no
+        # Content-Length, but having been read it cannot be sent twice.
+        attempts = 3 if isinstance(data, (bytes, bytearray)) else 1
+        return self.call("PUT", path, raw=data, content_type=content_type, timeout=60, attempts=attempts)
+
+    def _send(self, method, path, data, content_type, timeout):
+        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": content_type}
         request = urllib.request.Request(self.base + path, data, headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -120,8 +157,9 @@ class Client:
 class Task:
     """A task in flight; handlers get it as their second argument."""
 
-    def __init__(self, task):
-        self.task = task  # id, execution_id, step_id, workflow_id, type, input, attempt, lease_...
+    def __init__(self, task, client):
+        self.task = task  # id, execution_id, step_id, index, workflow_id, type, input, attempt, lease_...
+        self.client = client
         # The same for every attempt of the step, while each attempt has a new task id: key side
         # effects (payments, e-mails, rows) by this so that a repeated attempt does not repeat them.
         self.idempotency_key = f"{task['execution_id']}/{task['step_id']}"
@@ -130,6 +168,14 @@ class Task:
         self.cancelled = threading.Event()
         self.handler_done = threading.Event()
         self._lock, self._state = threading.Lock(), "running"
+
+    def put_artifact(self, name, data, content_type="application/octet-stream"):
+        """Uploads `data` (bytes, or a str sent as UTF-8) as artifact `name` of the task's execution,
+        attributed to its step; returns the artifact's metadata. Only while the task is held."""
+        if isinstance(data, str):
+            data = data.encode()
+        raw = self.task
+        return self.client.put_artifact(raw["execution_id"], name, data, content_type, raw["step_id"])
 
     def settle(self, state):
         """running -> reporting (the handler finished) or dropped: the first caller wins."""
@@ -189,9 +235,9 @@ class Worker:
                 continue
             for raw in tasks:
                 if self.stop_requested_at is None:
-                    self.start(Task(raw))
+                    self.start(Task(raw, self.client))
                 else:  # the poll in flight when the stop came brought tasks: hand them back now
-                    self.release(Task(raw))
+                    self.release(Task(raw, self.client))
         self.shut_down()
 
     def start(self, task):

@@ -3,6 +3,7 @@ import type { Engine } from '../engine/engine.js';
 import type { ExternalTasks } from '../engine/external-tasks.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
+import type { WorkerSightings } from '../workers/worker-sightings.js';
 
 /** What route modules need from the server. */
 export interface ApiContext {
@@ -12,4 +13,6 @@ export interface ApiContext {
   engine: Engine;
   /** The task routes' operations (external workers). */
   tasks: ExternalTasks;
+  /** Records the workers that poll, throttled per process (src/workers/). */
+  sightings: WorkerSightings;
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
+import type { ArtifactCleanup } from '../artifacts/artifacts.js';
 import { withChildWorkflowReferences } from '../children/child-references.js';
 import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
 import { describeAjvErrors } from '../definition/json-schema.js';
@@ -9,6 +10,7 @@ import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/s
 import { notFound, validationFailed, WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
 import { itemTimelineEntries } from '../items/item-timeline.js';
+import type { ExecutionRow } from '../store/database-schema.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
 import { workspaceTaskTypes } from '../tasks/declared-types.js';
 import type { ApiContext } from './api-context.js';
@@ -18,8 +20,10 @@ import {
   executionView,
   ProgressSchema,
   progressOf,
+  queuePositions,
   TimelineSchema,
   timelineView,
+  workflowNames,
 } from './execution-views.js';
 import { compileBodySchema, compileDefinitionRouteSchema } from './request-validation.js';
 import {
@@ -65,26 +69,6 @@ const validateAdhocEnvelope = compileBodySchema(
   Type.Object({ ...StartFields, definition: Type.Unknown() }, { additionalProperties: false }),
 );
 
-const ListQuery = Type.Object({
-  ...PageQuery,
-  workflow_id: Type.Optional(Type.String({ minLength: 1 })),
-  status: Type.Optional(
-    Type.String({ enum: ['pending', 'queued', 'running', 'paused', 'completed', 'failed', 'cancelled'] }),
-  ),
-  label: Type.Optional(Type.Array(Type.String({ pattern: '^[^:]+:.*$', maxLength: 1101 }), { maxItems: 64 })),
-  reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-  include_deleted: Type.Optional(Type.Boolean({ default: false })),
-  parent_execution_id: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 64, description: "Only this execution's children (its `workflow` steps)." }),
-  ),
-});
-
-/**
- * The query of `GET /workflows/{id}/executions`: that of `GET /executions` without `workflow_id`
- * (the path names the workflow; a `workflow_id` given anyway is ignored like any unknown parameter).
- */
-const WorkflowListQuery = Type.Omit(ListQuery, ['workflow_id']);
-
 const EventSchema = Type.Object({
   id: Type.String(),
   execution_id: Type.String(),
@@ -107,36 +91,26 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     return started;
   };
 
+  /** An execution with its steps and, while queued, its place in line. */
+  const fullView = async (execution: ExecutionRow, workflowName?: string | null) => {
+    const [steps, positions, name] = await Promise.all([
+      store.steps.list(execution.id),
+      queuePositions(store, [execution]),
+      workflowName === undefined ? nameOf(execution) : workflowName,
+    ]);
+    return executionView(execution, steps, { queuePosition: positions.get(execution.id) ?? null, workflowName: name });
+  };
+
+  /** The name of an execution's workflow; null for an ad-hoc run. */
+  const nameOf = async (execution: ExecutionRow) => {
+    const names = await workflowNames(store, execution.workspace_id, [execution]);
+    return execution.workflow_id === null ? null : (names.get(execution.workflow_id) ?? null);
+  };
+
   const load = async (workspaceId: string, id: string) => {
     const execution = await store.executions.get(workspaceId, id);
     if (!execution) throw notFound('execution', id);
     return execution;
-  };
-
-  /** One page of executions as both list routes show it. */
-  const listPage = async (workspaceId: string, query: Static<typeof ListQuery>) => {
-    const page = await store.executions.list(
-      workspaceId,
-      {
-        workflowId: query.workflow_id,
-        status: query.status,
-        reference: query.reference,
-        includeDeleted: query.include_deleted,
-        parentExecutionId: query.parent_execution_id,
-        labels: (query.label ?? []).map((label) => [
-          label.slice(0, label.indexOf(':')),
-          label.slice(label.indexOf(':') + 1),
-        ]),
-      },
-      { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
-    );
-    // Progress counts the steps of the page's executions in two grouped queries.
-    const tallies = await store.steps.tallies(page.items.map((row) => row.id));
-    const empty = { counts: {}, running: [] };
-    return {
-      items: page.items.map((row) => executionView(row, tallies.get(row.id) ?? empty)),
-      next_cursor: page.next_cursor,
-    };
   };
 
   app.post(
@@ -174,7 +148,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         request.headers['idempotency-key'] ?? request.body.idempotency_key,
       );
       if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
+      return reply.status(202).send(await fullView(execution, workflow.name));
     },
   );
 
@@ -229,41 +203,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         request.headers['idempotency-key'] ?? fields.idempotency_key,
       );
       if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send(executionView(execution, await store.steps.list(execution.id)));
-    },
-  );
-
-  app.get(
-    '/executions',
-    {
-      schema: {
-        tags,
-        summary: 'List executions, newest first (without steps)',
-        querystring: ListQuery,
-        response: { 200: PageOf(ExecutionSchema, 'Execution page'), ...errorResponses(400, 401, 403) },
-      },
-    },
-    async (request) => listPage(authOf(request).workspace.id, request.query),
-  );
-
-  app.get(
-    '/workflows/:id/executions',
-    {
-      schema: {
-        tags,
-        summary: "List a workflow's executions, newest first (the filters and pages of GET /executions)",
-        params: IdParams,
-        querystring: WorkflowListQuery,
-        response: { 200: PageOf(ExecutionSchema, 'Execution page'), ...errorResponses(400, 401, 403, 404) },
-      },
-    },
-    async (request) => {
-      const { workspace } = authOf(request);
-      const { id } = request.params;
-      // A deleted workflow's executions are listed with include_deleted, as GET /workflows/{id} shows it.
-      const workflow = await store.workflows.get(workspace.id, id, { includeDeleted: request.query.include_deleted });
-      if (!workflow) throw notFound('workflow', id);
-      return listPage(workspace.id, { ...request.query, workflow_id: workflow.id });
+      return reply.status(202).send(await fullView(execution, null));
     },
   );
 
@@ -279,11 +219,17 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     },
     async (request) => {
       const execution = await load(authOf(request).workspace.id, request.params.id);
-      const [steps, items] = await Promise.all([
+      const [steps, items, positions, workflowName] = await Promise.all([
         store.steps.list(execution.id),
         store.items.countsOfExecution(execution.id),
+        queuePositions(store, [execution]),
+        nameOf(execution),
       ]);
-      return executionView(execution, steps, items);
+      return executionView(execution, steps, {
+        items,
+        queuePosition: positions.get(execution.id) ?? null,
+        workflowName,
+      });
     },
   );
 
@@ -386,7 +332,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         });
         if (abort.length > 0) engine.abortExecution(execution.id, abort);
         engine.wake();
-        return executionView(execution, await store.steps.list(execution.id));
+        return fullView(execution);
       },
     );
   }
@@ -396,27 +342,46 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     {
       schema: {
         tags,
-        summary: 'Soft-delete a finished execution; returns what was removed',
+        summary: 'Soft-delete a finished execution; `delete_artifacts=true` also deletes its files',
         params: IdParams,
         querystring: Type.Object({ delete_artifacts: Type.Optional(Type.Boolean({ default: false })) }),
         response: {
-          200: Type.Object({
-            id: Type.String(),
-            deleted_at: Type.String(),
-            removed: Type.Object({ execution: Type.Boolean(), artifacts: Type.Integer() }),
-          }),
+          200: Type.Object(
+            {
+              execution: ExecutionSchema,
+              cleanup: Type.Object({
+                artifacts_deleted: Type.Array(Type.String(), { description: 'Names of the artifacts deleted.' }),
+                bytes_deleted: Type.Integer({ minimum: 0 }),
+                errors: Type.Array(Type.Object({ name: Type.String(), message: Type.String() }), {
+                  description: 'Artifacts whose file could not be deleted; they stay listed and a repeat tries again.',
+                }),
+              }),
+            },
+            { title: 'ExecutionCleanup' },
+          ),
           ...errorResponses(401, 403, 404, 409),
         },
       },
     },
     async (request) => {
-      const execution = await load(authOf(request).workspace.id, request.params.id);
+      const workspaceId = authOf(request).workspace.id;
+      const execution = await load(workspaceId, request.params.id);
       if (!isTerminal(execution.status)) {
         throw new WeftError(
           'CONFLICT',
           `cannot clean up an execution that is '${execution.status}': cancel it or let it finish`,
         );
       }
+      const cleanup: ArtifactCleanup = { artifacts_deleted: [], bytes_deleted: 0, errors: [] };
+      const deleteArtifacts = async () => {
+        if (!request.query.delete_artifacts || !engine.artifacts) return;
+        const removed = await engine.artifacts.removeAll(execution.id);
+        cleanup.artifacts_deleted.push(...removed.artifacts_deleted);
+        cleanup.bytes_deleted += removed.bytes_deleted;
+        cleanup.errors.push(...removed.errors);
+      };
+      // Files first: a crash part-way leaves the execution visible, and a repeated cleanup finishes.
+      await deleteArtifacts();
       const deletedAt = nowIso();
       if (
         !(await store.executions.update(execution.id, { deleted_at: deletedAt, updated_at: deletedAt }, [
@@ -428,7 +393,10 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
           'the execution changed meanwhile (it was resumed or retried); read it and try again',
         );
       }
-      return { id: execution.id, deleted_at: deletedAt, removed: { execution: true, artifacts: 0 } };
+      // An upload that raced the first pass committed before the delete (uploads check it under lock).
+      await deleteArtifacts();
+      const deleted = (await store.executions.get(workspaceId, execution.id, true)) ?? execution;
+      return { execution: await fullView(deleted), cleanup };
     },
   );
 };

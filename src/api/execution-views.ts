@@ -1,8 +1,10 @@
 import { type Static, Type } from 'typebox';
+import { workerOfOwner } from '../engine/external-tasks.js';
 import type { ItemCounts } from '../items/item-repository.js';
 import { ItemCountsSchema, itemCountsView } from '../items/item-routes.js';
 import type { ExecutionRow, ExecutionStepRow, StepAttemptRow } from '../store/database-schema.js';
 import type { StepTally } from '../store/repositories/step-repository.js';
+import type { Store } from '../store/store.js';
 import { Timestamp } from './schemas.js';
 
 /** How executions, their steps, progress and timeline are shown by the API. */
@@ -45,6 +47,9 @@ export const ExecutionSchema = Type.Object(
     id: Type.String(),
     workflow_id: Nullable(Type.String()),
     workflow_version: Nullable(Type.Integer()),
+    workflow_name: Nullable(
+      Type.String({ description: "The workflow's current name (also once deleted); null for an ad-hoc run." }),
+    ),
     status: Type.String(),
     input: Type.Unknown(),
     output: Type.Unknown(),
@@ -58,6 +63,17 @@ export const ExecutionSchema = Type.Object(
       Type.String({ description: 'A child execution: the execution whose `workflow` step started it.' }),
     ),
     parent_step_id: Nullable(Type.String({ description: "A child execution: that parent's step." })),
+    concurrency_key: Nullable(
+      Type.String({
+        description: "The rendered `concurrency.key` ('' for a block without a key); null without a concurrency block.",
+      }),
+    ),
+    queue_position: Nullable(
+      Type.Integer({
+        minimum: 1,
+        description: "While `queued`: its place in its key's queue (1 = admitted next); else null.",
+      }),
+    ),
     created_at: Timestamp,
     started_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
@@ -91,6 +107,16 @@ export function progressOf(execution: ExecutionRow, steps: readonly ExecutionSte
   };
 }
 
+/** What an execution view shows beside the execution's own row and steps. */
+export interface ExecutionViewExtras {
+  /** The workflow's name (`workflowNames`); null for an ad-hoc run. */
+  workflowName: string | null;
+  /** The item counts of `for_each` steps (src/items/), shown on their steps. */
+  items?: ReadonlyMap<string, ItemCounts> | undefined;
+  /** While queued for a concurrency slot, its place in the key's queue (`queuePositions`). */
+  queuePosition?: number | null | undefined;
+}
+
 /**
  * The API view of an execution: with `steps` when they were loaded, else (lists) with the tally of
  * its steps for the progress.
@@ -98,13 +124,13 @@ export function progressOf(execution: ExecutionRow, steps: readonly ExecutionSte
 export function executionView(
   execution: ExecutionRow,
   steps: readonly ExecutionStepRow[] | StepTally,
-  /** The item counts of `for_each` steps (src/items/), shown on their steps. */
-  items?: ReadonlyMap<string, ItemCounts>,
+  { workflowName, items, queuePosition = null }: ExecutionViewExtras,
 ) {
   return {
     id: execution.id,
     workflow_id: execution.workflow_id,
     workflow_version: execution.workflow_version,
+    workflow_name: execution.workflow_id === null ? null : workflowName,
     status: execution.status,
     input: parse(execution.input),
     output: parse(execution.output),
@@ -116,6 +142,8 @@ export function executionView(
     webhook_url: execution.webhook_url,
     parent_execution_id: execution.parent_execution_id ?? null,
     parent_step_id: execution.parent_step_id ?? null,
+    concurrency_key: execution.concurrency_key ?? null,
+    queue_position: execution.status === 'queued' ? (queuePosition ?? null) : null,
     created_at: execution.created_at,
     started_at: execution.started_at,
     completed_at: execution.completed_at,
@@ -220,7 +248,8 @@ export function timelineView(
       started_at: step.started_at,
       ended_at: null,
       duration_ms: null,
-      worker: step.lease_owner,
+      // The worker id, as recorded attempts name it (a worker's lease owner is `task:<nonce>:<id>`).
+      worker: step.lease_owner === null ? null : workerOfOwner(step.lease_owner),
       error: null,
     });
   }
@@ -238,4 +267,23 @@ export function timelineView(
     completed_at: execution.completed_at,
     items,
   };
+}
+
+/** The places in their keys' queues of the queued executions among `rows` (one query per queued row). */
+export function queuePositions(store: Store, rows: readonly ExecutionRow[]): Promise<Map<string, number>> {
+  return store.concurrency.queuePositions(rows);
+}
+
+/**
+ * The names of the workflows of `rows` (one query for their distinct workflow ids; none when every
+ * row is ad hoc), by workflow id. Deleted workflows keep their name.
+ */
+export function workflowNames(
+  store: Store,
+  workspaceId: string,
+  rows: readonly ExecutionRow[],
+): Promise<Map<string, string>> {
+  const ids = new Set<string>();
+  for (const row of rows) if (row.workflow_id !== null) ids.add(row.workflow_id);
+  return store.workflows.names(workspaceId, [...ids]);
 }

@@ -43,15 +43,34 @@ export function withIntegerBounds(schema: unknown): unknown {
   return copy;
 }
 
-/** The validator compiler of every route. */
-export const compileRequestSchema: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
-  const ajv = httpPart === 'body' ? bodyAjv : textAjv;
-  return ajv.compile(withIntegerBounds(schema) as object);
-};
+/** A validator that compiles its schema when it is first used; its `errors` are those of its last call. */
+type LazyValidator = ((data: unknown) => boolean) & Pick<ValidateFunction, 'errors'>;
+
+/**
+ * Defers compiling `schema` to the first request that needs it. Compiling every route's schemas
+ * took over a second of CPU at each start, most of it for routes a process never serves; every
+ * process of a test suite or a crash loop paid it again.
+ */
+function compileLazily(ajv: typeof bodyAjv, schema: unknown): LazyValidator {
+  // Copied now (cheap), so that the schema compiled later is the one registered.
+  const bounded = withIntegerBounds(schema) as object;
+  let compiled: ValidateFunction | undefined;
+  const validate: LazyValidator = (data: unknown) => {
+    compiled ??= ajv.compile(bounded);
+    const valid = compiled(data) as boolean;
+    validate.errors = compiled.errors;
+    return valid;
+  };
+  return validate;
+}
+
+/** The validator compiler of every route (each compiles on its route's first request). */
+export const compileRequestSchema: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
+  compileLazily(httpPart === 'body' ? bodyAjv : textAjv, schema);
 
 /** A body validator for a schema that a handler applies itself (strict, like every body). */
-export function compileBodySchema(schema: object): ValidateFunction {
-  return bodyAjv.compile(withIntegerBounds(schema) as object);
+export function compileBodySchema(schema: object): LazyValidator {
+  return compileLazily(bodyAjv, schema);
 }
 
 /**

@@ -104,4 +104,26 @@ export const WorkflowSchema = Type.Object(
   { title: 'Workflow' },
 );
 
+/** The newest execution of a workflow, as the workflow list shows it. */
+export const LastExecutionSchema = Type.Object(
+  {
+    id: Type.String(),
+    status: Type.String(),
+    created_at: Timestamp,
+    completed_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { title: 'Last execution' },
+);
+
+/** A workflow in `GET /workflows`: the workflow and its newest execution (not deleted), or null. */
+export const WorkflowListItemSchema = Type.Object(
+  {
+    ...WorkflowSchema.properties,
+    last_execution: Type.Union([LastExecutionSchema, Type.Null()], {
+      description: 'Its newest execution that is not deleted (cleaned up); null when it has none.',
+    }),
+  },
+  { title: 'Workflow list item' },
+);
+
 export const FieldErrorSchema = Type.Object({ path: Type.String(), message: Type.String() });

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { artifactRoutes } from '../artifacts/artifact-routes.js';
 import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
 import { ExternalTasks } from '../engine/external-tasks.js';
@@ -13,12 +14,16 @@ import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js'
 import { signalRoutes } from '../signals/signal-routes.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
+import { workerRoutes } from '../workers/worker-routes.js';
+import { WorkerSightings } from '../workers/worker-sightings.js';
 import type { ApiContext } from './api-context.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { installAuthentication } from './auth.js';
 import { clientErrorHandler, frameworkErrors, refuseExpectation } from './client-errors.js';
 import { installErrorHandling } from './errors.js';
 import { eventRoutes } from './event-routes.js';
+import { executionDefinitionRoutes } from './execution-definition-routes.js';
+import { executionListRoutes } from './execution-list-routes.js';
 import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { shareNamedSchemas } from './openapi-components.js';
@@ -30,6 +35,7 @@ import { streamRoutes } from './stream-routes.js';
 import { taskRoutes } from './task-routes.js';
 import { taskTypeRoutes } from './task-type-routes.js';
 import { templateRoutes } from './template-routes.js';
+import { webUiRoutes } from './web-ui-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
 import { workflowRoutes } from './workflow-routes.js';
 import { workspaceRoutes } from './workspace-routes.js';
@@ -133,6 +139,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     config: options.config,
     engine: options.engine,
     tasks,
+    sightings: new WorkerSightings(options.store, (error) =>
+      options.logger.warn({ err: error }, 'recording a polling worker failed'),
+    ),
   };
   await app.register(healthRoutes, context);
   await app.register(prometheusRoutes, context);
@@ -146,19 +155,23 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(workflowRoutes, context);
       await api.register(templateRoutes, context);
       await api.register(executionRoutes, context);
+      await api.register(executionListRoutes, context);
+      await api.register(executionDefinitionRoutes, context);
       await api.register(statsRoutes, context);
       await api.register(taskTypeRoutes, context);
       await api.register(taskRoutes, context);
+      await api.register(workerRoutes, context);
       await api.register(webhookRoutes, context);
       await api.register(eventRoutes, context);
       await api.register(secretRoutes, context);
       await api.register(signalRoutes, context);
       await api.register(itemRoutes, context);
+      await api.register(artifactRoutes, context);
     },
     { prefix: API_PREFIX },
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
+  await webUiRoutes(app);
   return app;
 }

@@ -3,9 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import type { WeftConfig } from '../config.js';
 import { classifyAddress, parseAddress } from '../egress/address-class.js';
-import type { ExecutionStatus } from '../engine/states.js';
+import { EXECUTION_STATUSES, type ExecutionStatus } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
-import { metricsRegistry, setQueueDepth } from '../metrics/metrics.js';
+import { metricsRegistry, setExecutionsQueued, setQueueDepth } from '../metrics/metrics.js';
 import type { DurationSummary, StatusCount } from '../store/repositories/stats-repository.js';
 import type { ApiContext } from './api-context.js';
 import { authOf, bearerToken } from './auth.js';
@@ -15,16 +15,6 @@ import { errorResponses, IdParams, Timestamp } from './schemas.js';
  * Aggregates over executions (docs/metrics.md): `GET /executions/stats` and
  * `GET /workflows/{id}/metrics` per workspace, and the Prometheus text at `GET /metrics`.
  */
-
-/** Every execution status, so each count is present (zero included) in the answers. */
-const EXECUTION_STATUSES = [
-  'pending',
-  'running',
-  'paused',
-  'completed',
-  'failed',
-  'cancelled',
-] as const satisfies readonly ExecutionStatus[];
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -341,11 +331,17 @@ export const prometheusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
       const refusal = metricsRefusal(config, request.socket.remoteAddress ?? request.ip, bearerToken(request));
       if (refusal !== undefined) throw new WeftError('UNAUTHORIZED', refusal);
       try {
-        setQueueDepth(await store.stats.stepBacklog(Date.now()));
+        const [backlog, queued] = await Promise.all([
+          store.stats.stepBacklog(Date.now()),
+          store.concurrency.queuedCount(),
+        ]);
+        setQueueDepth(backlog);
+        setExecutionsQueued(queued);
       } catch (error) {
         // The counters are still worth scraping; a stale depth would mislead, so it drops out.
         request.log.warn({ err: error }, 'reading the queue depth for /metrics failed');
         setQueueDepth([]);
+        setExecutionsQueued(0);
       }
       const text = await metricsRegistry.metrics();
       return reply.type(metricsRegistry.contentType).send(text);

@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import type { ApiContext } from './api-context.js';
 import { authenticate, bearerToken, type RequestAuth } from './auth.js';
 import { asWeftError } from './errors.js';
-import { executionView } from './execution-views.js';
+import { executionView, queuePositions, workflowNames } from './execution-views.js';
 import { IdParams } from './schemas.js';
 
 /**
@@ -203,8 +203,20 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamContext> = async (app
 async function executionViews(store: Store, workspaceId: string, ids: readonly string[]) {
   const rows = await Promise.all(ids.map((id) => store.executions.get(workspaceId, id)));
   const found = rows.filter((row): row is ExecutionRow => row !== undefined);
-  const steps = await Promise.all(found.map((row) => store.steps.list(row.id)));
-  return found.map((row, index) => executionView(row, steps[index] ?? []));
+  const [steps, items, positions, names] = await Promise.all([
+    Promise.all(found.map((row) => store.steps.list(row.id))),
+    // The `items` counts of for_each steps, as GET /executions/{id} shows them.
+    Promise.all(found.map((row) => store.items.countsOfExecution(row.id))),
+    queuePositions(store, found),
+    workflowNames(store, workspaceId, found),
+  ]);
+  return found.map((row, index) =>
+    executionView(row, steps[index] ?? [], {
+      items: items[index],
+      queuePosition: positions.get(row.id) ?? null,
+      workflowName: row.workflow_id === null ? null : (names.get(row.workflow_id) ?? null),
+    }),
+  );
 }
 
 /** `execution.snapshot`: the execution with its steps, as `GET /executions/{id}` shows it. */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import type { WeftConfig } from '../config.js';
 import { MAX_WAIT_SECONDS } from '../engine/external-tasks.js';
 import { WeftError } from '../errors.js';
 import type { ApiContext } from './api-context.js';
@@ -79,8 +80,19 @@ const roles = ['admin', 'member', 'worker'] as const;
 const tags = ['workers'];
 const settledResponses = { 200: SettledSchema, ...errorResponses(400, 401, 403, 404, 409) };
 
+/** Room for the `{"output": …}` wrapper and for whitespace and escapes a worker's JSON may add. */
+export const COMPLETE_BODY_SLACK_BYTES = 64 * 1024;
+
+/**
+ * The body limit of `complete`: enough to measure an output up to WEFT_MAX_OUTPUT_BYTES and answer
+ * why it is refused, never less than the limit of the other JSON routes.
+ */
+export function completeBodyLimit(config: Pick<WeftConfig, 'bodyLimitBytes' | 'maxOutputBytes'>): number {
+  return Math.max(config.bodyLimitBytes, config.maxOutputBytes + COMPLETE_BODY_SLACK_BYTES);
+}
+
 /** The task routes of external workers. */
-export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { tasks, engine }) => {
+export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { tasks, engine, config, sightings }) => {
   app.post(
     '/tasks/poll',
     {
@@ -109,16 +121,27 @@ export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { t
           errors: engineTypes,
         });
       }
+      const { workspace, key } = authOf(request);
+      // Every valid poll counts as a sighting, with or without a task; throttled, it never fails the poll.
+      const recorded = sightings.seen({
+        workspaceId: workspace.id,
+        workerId: body.worker_id,
+        types: [...new Set(body.types)],
+        keyId: key.id,
+      });
       const claimed = await tasks.poll(
-        authOf(request).workspace.id,
+        workspace.id,
         {
           workerId: body.worker_id,
+          keyId: key.id,
           types: body.types,
           waitSeconds: body.wait_seconds ?? 0,
           maxTasks: body.max_tasks ?? 1,
         },
         gone.signal,
       );
+      // Written by now (well before a long poll ends): a poll's answer implies the worker is listed.
+      await recorded;
       return { tasks: claimed };
     },
   );
@@ -146,13 +169,25 @@ export const taskRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { t
     '/tasks/:id/complete',
     {
       config: { roles },
+      bodyLimit: completeBodyLimit(config),
       preValidation: emptyBodyDefault,
+      // A body past even this limit never reaches the handler: the held attempt is failed here,
+      // as an output over the cap would be, instead of waiting out its lease. The request is
+      // authenticated by then (onRequest); the answer stays the 413 of the body limit.
+      onError: async (request, _reply, error) => {
+        if ((error as { code?: unknown }).code !== 'FST_ERR_CTP_BODY_TOO_LARGE') return;
+        const auth = request.auth;
+        const { id } = request.params as { id?: unknown };
+        if (!auth || typeof id !== 'string') return;
+        const length = Number(request.headers['content-length']);
+        await tasks.refuseOversizedComplete(auth.workspace.id, id, Number.isSafeInteger(length) ? length : undefined);
+      },
       schema: {
         tags,
-        summary: 'Complete the task with its output',
+        summary: 'Complete the task with its output; an output over WEFT_MAX_OUTPUT_BYTES fails the attempt (413)',
         params: TaskIdParams,
         body: CompleteBody,
-        response: settledResponses,
+        response: { ...settledResponses, ...errorResponses(413) },
       },
     },
     async (request) => tasks.complete(authOf(request).workspace.id, request.params.id, request.body.output),

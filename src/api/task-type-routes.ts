@@ -7,6 +7,7 @@ import { nowIso } from '../ids.js';
 import type { TaskTypeRow } from '../store/database-schema.js';
 import { declaredDescriptor } from '../tasks/declared-types.js';
 import type { TaskTypeDescriptor } from '../tasks/task-type.js';
+import type { QueueDepth } from '../workers/worker-repository.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
 import { errorResponses, JsonObject, PageOf, Timestamp } from './schemas.js';
@@ -24,6 +25,15 @@ const TaskTypeSchema = Type.Object(
     lease_seconds: Type.Union([Type.Integer(), Type.Null()], { description: 'Declared types only.' }),
     created_at: Type.Union([Timestamp, Type.Null()]),
     updated_at: Type.Union([Timestamp, Type.Null()]),
+    queued: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description:
+        'Declared types: steps and `for_each` items of this type waiting for a worker (queued in a running ' +
+        'execution, due now or after a retry delay). Null for built-in and plugin types, which the server runs.',
+    }),
+    running: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description:
+        'Declared types: steps and items of this type a worker holds now. Null for built-in and plugin types.',
+    }),
   },
   { title: 'Task type' },
 );
@@ -56,7 +66,10 @@ const DeclareBody = Type.Object(
 const roles = ['admin', 'member', 'worker'] as const;
 const tags = ['workers'];
 
-function viewOf(descriptor: TaskTypeDescriptor, row?: TaskTypeRow) {
+const EMPTY_QUEUE: QueueDepth = { queued: 0, running: 0 };
+
+/** A task type as the API shows it; `depth` is its queue, for a declared type (`row`) only. */
+function viewOf(descriptor: TaskTypeDescriptor, row?: TaskTypeRow, depth?: QueueDepth) {
   return {
     type: descriptor.type,
     source: descriptor.source,
@@ -66,6 +79,8 @@ function viewOf(descriptor: TaskTypeDescriptor, row?: TaskTypeRow) {
     lease_seconds: row ? Number(row.lease_seconds) : null,
     created_at: row?.created_at ?? null,
     updated_at: row?.updated_at ?? null,
+    queued: row ? (depth ?? EMPTY_QUEUE).queued : null,
+    running: row ? (depth ?? EMPTY_QUEUE).running : null,
   };
 }
 
@@ -82,10 +97,16 @@ export const taskTypeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       },
     },
     async (request) => {
-      const declared = await store.taskTypes.list(authOf(request).workspace.id);
+      const workspaceId = authOf(request).workspace.id;
+      const declared = await store.taskTypes.list(workspaceId);
+      // One grouped query for every declared type's queue.
+      const depths = await store.workers.queueDepths(
+        workspaceId,
+        declared.map((row) => row.type),
+      );
       const items = [
         ...taskTypes.list().map((descriptor) => viewOf(descriptor)),
-        ...declared.map((row) => viewOf(declaredDescriptor(row), row)),
+        ...declared.map((row) => viewOf(declaredDescriptor(row), row, depths.get(row.type))),
       ].sort((a, b) => a.type.localeCompare(b.type));
       return { items, next_cursor: null };
     },
@@ -106,9 +127,11 @@ export const taskTypeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       const { type } = request.params;
       const own = taskTypes.get(type);
       if (own) return viewOf(own);
-      const row = await store.taskTypes.get(authOf(request).workspace.id, type);
+      const workspaceId = authOf(request).workspace.id;
+      const row = await store.taskTypes.get(workspaceId, type);
       if (!row) throw new WeftError('NOT_FOUND', `task type '${type}' was not found`);
-      return viewOf(declaredDescriptor(row), row);
+      const depths = await store.workers.queueDepths(workspaceId, [type]);
+      return viewOf(declaredDescriptor(row), row, depths.get(type));
     },
   );
 
@@ -138,8 +161,9 @@ export const taskTypeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
       if (errors.length > 0)
         throw new WeftError('VALIDATION_FAILED', 'a schema is not a valid JSON Schema', { errors });
       const at = nowIso();
+      const workspaceId = authOf(request).workspace.id;
       const row = await store.taskTypes.upsert({
-        workspace_id: authOf(request).workspace.id,
+        workspace_id: workspaceId,
         type,
         description: body.description ?? '',
         input_schema: body.input_schema === undefined ? null : JSON.stringify(body.input_schema),
@@ -148,7 +172,8 @@ export const taskTypeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
         created_at: at,
         updated_at: at,
       });
-      return viewOf(declaredDescriptor(row), row);
+      const depths = await store.workers.queueDepths(workspaceId, [type]);
+      return viewOf(declaredDescriptor(row), row, depths.get(type));
     },
   );
 };

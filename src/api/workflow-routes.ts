@@ -23,6 +23,7 @@ import {
   PageQuery,
   VersionNumber,
   WebhookUrlSchema,
+  WorkflowListItemSchema,
   WorkflowSchema,
 } from './schemas.js';
 
@@ -61,7 +62,7 @@ const DeleteQuery = Type.Object({
   ),
 });
 
-const PlanSchema = Type.Object({
+export const PlanSchema = Type.Object({
   layers: Type.Array(Type.Array(Type.String())),
   steps: Type.Array(
     Type.Object({
@@ -179,17 +180,37 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
         tags: ['workflows'],
         summary: 'List workflows, newest first',
         querystring: ListQuery,
-        response: { 200: PageOf(WorkflowSchema, 'Workflow page'), ...errorResponses(400, 401, 403) },
+        response: { 200: PageOf(WorkflowListItemSchema, 'Workflow page'), ...errorResponses(400, 401, 403) },
       },
     },
     async (request) => {
       const { query } = request;
+      const workspaceId = authOf(request).workspace.id;
       const page = await store.workflows.list(
-        authOf(request).workspace.id,
+        workspaceId,
         { enabled: query.enabled, labels: parseLabels(query.label), q: query.q, includeDeleted: query.include_deleted },
         { limit: query.limit ?? DEFAULT_PAGE_SIZE, cursor: query.cursor },
       );
-      return { ...page, items: await shown(page.items) };
+      // The page's newest executions in one statement, not one query per workflow.
+      const [items, latest] = await Promise.all([
+        shown(page.items),
+        store.executions.latestOfWorkflows(
+          workspaceId,
+          page.items.map((workflow) => workflow.id),
+        ),
+      ]);
+      return {
+        ...page,
+        items: items.map((workflow) => {
+          const last = latest.get(workflow.id);
+          return {
+            ...workflow,
+            last_execution: last
+              ? { id: last.id, status: last.status, created_at: last.created_at, completed_at: last.completed_at }
+              : null,
+          };
+        }),
+      };
     },
   );
 

@@ -1,3 +1,4 @@
+import { holdsSlot, slotFreed } from '../concurrency/admission.js';
 import { cancelUnsettledSteps } from '../engine/finish.js';
 import { jsonText } from '../engine/json-text.js';
 import { checkStartInput, insertExecutions, prepareExecution } from '../engine/lifecycle.js';
@@ -288,6 +289,7 @@ export async function cancelChildren(tx: Store, parentId: string, at: string): P
       [child.status],
     );
     if (!changed) continue;
+    if (holdsSlot(child.status)) await slotFreed(tx, child);
     await tx.executionLog.append([
       {
         workspaceId: child.workspace_id,

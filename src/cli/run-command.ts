@@ -1,5 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
+import { FilesystemArtifactStorage } from '../artifacts/artifact-storage.js';
+import { Artifacts } from '../artifacts/artifacts.js';
 import { validateDefinition } from '../definition/validate-definition.js';
 import { Engine } from '../engine/engine.js';
 import { adhocStartRequest, startExecution } from '../engine/lifecycle.js';
@@ -77,12 +81,15 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
     },
     (error) => options.progress.write(`database: ${error.message}\n`),
   );
+  // A run's artifacts (`save_as`, plugins) live as long as the run, like its in-memory database.
+  const artifactsDir = await mkdtemp(path.join(os.tmpdir(), 'weft-run-artifacts-'));
   const engine = new Engine({
     store,
     taskTypes,
     logger: pino({ level: 'silent' }),
     config: { llmBaseUrl: options.llmBaseUrl, llmApiKey: options.llmApiKey },
     pollMs: 200,
+    artifacts: new Artifacts(store, new FilesystemArtifactStorage(artifactsDir), 1024 ** 3),
   });
   try {
     await store.migrate();
@@ -130,6 +137,7 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
   } finally {
     await engine.stop(1000);
     await store.close();
+    await rm(artifactsDir, { recursive: true, force: true });
   }
 }
 

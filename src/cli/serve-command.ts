@@ -69,7 +69,7 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
   }
   logger.info({ url, database: store.backend, docs: `${url}/docs`, owner: engine.owner }, 'weft is serving');
   // Also as a plain line, whatever the log level: people and scripts look for it.
-  process.stdout.write(`weft is serving on ${url} (${store.backend}); docs at ${url}/docs\n`);
+  process.stdout.write(`weft is serving on ${url} (${store.backend}); web UI at ${url}/, API docs at ${url}/docs\n`);
   return {
     app,
     engine,

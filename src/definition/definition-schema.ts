@@ -112,10 +112,20 @@ export const TriggerSchema = Type.Object(
   { ...Strict, title: 'Trigger', description: 'Either an event trigger (`event`) or a schedule (`cron`).' },
 );
 
+/** What happens to an execution started when its key has no free slot (SPEC §3.1). */
+export const CONCURRENCY_STRATEGIES = ['queue', 'cancel_newest', 'cancel_in_progress'] as const;
+
 export const ConcurrencySchema = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: 100_000 }),
-    key: Type.Optional(Type.String({ minLength: 1, description: 'Template; executions are limited per key.' })),
+    limit: Type.Integer({ minimum: 1, maximum: 100_000, description: 'Executions per key holding a slot.' }),
+    key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1000,
+        description: 'Template over `input`; executions are limited per rendered key (absent: one key).',
+      }),
+    ),
+    strategy: Type.Optional(StringEnum(CONCURRENCY_STRATEGIES, { default: 'queue' })),
   },
   { ...Strict, title: 'Concurrency' },
 );

@@ -250,10 +250,21 @@ class DefinitionChecker {
   checkWorkflowFields(): void {
     const found = { references: [] as LocatedReference[], errors: [] as FieldError[] };
     readExpressions(this.definition.output, '/output', 'template', found);
-    const concurrency = asRecord(this.definition.concurrency);
-    if (concurrency) readExpressions(concurrency.key, '/concurrency/key', 'template', found);
     this.errors.push(...found.errors);
     for (const reference of found.references) this.checkReference(reference);
+    const concurrency = asRecord(this.definition.concurrency);
+    if (concurrency) {
+      // The key is rendered when the execution starts, before any step has run.
+      const key = { references: [] as LocatedReference[], errors: [] as FieldError[] };
+      readExpressions(concurrency.key, '/concurrency/key', 'template', key);
+      this.errors.push(...key.errors);
+      for (const reference of key.references.slice(0, 1)) {
+        this.errors.push({
+          path: '/concurrency/key',
+          message: `the concurrency key is rendered at start and may read only input, not 'steps.${reference.step}'`,
+        });
+      }
+    }
     if ('input_schema' in this.definition) {
       this.errors.push(...compileUserSchema(this.definition.input_schema, '/input_schema').errors);
     }

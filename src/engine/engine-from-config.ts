@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import { artifactsFromConfig } from '../artifacts/artifacts.js';
 import type { WeftConfig } from '../config.js';
 import { egressPolicyFromConfig } from '../egress/egress-policy.js';
 import { configureExpressionLimits } from '../expressions/index.js';
@@ -36,6 +37,9 @@ export function engineFromConfig(
     | 'secretsKey'
     | 'maxWorkflowDepth'
     | 'forEachMaxItems'
+    | 'maxOutputBytes'
+    | 'artifactsDir'
+    | 'artifactMaxBytes'
   >,
 ): Engine {
   configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
@@ -59,5 +63,7 @@ export function engineFromConfig(
     leaseMs: config.leaseMs,
     nodeId: config.nodeId,
     maxWorkflowDepth: config.maxWorkflowDepth,
+    maxOutputBytes: config.maxOutputBytes,
+    artifacts: artifactsFromConfig(store, config),
   });
 }

@@ -1,24 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Artifacts } from '../artifacts/artifacts.js';
+import { admitStranded } from '../concurrency/admission.js';
 import { nowIso } from '../ids.js';
 import { isItemClaim, itemRunKey } from '../items/for-each.js';
-import { itemStartedEvent } from '../items/item-attempts.js';
-import { claimItems } from '../items/item-claims.js';
 import { SecretVault } from '../secrets/secret-vault.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { EngineLock } from '../store/store-dialect.js';
-import type { TaskTypeRegistry } from '../tasks/registry.js';
-import type { TaskContext } from '../tasks/task-type.js';
+import { claimDueWork } from './claim-work.js';
 import { CompiledWorkflowCache, compiledWorkflowOf } from './compiled-workflow.js';
 import { holdEngineLock } from './engine-lock.js';
+import { type EngineOptions, nodeIdOf } from './engine-options.js';
 import type { StartExecution } from './lifecycle.js';
+import { DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
 import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
 import { StartBatcher } from './start-batcher.js';
-import { stepStartedEvent } from './step-events.js';
 import { runClaimedStep } from './step-runner.js';
 import { WorkspaceSlots } from './workspace-slots.js';
 
@@ -29,34 +28,7 @@ import { WorkspaceSlots } from './workspace-slots.js';
  * after a crash, expired leases hand running steps to any process.
  */
 
-/** Engine settings. */
-export interface EngineOptions {
-  store: Store;
-  taskTypes: TaskTypeRegistry;
-  logger: FastifyBaseLogger;
-  config: TaskContext['config'];
-  /** Steps this process runs at once. */
-  concurrency?: number;
-  /** Lease length; renewed every third of it while a step runs. */
-  leaseMs?: number;
-  /** Safety-net poll for work, timers, expired leases and timeouts. */
-  pollMs?: number;
-  /**
-   * Percent of `concurrency` one workspace may hold (at least one slot), so a workspace whose steps
-   * hang cannot starve the others. Default 80; 100 lets one workspace take every slot.
-   */
-  workspaceSlotShare?: number;
-  /**
-   * This process's stable name (`WEFT_NODE_ID`, default the host name): lease owners are
-   * `engine:<nodeId>:<pid>:<random>`, and a restarted process takes back at once the leases of its
-   * node id's earlier incarnations when no other live engine uses that id.
-   */
-  nodeId?: string;
-  /** Reads workspace secrets for step inputs; default: no WEFT_SECRETS_KEY. */
-  secrets?: SecretVault;
-  /** WEFT_MAX_WORKFLOW_DEPTH: nesting bound of child executions (default 10). */
-  maxWorkflowDepth?: number;
-}
+export type { EngineOptions };
 
 export class Engine {
   /** This process's node id (see `EngineOptions.nodeId`). */
@@ -67,9 +39,15 @@ export class Engine {
   #engineLock: EngineLock | undefined;
   /** Workspace secrets under this process's WEFT_SECRETS_KEY (the routes and task hand-out use it too). */
   readonly secrets: SecretVault;
+  /** Artifacts of executions (src/artifacts/), for handlers and the API; absent without a folder. */
+  readonly artifacts: Artifacts | undefined;
   readonly #store: Store;
-  readonly #options: Required<Omit<EngineOptions, 'store' | 'secrets' | 'nodeId' | 'maxWorkflowDepth'>>;
+  readonly #options: Required<
+    Omit<EngineOptions, 'store' | 'secrets' | 'nodeId' | 'maxWorkflowDepth' | 'maxOutputBytes' | 'artifacts'>
+  >;
   readonly #maxWorkflowDepth: number | undefined;
+  /** WEFT_MAX_OUTPUT_BYTES: outputs over it fail their attempt (output-cap.ts); the task routes read it too. */
+  readonly maxOutputBytes: number;
   readonly #workflows = new CompiledWorkflowCache();
   /** Abort controllers of the steps running here, by `execution/step`. */
   readonly #running = new Map<string, AbortController>();
@@ -116,7 +94,9 @@ export class Engine {
     this.nodeId = nodeIdOf(options.nodeId ?? os.hostname());
     this.owner = `engine:${this.nodeId}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.secrets = options.secrets ?? new SecretVault(undefined);
+    this.artifacts = options.artifacts;
     this.#maxWorkflowDepth = options.maxWorkflowDepth;
+    this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     this.#options = {
       taskTypes: options.taskTypes,
       logger: options.logger,
@@ -279,23 +259,13 @@ export class Engine {
         if (full.length > 0 && this.#othersIdle) break;
         const claims = full.length === 0 ? this.#claims : { ...this.#claims, excludeWorkspaceIds: full };
         const now = Date.now();
-        const claimed = await this.#store.transaction(async (tx) => {
-          const steps = await tx.steps.claimDue(this.owner, now, now + this.#options.leaseMs, nowIso(), limit, claims);
-          await tx.executionLog.append(
-            steps.filter((step) => step.previous_status === 'queued').map((step) => stepStartedEvent(step)),
-          );
-          // What room is left goes to the items of `for_each` steps (src/items/).
-          const left = limit - steps.length;
-          if (left <= 0 || !this.#itemsMaybeDue) return steps;
-          const generation = this.#itemsGeneration;
-          const items = await claimItems(tx, this.owner, now, now + this.#options.leaseMs, nowIso(), left, claims);
-          await tx.executionLog.append(
-            items.filter((item) => item.previous_status === 'queued').map((item) => itemStartedEvent(item)),
-          );
-          // None left to claim, unless an item or for_each step ran here meanwhile.
-          if (items.length < left && generation === this.#itemsGeneration) this.#itemsMaybeDue = false;
-          return [...steps, ...items];
-        });
+        const generation = this.#itemsGeneration;
+        const round = { owner: this.owner, now, leaseMs: this.#options.leaseMs, limit, filter: claims };
+        const { claimed, itemsExhausted } = await this.#store.transaction((tx) =>
+          claimDueWork(tx, { ...round, withItems: this.#itemsMaybeDue }),
+        );
+        // None left to claim, unless an item or for_each step ran here meanwhile.
+        if (itemsExhausted && generation === this.#itemsGeneration) this.#itemsMaybeDue = false;
         for (const step of claimed) this.#dispatch(step);
         // Workspaces left out at their share may have due work: a finished step pumps again.
         this.#backlog = claimed.length === limit || full.length > 0;
@@ -363,20 +333,14 @@ export class Engine {
         taskTypes: this.#options.taskTypes,
         config: this.#options.config,
         secrets: this.secrets,
+        artifacts: this.artifacts,
       });
     } catch (error) {
       outcome = { kind: 'failed', input: null, error: { message: (error as Error).message, retryable: true } };
     }
-    if (this.#stopped && controller.signal.aborted) {
-      // Interrupted by a shutdown, not failed: the step goes back to the queue for any process.
-      outcome = { kind: 'released' };
-    } else if ('output' in outcome && !isJson(outcome.output)) {
-      outcome = {
-        kind: 'failed',
-        input: null,
-        error: { message: 'the output is not JSON (e.g. a BigInt or a cycle)', retryable: false },
-      };
-    }
+    // Interrupted by a shutdown, not failed: the step goes back to the queue for any process.
+    // (An output that is not JSON, or over the cap, fails in the settle: output-cap.ts.)
+    if (this.#stopped && controller.signal.aborted) outcome = { kind: 'released' };
     if (this.#halted) {
       // A handler that ignored its abort and outlived `stop`: the store may be closed, and retrying
       // against it would keep the process alive forever. The lease expires; the step runs again.
@@ -463,6 +427,7 @@ export class Engine {
       workspaceRoom: (workspaceId) => this.#slots.room(workspaceId),
       claimsType: (type) => this.claimsType(type),
       ...(this.#maxWorkflowDepth === undefined ? {} : { maxWorkflowDepth: this.#maxWorkflowDepth }),
+      maxOutputBytes: this.maxOutputBytes,
       workflowOf: (execution) => this.workflowOf(execution, tx),
     });
     if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
@@ -513,10 +478,14 @@ export class Engine {
     Promise.all([
       recoverExpiredLeases(this.#store, now, (execution, tx) => this.workflowOf(execution, tx)),
       timeOutExecutions(this.#store, now),
+      // Queued executions whose slots are free without a slot having been freed (a workflow
+      // enabled again, a limit raised): admitted here.
+      admitStranded(this.#store),
     ])
-      .then(([recovered, timedOut]) => {
+      .then(([recovered, timedOut, admitted]) => {
         for (const aborted of timedOut) this.abortExecution(aborted);
-        if (recovered > 0 || timedOut.length > 0) this.#options.logger.info({ recovered, timedOut }, 'recovered work');
+        if (recovered > 0 || timedOut.length > 0 || admitted > 0)
+          this.#options.logger.info({ recovered, timedOut, admitted }, 'recovered work');
       })
       .then(() => this.#scheduleNextDue())
       .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'sweeping leases and timeouts failed'))
@@ -524,20 +493,5 @@ export class Engine {
         this.#backlog = true;
         this.wake();
       });
-  }
-}
-
-/** A node id usable inside lease owners: the characters of host names, at most 64 of them. */
-function nodeIdOf(raw: string): string {
-  const cleaned = raw.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
-  return cleaned === '' ? 'node' : cleaned;
-}
-
-function isJson(value: unknown): boolean {
-  try {
-    JSON.stringify(value);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -14,10 +14,22 @@ import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { Engine } from './engine.js';
 import { jsonText, parseJsonText } from './json-text.js';
+import { byteCount, capOutput, isOutputTooLarge, outputTooLargeMessage } from './output-cap.js';
 import type { SettleRequest, StepOutcome } from './settle.js';
 import { stepStartedEvent } from './step-events.js';
 import { prepareAttempt } from './step-runner.js';
+import {
+  decodeTaskId,
+  encodeTaskId,
+  nonceOfOwner,
+  TASK_OWNER_PREFIX,
+  type TaskRef,
+  taskOwner,
+  workerOfOwner,
+} from './task-ids.js';
 import { TaskWaiters } from './task-waiters.js';
+
+export { TASK_OWNER_PREFIX, workerOfOwner } from './task-ids.js';
 
 /**
  * External workers (SPEC §4–§5): steps whose type has no in-process handler wait in the queue
@@ -29,8 +41,6 @@ import { TaskWaiters } from './task-waiters.js';
  * changes nothing.
  */
 
-/** Lease owners of external tasks start with this; engine owners never do. */
-export const TASK_OWNER_PREFIX = 'task:';
 /** Lease of a type that was never declared (SPEC §4 default). */
 export const DEFAULT_LEASE_SECONDS = 30;
 /** Longest long poll (SPEC §5). */
@@ -54,6 +64,8 @@ export interface TaskView {
 /** What a poll asks for. */
 export interface PollRequest {
   workerId: string;
+  /** The API key polling: its tasks' leases name it (see `holdsTaskOf`). */
+  keyId?: string;
   types: readonly string[];
   waitSeconds: number;
   maxTasks: number;
@@ -65,44 +77,6 @@ export interface TaskSettled {
   execution_id: string;
   step_id: string;
   status: string;
-}
-
-interface TaskRef {
-  executionId: string;
-  stepId: string;
-  attempt: number;
-  nonce: string;
-  /** The item of a `for_each` step, or undefined for the step itself. */
-  index?: number | undefined;
-}
-
-function encodeTaskId(ref: TaskRef): string {
-  const parts: unknown[] = [ref.executionId, ref.stepId, ref.attempt, ref.nonce];
-  if (ref.index !== undefined) parts.push(ref.index);
-  return `task_${Buffer.from(JSON.stringify(parts)).toString('base64url')}`;
-}
-
-function decodeTaskId(id: string): TaskRef | undefined {
-  if (!id.startsWith('task_')) return undefined;
-  try {
-    const value: unknown = JSON.parse(Buffer.from(id.slice(5), 'base64url').toString('utf8'));
-    if (!Array.isArray(value) || (value.length !== 4 && value.length !== 5)) return undefined;
-    const [executionId, stepId, attempt, nonce, index] = value as unknown[];
-    if (typeof executionId !== 'string' || typeof stepId !== 'string') return undefined;
-    if (typeof attempt !== 'number' || !Number.isInteger(attempt) || typeof nonce !== 'string') return undefined;
-    if (value.length === 5 && !(typeof index === 'number' && Number.isInteger(index) && index >= 0)) return undefined;
-    return { executionId, stepId, attempt, nonce, index: value.length === 5 ? (index as number) : undefined };
-  } catch {
-    // Not base64url JSON: an id Weft never issued, which is a 404 like any unknown id.
-    return undefined;
-  }
-}
-
-/** The worker id inside a task lease owner (`task:<nonce>:<worker_id>`). */
-export function workerOfOwner(owner: string): string {
-  if (!owner.startsWith(TASK_OWNER_PREFIX)) return owner;
-  const rest = owner.slice(TASK_OWNER_PREFIX.length);
-  return rest.slice(rest.indexOf(':') + 1);
 }
 
 /** The task routes' operations, for one process. */
@@ -151,7 +125,7 @@ export class ExternalTasks {
       const seconds = declared.get(type) ?? DEFAULT_LEASE_SECONDS;
       byLease.set(seconds, [...(byLease.get(seconds) ?? []), type]);
     }
-    const owner = `${TASK_OWNER_PREFIX}${randomBytes(6).toString('base64url')}:${request.workerId}`;
+    const owner = taskOwner(randomBytes(6).toString('base64url'), request.keyId, request.workerId);
     const claimed: Array<{ step: ClaimedStep; leaseSeconds: number }> = [];
     try {
       for (const [leaseSeconds, types] of byLease) {
@@ -266,7 +240,7 @@ export class ExternalTasks {
         executionId: step.execution_id,
         stepId: step.step_id,
         attempt: step.attempts,
-        nonce: owner.slice(TASK_OWNER_PREFIX.length, owner.indexOf(':', TASK_OWNER_PREFIX.length)),
+        nonce: nonceOfOwner(owner),
         index: isItemClaim(step) ? step.item_index : undefined,
       }),
       execution_id: step.execution_id,
@@ -323,13 +297,48 @@ export class ExternalTasks {
     return { lease_expires_at: new Date(until).toISOString(), cancel_requested: false };
   }
 
-  /** Completes a task with its output. */
-  complete(workspaceId: string, taskId: string, output: unknown): Promise<TaskSettled> {
-    return this.#settle(workspaceId, taskId, async (row, tx) => ({
-      kind: 'completed',
-      input: parseJsonText(row.input),
-      output: (await this.#redactorOf(tx, workspaceId, row)).value(output === undefined ? null : output),
-    }));
+  /**
+   * Completes a task with its output. An output over WEFT_MAX_OUTPUT_BYTES fails the attempt
+   * without retry (committed) and then answers 413 `OUTPUT_TOO_LARGE`, so the worker learns why.
+   */
+  async complete(workspaceId: string, taskId: string, output: unknown): Promise<TaskSettled> {
+    let refused: StepError | undefined;
+    const settled = await this.#settle(workspaceId, taskId, async (row, tx) => {
+      const redacted = (await this.#redactorOf(tx, workspaceId, row)).value(output === undefined ? null : output);
+      const what = 'item_index' in row ? `item ${row.item_index} output` : 'step output';
+      // Measured here, on what the store writes, so the settle does not measure it again.
+      const outcome = capOutput(
+        { kind: 'completed', input: parseJsonText(row.input), output: redacted },
+        this.engine.maxOutputBytes,
+        what,
+        row.execution_id,
+      );
+      if (outcome.kind === 'failed' && isOutputTooLarge(outcome.error)) refused = outcome.error;
+      return outcome;
+    });
+    if (refused) {
+      const detail = `${refused.message}; the attempt failed without retry, the step is now '${settled.status}'`;
+      throw new WeftError('OUTPUT_TOO_LARGE', detail);
+    }
+    return settled;
+  }
+
+  /**
+   * Fails a task whose `complete` body was larger than its route accepts (it never reached the
+   * route): the output is over the cap whatever it holds. Unknown tasks and lost leases change nothing.
+   */
+  async refuseOversizedComplete(workspaceId: string, taskId: string, bodyBytes: number | undefined): Promise<void> {
+    const size = bodyBytes === undefined ? 'larger than its route accepts' : `${byteCount(bodyBytes)} bytes`;
+    const message = outputTooLargeMessage(
+      `the complete body is ${size}`,
+      this.engine.maxOutputBytes,
+      decodeTaskId(taskId)?.executionId ?? '{id}',
+    );
+    await this.fail(workspaceId, taskId, { message, retryable: false, code: 'OUTPUT_TOO_LARGE' }).catch(
+      (error: unknown) => {
+        if (!(error instanceof WeftError)) throw error;
+      },
+    );
   }
 
   /** Fails a task's attempt: retried per the step's policy when retryable, then the fallback. */
@@ -402,6 +411,19 @@ export class ExternalTasks {
     return ref.index === undefined ? store.steps.get(ref.executionId, ref.stepId) : store.items.get(keyOf(ref));
   }
 
+  /**
+   * True when the API key `keyId` holds an unexpired task (a step's or an item's) of the execution:
+   * what a worker key needs to put the execution's artifacts (SPEC §3.1).
+   */
+  async holdsTaskOf(executionId: string, keyId: string): Promise<boolean> {
+    const ownerLike = `${TASK_OWNER_PREFIX}%@${keyId}:%`;
+    const now = Date.now();
+    return (
+      (await this.store.leases.heldInExecution(executionId, ownerLike, now)) ||
+      (await this.store.itemLeases.heldInExecution(executionId, ownerLike, now))
+    );
+  }
+
   /** Stops waiting polls (server shutdown); they answer with no tasks. */
   close(): void {
     this.#waiters.close();
@@ -419,7 +441,7 @@ function holdsLease(row: LeasedRow, ref: TaskRef, now: number): boolean {
   return (
     row.status === 'running' &&
     row.attempts === ref.attempt &&
-    (row.lease_owner ?? '').startsWith(`${TASK_OWNER_PREFIX}${ref.nonce}:`) &&
+    nonceOfOwner(row.lease_owner ?? '') === ref.nonce &&
     Number(row.lease_expires_at ?? 0) >= now
   );
 }

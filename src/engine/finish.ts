@@ -1,18 +1,22 @@
 import { cancelChildren, wakeParentStep } from '../children/child-workflows.js';
+import { slotFreed } from '../concurrency/admission.js';
 import { renderValue, type TemplateContext } from '../definition/render.js';
 import { nowIso } from '../ids.js';
+import { cancelUnsettledItems } from '../items/item-attempts.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
 import { NonRetryableError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { workerOfOwner } from './external-tasks.js';
+import { bytesOverCap, DEFAULT_MAX_OUTPUT_BYTES, outputTooLarge } from './output-cap.js';
 import type { SettleBatch } from './settle.js';
 import { ENDS_FROM } from './states.js';
 import { contextOf } from './step-context.js';
 
 /**
  * Ending executions inside a settle transaction: completed (with the rendered `output`), failed
- * (a failed step, an output that cannot render, or a failure that cancels what is left).
+ * (a failed step, an output that cannot render or is over WEFT_MAX_OUTPUT_BYTES, or a failure
+ * that cancels what is left).
  */
 
 /**
@@ -42,6 +46,7 @@ export async function finishExecutions(
   for (const execution of simple) {
     if (!completed.has(execution.id)) continue;
     Object.assign(execution, { status: 'completed', output: 'null', completed_at: at, steps_unsettled: 0 });
+    await slotFreed(batch.tx, execution);
     // A child settles its parent's step here too, as endExecution does (src/children/).
     if (await wakeParentStep(batch.tx, execution)) batch.result.queuedElsewhere += 1;
     batch.event(execution, 'workflow.completed', { status: 'completed', output: null });
@@ -79,7 +84,15 @@ export async function finishExecution(
     await endExecution(batch, execution, 'failed', { error: JSON.stringify(failure), completed_at: at });
     return;
   }
-  await endExecution(batch, execution, 'completed', { output: JSON.stringify(output), completed_at: at });
+  const text = JSON.stringify(output);
+  const cap = batch.env.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const bytes = bytesOverCap(text, cap);
+  if (bytes !== undefined) {
+    const { message, code } = outputTooLarge('execution output', bytes, cap, execution.id);
+    await endExecution(batch, execution, 'failed', { error: JSON.stringify({ message, code }), completed_at: at });
+    return;
+  }
+  await endExecution(batch, execution, 'completed', { output: text, completed_at: at });
 }
 
 async function endExecution(
@@ -95,6 +108,8 @@ async function endExecution(
   );
   if (!changed) return;
   Object.assign(execution, patch, { status, steps_unsettled: 0 });
+  // Its concurrency slot goes to the oldest queued execution of its key (src/concurrency/).
+  await slotFreed(batch.tx, execution);
   // A child that ends settles its parent's step (src/children/).
   if (await wakeParentStep(batch.tx, execution)) batch.result.queuedElsewhere += 1;
   const data: Record<string, unknown> = { status };
@@ -114,15 +129,17 @@ export async function failExecution(batch: SettleBatch, execution: ExecutionRow,
 /**
  * Cancels the unsettled steps of an ending execution (it failed, timed out or was cancelled). An
  * attempt under way then ends as `cancelled` at `at`, recorded now: its handler's late outcome is
- * refused by the status guard, so without this the timeline would lose it. Returns the ids of the
- * steps that were running (their handlers are aborted after commit).
+ * refused by the status guard, so without this the timeline would lose it; so does an item
+ * attempt under way. Returns the ids of the steps that were running, or had items running (their
+ * handlers are aborted after commit).
  */
 export async function cancelUnsettledSteps(tx: Store, executionId: string, at: string, reason: string) {
   // Children first (they are locked before the steps that wait on them; src/children/).
   await cancelChildren(tx, executionId, at);
   const { running, underway } = await tx.steps.cancelUnsettled(executionId, at);
-  // Items of `for_each` steps too; steps with items running have their handlers aborted.
-  const itemSteps = await tx.items.cancelUnsettled(executionId, at);
+  // Items of `for_each` steps too (their attempts under way recorded as cancelled); steps with
+  // items running have their handlers aborted.
+  const itemSteps = await cancelUnsettledItems(tx, executionId, at, reason);
   const error = JSON.stringify({ message: reason, retryable: false });
   await tx.executionLog.recordAttempts(
     underway.map((step) => ({

@@ -1,211 +1,37 @@
 import { wakeParentStep } from '../children/child-workflows.js';
-import type { WorkflowDefinition } from '../definition/definition-schema.js';
-import { checkInput, checkInputInline } from '../definition/input-validation.js';
+import { askSlot, queueStored, type SlotAnswer, slotFreed } from '../concurrency/admission.js';
 import { WeftError } from '../errors.js';
-import { newId, nowIso } from '../ids.js';
+import { nowIso } from '../ids.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
-import { type CompiledWorkflow, compileWorkflow } from './compiled-workflow.js';
+import type { CompiledWorkflow } from './compiled-workflow.js';
 import { cancelUnsettledSteps } from './finish.js';
 import { decideReadiness } from './scheduling-rules.js';
 import { finishExecution, queueReady, SettleBatch } from './settle.js';
+import { startedEvent } from './start-execution.js';
 import { EXECUTION_ACTIONS, type ExecutionAction, isSettled } from './states.js';
 
-/**
- * Starting executions and the user's lifecycle actions (SPEC §3): start, pause, resume, cancel,
- * retry from a step. Each is one transaction that checks the allowed transition (409 naming both
- * states) and announces new work, so whichever process has room runs it.
- */
-
-/** How to start an execution. */
-export interface StartExecution {
-  workspaceId: string;
-  workflow: { id: string; version: number; definition: WorkflowDefinition } | undefined;
-  /** Inline definition of an ad-hoc execution (already validated). */
-  adhocDefinition: WorkflowDefinition | undefined;
-  input: unknown;
-  start: boolean;
-  labels: Record<string, string>;
-  reference: string | null;
-  webhookUrl: string | null;
-  trigger: string | null;
-  /** `Idempotency-Key`: a repeated start within 24 hours returns the first execution. */
-  idempotencyKey?: string | undefined;
-  /** True once `input` was checked against the input_schema (and holds its defaults). */
-  inputChecked?: boolean;
-}
+export {
+  adhocStartRequest,
+  checkStartInput,
+  IDEMPOTENCY_WINDOW_MS,
+  insertExecutions,
+  type PreparedExecution,
+  prepareExecution,
+  type StartExecution,
+  startExecution,
+  startIdempotent,
+  withConcurrencyKey,
+} from './start-execution.js';
 
 /**
- * Checks a start's input against its definition's input_schema, off the event loop when that is
- * costly (see input-validation.ts); throws the 400 of a bad input.
+ * The user's lifecycle actions on an execution (SPEC §3): start, pause, resume, cancel, retry
+ * from a step. Each is one transaction that checks the allowed transition (409 naming both
+ * states) and announces new work, so whichever process has room runs it. Starting new
+ * executions: start-execution.ts.
  */
-export async function checkStartInput(request: StartExecution): Promise<StartExecution> {
-  const definition = request.workflow?.definition ?? request.adhocDefinition;
-  if (request.inputChecked || definition?.input_schema === undefined) return request;
-  return { ...request, input: await checkInput(definition.input_schema, request.input), inputChecked: true };
-}
 
 const NO_ENGINE = { owner: '', leaseMs: 0, capacity: 0 };
-
-/** A start request for an inline (ad-hoc) definition, started at once, with no labels. */
-export function adhocStartRequest(
-  workspaceId: string,
-  definition: WorkflowDefinition,
-  input: unknown = {},
-  trigger: string | null = null,
-): StartExecution {
-  return {
-    workspaceId,
-    workflow: undefined,
-    adhocDefinition: definition,
-    input,
-    start: true,
-    labels: {},
-    reference: null,
-    webhookUrl: null,
-    trigger,
-  };
-}
-
-/** The rows a new execution consists of, ready to insert. */
-export interface PreparedExecution {
-  execution: ExecutionRow;
-  steps: ExecutionStepRow[];
-}
-
-/** Creates an execution with its steps (and queues its roots when started), in its own transaction. */
-export async function startExecution(store: Store, request: StartExecution): Promise<ExecutionRow> {
-  const prepared = prepareExecution(await checkStartInput(request));
-  await store.transaction((tx) => insertExecutions(tx, [prepared]));
-  return prepared.execution;
-}
-
-/** How long an idempotency key holds (SPEC §3). */
-export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
-
-/**
- * Starts an execution under an `Idempotency-Key`: a repeated start within 24 hours returns the
- * first execution (`replayed`) and creates nothing. The check and the insert share a transaction;
- * on PostgreSQL two concurrent starts with one key meet at the unique index, and the loser
- * returns the winner's execution. A key reused for another workflow is a 409.
- */
-export async function startIdempotent(
-  store: Store,
-  request: StartExecution & { idempotencyKey: string },
-): Promise<{ execution: ExecutionRow; replayed: boolean }> {
-  const prepared = prepareExecution(await checkStartInput(request));
-  const windowStart = new Date(Date.now() - IDEMPOTENCY_WINDOW_MS).toISOString();
-  const replay = (first: ExecutionRow) => {
-    if (first.workflow_id !== (request.workflow?.id ?? null)) {
-      throw new WeftError(
-        'CONFLICT',
-        `the Idempotency-Key started execution '${first.id}' of another workflow within 24 hours; use a new key`,
-      );
-    }
-    return { execution: first, replayed: true };
-  };
-  try {
-    return await store.transaction(async (tx) => {
-      const first = await tx.executions.byIdempotencyKey(request.workspaceId, request.idempotencyKey, windowStart);
-      if (first) return replay(first);
-      await tx.executions.releaseIdempotencyKey(request.workspaceId, request.idempotencyKey, windowStart);
-      await insertExecutions(tx, [prepared]);
-      return { execution: prepared.execution, replayed: false };
-    });
-  } catch (error) {
-    if (!store.isUniqueViolation(error)) throw error;
-    const first = await store.executions.byIdempotencyKey(request.workspaceId, request.idempotencyKey, windowStart);
-    if (!first) throw error;
-    return replay(first);
-  }
-}
-
-/** Inserts prepared executions (one statement per table for all of them) and announces the work. */
-export async function insertExecutions(tx: Store, prepared: PreparedExecution[]): Promise<void> {
-  if (prepared.length === 0) return;
-  await tx.executions.insertMany(prepared.map((entry) => entry.execution));
-  await tx.steps.insertMany(prepared.flatMap((entry) => entry.steps));
-  const started = prepared.filter((entry) => entry.execution.status === 'running');
-  await tx.executionLog.append(started.map((entry) => startedEvent(entry.execution, entry.execution.created_at)));
-  if (started.length > 0) await tx.notify('weft_work');
-}
-
-/**
- * Checks the input and builds the rows of a new execution; throws the 400 of a bad input.
- * Nothing is written.
- */
-export function prepareExecution(request: StartExecution): PreparedExecution {
-  const definition = request.workflow?.definition ?? request.adhocDefinition;
-  if (!definition) throw new Error('startExecution needs a workflow or an inline definition');
-  const compiled = compileWorkflow(definition);
-  const input =
-    request.inputChecked || definition.input_schema === undefined
-      ? request.input
-      : checkInputInline(definition.input_schema, request.input);
-  const now = Date.now();
-  const at = nowIso();
-  const execution: ExecutionRow = {
-    id: newId('ex'),
-    workspace_id: request.workspaceId,
-    workflow_id: request.workflow?.id ?? null,
-    workflow_version: request.workflow?.version ?? null,
-    adhoc_definition: request.adhocDefinition ? JSON.stringify(request.adhocDefinition) : null,
-    status: request.start ? 'running' : 'pending',
-    input: JSON.stringify(input ?? null),
-    output: null,
-    error: null,
-    labels: JSON.stringify(request.labels),
-    reference: request.reference,
-    trigger: request.trigger,
-    webhook_url: request.webhookUrl ?? definition.webhook_url ?? null,
-    steps_total: definition.steps.length,
-    steps_unsettled: definition.steps.length,
-    timeout_at: request.start && definition.timeout_seconds ? now + definition.timeout_seconds * 1000 : null,
-    created_at: at,
-    started_at: request.start ? at : null,
-    completed_at: null,
-    updated_at: at,
-    deleted_at: null,
-    idempotency_key: request.idempotencyKey ?? null,
-  };
-  const steps: ExecutionStepRow[] = compiled.plan.steps.map((step, position) => ({
-    execution_id: execution.id,
-    step_id: step.id,
-    workspace_id: request.workspaceId,
-    position,
-    type: step.type,
-    attempt_type: step.type,
-    status: request.start && step.dependencies.length === 0 ? 'queued' : 'pending',
-    skip_reason: null,
-    deps_total: step.dependencies.length,
-    deps_settled: 0,
-    deps_completed: 0,
-    attempts: 0,
-    attempt_base: 0,
-    lost_attempts: 0,
-    used_fallback: 0,
-    input: null,
-    output: null,
-    error: null,
-    run_at: request.start && step.dependencies.length === 0 ? now : null,
-    lease_owner: null,
-    lease_expires_at: null,
-    queued_at: request.start && step.dependencies.length === 0 ? at : null,
-    started_at: null,
-    completed_at: null,
-  }));
-  return { execution, steps };
-}
-
-function startedEvent(execution: ExecutionRow, at: string) {
-  return {
-    workspaceId: execution.workspace_id,
-    executionId: execution.id,
-    type: 'workflow.started',
-    at,
-    data: { execution_id: execution.id, workflow_id: execution.workflow_id, status: 'running' },
-  };
-}
 
 function conflict(action: ExecutionAction, status: string): WeftError {
   const allowed = EXECUTION_ACTIONS[action].from.map((state) => `'${state}'`).join(' or ');
@@ -248,13 +74,18 @@ export async function applyAction(
     const patch: Partial<ExecutionRow> = { status: rule.to, updated_at: at };
     switch (action) {
       case 'start': {
+        const slot = await askSlot(tx, execution, workflow.definition, 'start');
+        // cancel_newest found the key full: the execution was cancelled, saying why.
+        if (slot === 'cancelled')
+          return { execution: (await tx.executions.getById(execution.id, true)) ?? execution, abort };
         const timeout = workflow.definition.timeout_seconds;
-        Object.assign(patch, { started_at: at, timeout_at: timeout ? Date.now() + timeout * 1000 : null });
+        if (slot === 'queue') Object.assign(patch, { status: 'queued', queued_at: at });
+        else Object.assign(patch, { started_at: at, timeout_at: timeout ? Date.now() + timeout * 1000 : null });
         await move(patch);
         Object.assign(execution, patch);
-        batch.events.push(startedEvent(execution, at));
         const roots = workflow.plan.steps.filter((step) => step.dependencies.length === 0).map((step) => step.id);
         await queueReady(batch, execution, roots);
+        batch.events.push(slot === 'queue' ? await queueStored(tx, execution, at) : startedEvent(execution, at));
         break;
       }
       case 'pause':
@@ -263,9 +94,12 @@ export async function applyAction(
         break;
       case 'cancel': {
         abort = await cancelUnsettledSteps(tx, execution.id, at, 'cancelled: the execution was cancelled');
+        const held = execution.status;
         await move({ ...patch, completed_at: at, steps_unsettled: 0 });
         Object.assign(execution, patch);
         batch.event(execution, 'workflow.cancelled', { status: 'cancelled' });
+        // Its slot goes to the oldest queued execution of its key, in this transaction.
+        if (held === 'running' || held === 'paused') await slotFreed(tx, execution);
         // A cancelled child fails its parent's attempt (weft_work below announces it).
         await wakeParentStep(tx, execution);
         break;
@@ -275,21 +109,20 @@ export async function applyAction(
         if (action === 'resume' && execution.status === 'paused') {
           await move(patch);
         } else {
-          await resetSteps(
-            tx,
-            batch,
-            execution,
-            workflow,
-            action === 'retry' ? options.fromStep : undefined,
-            patch,
+          const admit = () => askSlot(tx, execution, workflow.definition, action);
+          await resetSteps(tx, batch, execution, workflow, action === 'retry' ? options.fromStep : undefined, patch, {
             move,
-          );
+            admit,
+          });
         }
         Object.assign(execution, patch);
-        batch.event(execution, 'workflow.resumed', {
-          status: 'running',
-          ...(options.fromStep ? { from_step: options.fromStep } : {}),
-        });
+        if (execution.status === 'queued') batch.events.push(await queueStored(tx, execution, at));
+        else {
+          batch.event(execution, 'workflow.resumed', {
+            status: 'running',
+            ...(options.fromStep ? { from_step: options.fromStep } : {}),
+          });
+        }
         break;
       }
     }
@@ -313,7 +146,7 @@ async function resetSteps(
   workflow: CompiledWorkflow,
   fromStep: string | undefined,
   patch: Partial<ExecutionRow>,
-  move: (changes: Partial<ExecutionRow>) => Promise<void>,
+  steps: { move: (changes: Partial<ExecutionRow>) => Promise<void>; admit: () => Promise<SlotAnswer> },
 ): Promise<void> {
   const rows = await tx.steps.list(execution.id);
   const byId = new Map(rows.map((row) => [row.step_id, row]));
@@ -382,17 +215,20 @@ async function resetSteps(
     unsettled += 1;
     if (decision === 'ready') ready.push(planned.id);
   }
-  // The workflow timeout counts again from the resume, as from a start.
+  // The workflow timeout counts again from the resume, as from a start. With steps to run, the
+  // execution asks its concurrency key for a slot again (it gave its slot up when it ended).
   const timeout = workflow.definition.timeout_seconds;
+  const queue = unsettled > 0 && (await steps.admit()) === 'queue';
   Object.assign(patch, {
     error: null,
     output: null,
     completed_at: null,
     steps_unsettled: unsettled,
     started_at: execution.started_at ?? nowIso(),
-    timeout_at: timeout ? Date.now() + timeout * 1000 : null,
+    timeout_at: timeout && !queue ? Date.now() + timeout * 1000 : null,
+    ...(queue ? { status: 'queued', queued_at: nowIso() } : {}),
   });
-  await move(patch);
+  await steps.move(patch);
   Object.assign(execution, patch);
   await queueReady(batch, execution, ready);
   // Nothing left to run (every reset step was skipped, or nothing needed a reset): finish now.

@@ -21,7 +21,8 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
       stepId: step.step_id,
       attempt: step.attempts,
       input: outcome.kind === 'completed' ? jsonText(outcome.input) : null,
-      output: outcome.kind === 'completed' ? jsonText(outcome.output) : null,
+      // Measured against the cap by settleOutcomes, which kept the text.
+      output: outcome.kind === 'completed' ? (outcome.outputText ?? jsonText(outcome.output)) : null,
       at: endedAt,
     })),
     env.owner,

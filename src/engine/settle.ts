@@ -1,5 +1,6 @@
 import { type ChildRequest, DEFAULT_MAX_WORKFLOW_DEPTH, startChildAttempt } from '../children/child-workflows.js';
 import { nowIso } from '../ids.js';
+import { isItemClaim } from '../items/for-each.js';
 import { isItemRequest, settleExpanded, settleItems } from '../items/item-settle.js';
 import { type SignalWait, settleSignalWait } from '../signals/signal-waits.js';
 import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
@@ -10,6 +11,7 @@ import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { failExecution, finishExecution, finishExecutions } from './finish.js';
 import { jsonText } from './json-text.js';
+import { capOutput, DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
 import { decideReadiness, effectiveRetry, retryDelayMs } from './scheduling-rules.js';
 import { settleCompleted } from './settle-completed.js';
 
@@ -21,10 +23,10 @@ import { settleCompleted } from './settle-completed.js';
 
 /** What one attempt came to. */
 export type StepOutcome =
-  | { kind: 'completed'; input: unknown; output: unknown }
+  | { kind: 'completed'; input: unknown; output: unknown; outputText?: OutputText }
   | { kind: 'failed'; input: unknown; error: StepError }
   | { kind: 'skipped' }
-  | { kind: 'waiting'; input: unknown; until: number; output: unknown }
+  | { kind: 'waiting'; input: unknown; until: number; output: unknown; outputText?: OutputText }
   /** A `for_each` step whose items were written: it waits on them (src/items/). */
   | { kind: 'expanded'; total: number }
   /** A `workflow` attempt: the child to start (src/children/). */
@@ -36,6 +38,9 @@ export type StepOutcome =
    * the retry budget. `by` names the worker that released it; absent, the process stopped.
    */
   | { kind: 'released'; by?: string };
+
+/** The output as the store writes it, set once measured against the cap (output-cap.ts). */
+type OutputText = string | null;
 
 /** One outcome to settle. */
 export interface SettleRequest {
@@ -64,6 +69,8 @@ export interface SettleEnvironment {
   claimsType?: (type: string) => boolean;
   /** WEFT_MAX_WORKFLOW_DEPTH (default 10). */
   maxWorkflowDepth?: number;
+  /** WEFT_MAX_OUTPUT_BYTES (default 1 MiB): larger outputs fail their attempt (output-cap.ts). */
+  maxOutputBytes?: number;
   workflowOf(execution: ExecutionRow): Promise<CompiledWorkflow>;
 }
 
@@ -128,11 +135,15 @@ export async function settleOutcomes(
   env: SettleEnvironment,
 ): Promise<SettleResult> {
   const batch = new SettleBatch(tx, env);
+  // Every output is measured here, once, whoever produced it (a handler, a worker, a child).
+  const cap = env.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   // Executions are locked in one order (by id) before their steps, so concurrent settles,
   // cancels and recoveries on PostgreSQL cannot deadlock.
-  const ordered = [...requests].sort((a, b) =>
-    a.step.execution_id < b.step.execution_id ? -1 : a.step.execution_id > b.step.execution_id ? 1 : 0,
-  );
+  const ordered = requests
+    .map((request) => withCappedOutput(request, cap))
+    .sort((a, b) =>
+      a.step.execution_id < b.step.execution_id ? -1 : a.step.execution_id > b.step.execution_id ? 1 : 0,
+    );
   const ids = [...new Set(ordered.map((request) => request.step.execution_id))];
   for (const execution of await tx.executions.getManyLocked(ids)) batch.executions.set(execution.id, execution);
   // Items of `for_each` steps settle on their own rows, then move their step on (src/items/).
@@ -145,6 +156,14 @@ export async function settleOutcomes(
   await tx.executionLog.recordAttempts(batch.attempts);
   await tx.executionLog.append(batch.events);
   return batch.result;
+}
+
+/** A request whose output was measured against the cap (or failed for it). */
+function withCappedOutput(request: SettleRequest, cap: number): SettleRequest {
+  const { step, outcome } = request;
+  const what = isItemClaim(step) ? `item ${step.item_index} output` : 'step output';
+  const capped = capOutput(outcome, cap, what, step.execution_id);
+  return capped === outcome ? request : { ...request, outcome: capped };
 }
 
 async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleRequest): Promise<void> {
@@ -173,7 +192,7 @@ async function settleOne(batch: SettleBatch, { step, outcome, endedAt }: SettleR
       status: 'waiting',
       run_at: outcome.until,
       input: jsonText(outcome.input),
-      output: jsonText(outcome.output),
+      output: outcome.outputText ?? jsonText(outcome.output),
       ...released,
     };
     if (await tx.steps.update(key.execution, key.step, patch, guard)) batch.wakeAt(outcome.until);

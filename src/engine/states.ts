@@ -4,7 +4,18 @@
  */
 
 /** Status of an execution. */
-export type ExecutionStatus = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export type ExecutionStatus = 'pending' | 'queued' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+
+/** Every execution status, in lifecycle order (lists, filters and counts show them in this order). */
+export const EXECUTION_STATUSES = Object.freeze([
+  'pending',
+  'queued',
+  'running',
+  'paused',
+  'completed',
+  'failed',
+  'cancelled',
+] as const satisfies readonly ExecutionStatus[]);
 
 /** Status of a step within an execution. */
 export type StepStatus =
@@ -42,7 +53,7 @@ export const EXECUTION_ACTIONS: Readonly<
   start: { from: ['pending'], to: 'running' },
   pause: { from: ['running'], to: 'paused' },
   resume: { from: ['paused', 'failed', 'cancelled'], to: 'running' },
-  cancel: { from: ['pending', 'running', 'paused'], to: 'cancelled' },
+  cancel: { from: ['pending', 'queued', 'running', 'paused'], to: 'cancelled' },
   retry: { from: ['completed', 'failed', 'cancelled'], to: 'running' },
 });
 
@@ -51,6 +62,23 @@ export const EXECUTION_ACTIONS: Readonly<
  * failed on a failure or timeout). A paused execution can still end: its running steps finish.
  */
 export const ENDS_FROM: readonly ExecutionStatus[] = Object.freeze(['running', 'paused']);
+
+/**
+ * Executions that hold a slot of their workflow's concurrency key (SPEC §3.1). A `queued`
+ * execution holds none: it becomes `running` when admitted (src/concurrency/), and its steps are
+ * not claimed before (every claim requires a running execution).
+ */
+export const SLOT_HOLDING_STATUSES: readonly ExecutionStatus[] = Object.freeze(['running', 'paused']);
+
+/**
+ * Admission of a workflow with a `concurrency` block: a start, resume or retry that finds its key
+ * full becomes (or stays) `queued` instead of `running`, per strategy; a queued execution becomes
+ * `running` when a slot frees, or `cancelled` by the user.
+ */
+export const ADMISSION: Readonly<{ from: readonly ExecutionStatus[]; to: ExecutionStatus }> = Object.freeze({
+  from: Object.freeze<ExecutionStatus[]>(['queued']),
+  to: 'running',
+});
 
 /** True when a step status is settled. */
 export function isSettled(status: string): boolean {

@@ -1,3 +1,5 @@
+import type { Artifacts } from '../artifacts/artifacts.js';
+import { taskArtifacts } from '../artifacts/task-artifacts.js';
 import { childOutcome, childRequestOf, WORKFLOW_TASK_TYPE } from '../children/child-workflows.js';
 import type { StepDefinition } from '../definition/definition-schema.js';
 import {
@@ -74,6 +76,8 @@ export interface RunnerEnvironment {
   config: TaskContext['config'];
   /** Reads the workspace secrets step inputs name (`{{ secrets.NAME }}`). */
   secrets: SecretVault;
+  /** Where handlers' artifacts go (`context.artifacts`); absent in engines built without a folder. */
+  artifacts?: Artifacts;
 }
 
 async function evaluateWhen(when: string, context: TemplateContext): Promise<boolean> {
@@ -238,6 +242,7 @@ async function runHandler(
         attempt: claimed.attempts,
         timeoutSeconds,
         config: env.config,
+        artifacts: taskArtifacts(env.artifacts, claimed),
       }),
       timedOut,
     ]);

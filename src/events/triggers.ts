@@ -8,6 +8,7 @@ import {
   insertExecutions,
   type PreparedExecution,
   prepareExecution,
+  withConcurrencyKey,
 } from '../engine/lifecycle.js';
 import { WeftError } from '../errors.js';
 import { newId, nowIso } from '../ids.js';
@@ -110,18 +111,20 @@ export async function prepareTriggeredStart(
   const definition = await tx.workflows.versionDefinition(workflow.id, workflow.version);
   if (!definition) throw new Error(`workflow ${workflow.id} has no version ${workflow.version}`);
   if (checkedInput instanceof WeftError) throw checkedInput;
-  return prepareExecution({
-    workspaceId: workflow.workspace_id,
-    workflow: { id: workflow.id, version: workflow.version, definition },
-    adhocDefinition: undefined,
-    input: checkedInput ? checkedInput.input : input,
-    inputChecked: checkedInput !== undefined,
-    start: true,
-    labels: {},
-    reference: null,
-    webhookUrl: workflow.webhook_url,
-    trigger: JSON.stringify(trigger),
-  });
+  return prepareExecution(
+    await withConcurrencyKey({
+      workspaceId: workflow.workspace_id,
+      workflow: { id: workflow.id, version: workflow.version, definition },
+      adhocDefinition: undefined,
+      input: checkedInput ? checkedInput.input : input,
+      inputChecked: checkedInput !== undefined,
+      start: true,
+      labels: {},
+      reference: null,
+      webhookUrl: workflow.webhook_url,
+      trigger: JSON.stringify(trigger),
+    }),
+  );
 }
 
 /** What a trigger's condition came to: holds, does not, or failed (with why). */

@@ -4,6 +4,8 @@
  */
 export const EXECUTION_EVENT_TYPES = Object.freeze([
   'workflow.started',
+  // Not in SPEC §5's list: an execution waiting for a concurrency slot (§3.1) announces it.
+  'workflow.queued',
   'workflow.completed',
   'workflow.failed',
   'workflow.cancelled',

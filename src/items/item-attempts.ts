@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
+import { workerOfOwner } from '../engine/external-tasks.js';
 import { nowIso } from '../ids.js';
 import type { Database } from '../store/database-schema.js';
 import type { NewEvent } from '../store/repositories/execution-log-repository.js';
+import type { Store } from '../store/store.js';
 import type { ClaimedItem } from './for-each.js';
 
 /**
@@ -51,6 +53,42 @@ export function itemAttemptRow(
     started_at: item.started_at,
     ended_at: endedAt,
   };
+}
+
+/**
+ * Cancels the unsettled items of an execution (or of one step: its failures went beyond
+ * tolerance). An item attempt under way (running or waiting) then ends as `cancelled` at `at`,
+ * recorded now with its worker and times: its late outcome is refused by the status guard, so
+ * without this the timeline would lose it (an attempt already recorded is not recorded twice).
+ * Returns the ids of the steps that had items running (their handlers are aborted after commit).
+ */
+export async function cancelUnsettledItems(
+  tx: Store,
+  executionId: string,
+  at: string,
+  reason: string,
+  stepId?: string,
+): Promise<string[]> {
+  const { running, underway } = await tx.items.cancelUnsettled(executionId, at, stepId);
+  const error = JSON.stringify({ message: reason, retryable: false });
+  await tx.itemAttempts.record(
+    underway.map((item) => ({
+      execution_id: item.execution_id,
+      step_id: item.step_id,
+      item_index: item.item_index,
+      attempt: item.attempts,
+      workspace_id: item.workspace_id,
+      type: item.attempt_type,
+      status: 'cancelled',
+      used_fallback: item.used_fallback,
+      error,
+      worker: item.lease_owner === null ? null : workerOfOwner(item.lease_owner),
+      queued_at: item.queued_at,
+      started_at: item.started_at,
+      ended_at: at,
+    })),
+  );
+  return running;
 }
 
 /** The `step.started` event of a claimed item attempt; `worker` names an external worker. */

@@ -9,6 +9,20 @@ import type { StepItemRow } from './item-repository.js';
 export class ItemLeaseRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /** True when a running item of the execution holds an unexpired lease whose owner matches `ownerLike` (SQL LIKE). */
+  async heldInExecution(executionId: string, ownerLike: string, now: number): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('step_items')
+      .select('step_id')
+      .where('execution_id', '=', executionId)
+      .where('status', '=', 'running')
+      .where('lease_owner', 'like', ownerLike)
+      .where('lease_expires_at', '>=', now)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Running items whose lease expired before `now`, at most `limit`. */
   expired(now: number, limit: number): Promise<StepItemRow[]> {
     return this.db

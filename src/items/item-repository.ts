@@ -361,25 +361,33 @@ export class ItemRepository {
 
   /**
    * Cancels the unsettled items of an execution (or of one step); returns the ids of the steps
-   * that had items running, whose handlers are to be aborted.
+   * that had items running, whose handlers are to be aborted, and the rows (as they were) of the
+   * items whose attempt was under way (running or waiting), whose attempts end as cancelled.
    */
-  async cancelUnsettled(executionId: string, at: string, stepId?: string): Promise<string[]> {
-    let running = this.db
-      .selectFrom('step_items')
-      .select('step_id')
-      .distinct()
-      .where('execution_id', '=', executionId)
-      .where('status', '=', 'running');
-    if (stepId !== undefined) running = running.where('step_id', '=', stepId);
-    const steps = (await running.execute()).map((row) => row.step_id);
-    let update = this.db
-      .updateTable('step_items')
-      .set({ status: 'cancelled', completed_at: at, lease_owner: null, lease_expires_at: null, run_at: null })
-      .where('execution_id', '=', executionId)
-      .where('status', 'in', [...UNSETTLED_ITEM_STATUSES]);
-    if (stepId !== undefined) update = update.where('step_id', '=', stepId);
-    await update.execute();
-    return steps;
+  async cancelUnsettled(
+    executionId: string,
+    at: string,
+    stepId?: string,
+  ): Promise<{ running: string[]; underway: StepItemRow[] }> {
+    return inTransaction(this.db, async (trx) => {
+      // RETURNING shows new values, so the attempts under way are read first, in the same transaction.
+      let active = trx
+        .selectFrom('step_items')
+        .selectAll()
+        .where('execution_id', '=', executionId)
+        .where('status', 'in', ['running', 'waiting']);
+      if (stepId !== undefined) active = active.where('step_id', '=', stepId);
+      const underway = await active.orderBy('step_id').orderBy('item_index').execute();
+      let update = trx
+        .updateTable('step_items')
+        .set({ status: 'cancelled', completed_at: at, lease_owner: null, lease_expires_at: null, run_at: null })
+        .where('execution_id', '=', executionId)
+        .where('status', 'in', [...UNSETTLED_ITEM_STATUSES]);
+      if (stepId !== undefined) update = update.where('step_id', '=', stepId);
+      await update.execute();
+      const running = new Set(underway.filter((row) => row.status === 'running').map((row) => row.step_id));
+      return { running: [...running], underway };
+    });
   }
 
   /**

@@ -2,6 +2,7 @@ import { startItemChild } from '../children/child-workflows.js';
 import type { StepDefinition } from '../definition/definition-schema.js';
 import type { CompiledWorkflow } from '../engine/compiled-workflow.js';
 import { jsonText } from '../engine/json-text.js';
+import { bytesOverCap, DEFAULT_MAX_OUTPUT_BYTES, outputTooLarge } from '../engine/output-cap.js';
 import { effectiveRetry, retryDelayMs } from '../engine/scheduling-rules.js';
 import { failExecution, propagate, type SettleBatch, type SettleRequest } from '../engine/settle.js';
 import { nowIso } from '../ids.js';
@@ -9,7 +10,7 @@ import { settleItemSignalWait } from '../signals/signal-waits.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import { type ClaimedItem, claimedItem, DEFAULT_ITEM_CONCURRENCY, isItemClaim } from './for-each.js';
-import { itemAttemptRow, itemStartedEvent, type StepItemAttemptRow } from './item-attempts.js';
+import { cancelUnsettledItems, itemAttemptRow, itemStartedEvent, type StepItemAttemptRow } from './item-attempts.js';
 import { itemClaimBase } from './item-claims.js';
 
 /**
@@ -69,7 +70,8 @@ export async function settleItems(batch: SettleBatch, requests: SettleRequest[])
               index: step.item_index,
               attempt: step.attempts,
               input: jsonText(outcome.input),
-              output: jsonText(outcome.output),
+              // Measured against the cap by settleOutcomes, which kept the text.
+              output: outcome.outputText ?? jsonText(outcome.output),
               at: endedAt,
             },
           ]
@@ -117,7 +119,7 @@ async function settleItem(record: ItemRecord, workflow: CompiledWorkflow, reques
       const patch = {
         status: 'completed',
         input: completed ? jsonText(outcome.input) : null,
-        output: completed ? jsonText(outcome.output) : 'null',
+        output: completed ? (outcome.outputText ?? jsonText(outcome.output)) : 'null',
         error: null,
         completed_at: endedAt,
         ...RELEASED,
@@ -132,7 +134,7 @@ async function settleItem(record: ItemRecord, workflow: CompiledWorkflow, reques
         status: 'waiting',
         run_at: outcome.until,
         input: jsonText(outcome.input),
-        output: jsonText(outcome.output),
+        output: outcome.outputText ?? jsonText(outcome.output),
         ...RELEASED,
       };
       const done = await tx.items.update(key, patch, guard);
@@ -284,7 +286,16 @@ export async function advanceStep(
   if (active > 0 || started > 0 || queued > 0) return;
   // Nothing pending, nothing under way: every item settled.
   const output = await tx.items.outputs(execution.id, stepId);
-  const patch = { status: 'completed', output: JSON.stringify(output), error: null, completed_at: at };
+  const text = JSON.stringify(output);
+  // Each item output is under the cap; all of them together may not be.
+  const cap = batch.env.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const bytes = bytesOverCap(text, cap);
+  if (bytes !== undefined) {
+    const error = outputTooLarge(`step output (${output.length} items)`, bytes, cap, execution.id);
+    await endFailedStep(batch, execution, workflow, stepId, at, error);
+    return;
+  }
+  const patch = { status: 'completed', output: text, error: null, completed_at: at };
   if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
   batch.event(execution, 'step.completed', { status: 'completed', output }, stepId);
   await propagate(batch, execution, workflow, stepId, 'completed');
@@ -327,18 +338,38 @@ async function failStep(
   at: string,
 ): Promise<void> {
   const { tx } = batch;
-  const running = await tx.items.cancelUnsettled(execution.id, at, stepId);
-  if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
+  // Cancelling the rest changes neither the failed count nor the total, so the message comes first.
   const counts = await tx.items.counts(execution.id, stepId);
   const first = await tx.items.firstFailed(execution.id, stepId);
   const cause = first?.error ? JSON.parse(first.error) : null;
   const message = `${counts.failed} of ${counts.total} items failed (first: item ${first?.item_index}: ${cause?.message ?? 'unknown'})`;
   const error = { message, retryable: false, index: first?.item_index, cause };
+  // The items under way end as cancelled attempts in the timeline; their handlers are aborted.
+  const running = await cancelUnsettledItems(
+    tx,
+    execution.id,
+    at,
+    `cancelled: step '${stepId}' failed: ${message}`,
+    stepId,
+  );
+  if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
+  await endFailedStep(batch, execution, workflow, stepId, at, error);
+}
+
+/** Fails a waiting `for_each` step with `error`, then fails the execution or moves it on. */
+async function endFailedStep(
+  batch: SettleBatch,
+  execution: ExecutionRow,
+  workflow: CompiledWorkflow,
+  stepId: string,
+  at: string,
+  error: { message: string },
+): Promise<void> {
   const patch = { status: 'failed', error: JSON.stringify(error), completed_at: at };
-  if (!(await tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
+  if (!(await batch.tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
   batch.event(execution, 'step.failed', { status: 'failed', error }, stepId);
   if (workflow.definition.stop_on_failure === false) await propagate(batch, execution, workflow, stepId, 'failed');
-  else await failExecution(batch, execution, `step '${stepId}' failed: ${message}`);
+  else await failExecution(batch, execution, `step '${stepId}' failed: ${error.message}`);
 }
 
 /**
@@ -362,7 +393,13 @@ export async function settleExpanded(batch: SettleBatch, step: ClaimedStep, exec
     // written. (A step another process claimed again after a lost lease keeps its items.)
     const now = await tx.steps.get(step.execution_id, step.step_id);
     if (now && ['cancelled', 'failed', 'skipped'].includes(now.status))
-      await tx.items.cancelUnsettled(step.execution_id, nowIso(), step.step_id);
+      await cancelUnsettledItems(
+        tx,
+        step.execution_id,
+        nowIso(),
+        `cancelled: step '${step.step_id}' ended (${now.status})`,
+        step.step_id,
+      );
     return;
   }
   await tx.items.resetUnsuccessful(step.execution_id, step.step_id, step.type);

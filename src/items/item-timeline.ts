@@ -1,4 +1,5 @@
 import { millis, type TimelineEntry } from '../api/execution-views.js';
+import { workerOfOwner } from '../engine/external-tasks.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -38,7 +39,7 @@ export async function itemTimelineEntries(store: Store, executionId: string): Pr
       started_at: item.started_at,
       ended_at: null,
       duration_ms: null,
-      worker: item.lease_owner,
+      worker: item.lease_owner === null ? null : workerOfOwner(item.lease_owner),
       error: null,
     });
   }

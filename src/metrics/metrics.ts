@@ -75,6 +75,17 @@ const leaseExpiries = new Counter({
   registers: [metricsRegistry],
 });
 
+const executionsQueued = new Gauge({
+  name: 'weft_executions_queued',
+  help: 'Executions of the whole database waiting for a concurrency slot (status queued). Read at scrape time; every process reports the same value, so aggregate with max, not sum.',
+  registers: [metricsRegistry],
+});
+
+/** Sets the queued executions gauge from a fresh reading. */
+export function setExecutionsQueued(count: number): void {
+  executionsQueued.set(count);
+}
+
 const streamConnections = new Gauge({
   name: 'weft_stream_connections',
   help: 'Open WebSocket streams on this process.',

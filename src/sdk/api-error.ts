@@ -58,3 +58,16 @@ export class WeftApiError extends Error {
     this.request = request;
   }
 }
+
+/** Resolves to the body of a 2xx openapi-fetch answer; throws WeftApiError for any other status. */
+export async function unwrap<T>(
+  method: string,
+  call: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) {
+    const where = response.url ? new URL(response.url).pathname : '';
+    throw new WeftApiError(response.status, error, `${method} ${where}`.trim());
+  }
+  return data as T;
+}

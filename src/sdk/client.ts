@@ -1,11 +1,15 @@
 import createFetchClient, { type Client } from 'openapi-fetch';
-import { WeftApiError } from './api-error.js';
+import { unwrap } from './api-error.js';
+import { ArtifactsApi } from './artifacts-client.js';
 import type {
   AdhocExecutionRequest,
   ApiPaths,
   EventOutcome,
   EventPost,
   Execution,
+  ExecutionCleanup,
+  ExecutionCleanupQuery,
+  ExecutionDefinition,
   ExecutionEventPage,
   ExecutionEventQuery,
   ExecutionListQuery,
@@ -24,12 +28,15 @@ import type {
   SignalPage,
   SignalSent,
   StartExecutionRequest,
+  StepItemPage,
+  StepItemQuery,
   Task,
   TaskFailure,
   TaskSettlement,
   TaskType,
   TaskTypeDeclaration,
   TaskTypePage,
+  TemplatePage,
   ValidationReport,
   Webhook,
   WebhookCreate,
@@ -37,6 +44,8 @@ import type {
   WebhookDeliveryPage,
   WebhookPage,
   WebhookPatch,
+  WorkerListQuery,
+  WorkerPage,
   Workflow,
   WorkflowDefinition,
   WorkflowExecutionListQuery,
@@ -79,29 +88,20 @@ function rootUrl(baseUrl: string): string {
   return baseUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
 }
 
-/** Resolves to the body of a 2xx answer; throws WeftApiError for any other status. */
-async function unwrap<T>(method: string, call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
-  const { data, error, response } = await call;
-  if (!response.ok) {
-    const where = response.url ? new URL(response.url).pathname : '';
-    throw new WeftApiError(response.status, error, `${method} ${where}`.trim());
-  }
-  return data as T;
-}
-
 /** A client of one Weft server with one API key. */
 export class WeftClient {
   /** The openapi-fetch client, for routes without a convenience method here. */
   readonly raw: RawClient;
+  /** Artifacts: files of an execution, uploaded and downloaded as streams (artifacts-client.ts). */
+  readonly artifacts: ArtifactsApi;
 
   constructor(options: ClientOptions) {
     const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}` };
     if (options.workspaceId) headers['x-workspace-id'] = options.workspaceId;
-    this.raw = createFetchClient<ApiPaths>({
-      baseUrl: rootUrl(options.baseUrl),
-      headers,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    const baseUrl = rootUrl(options.baseUrl);
+    this.raw = createFetchClient<ApiPaths>({ baseUrl, headers, ...(options.fetch ? { fetch: options.fetch } : {}) });
+    const send = options.fetch ?? ((request: Request) => globalThis.fetch(request));
+    this.artifacts = new ArtifactsApi({ rootUrl: baseUrl, headers, fetch: send }, this.raw);
   }
 
   /** Workflows: definitions with versions. */
@@ -225,6 +225,35 @@ export class WeftClient {
         'POST',
         this.raw.POST('/api/v1/executions/{id}/retry', { params: { path: { id } }, body: request, ...options }),
       ),
+    /** One page of a `for_each` step's items, by index (`status` filters them). */
+    items: (id: string, stepId: string, query: StepItemQuery = {}, options?: CallOptions): Promise<StepItemPage> =>
+      unwrap(
+        'GET',
+        this.raw.GET('/api/v1/executions/{id}/steps/{step_id}/items', {
+          params: { path: { id, step_id: stepId }, query },
+          ...options,
+        }),
+      ),
+    /** The definition the execution runs (its pinned version, or its ad-hoc definition) and its plan. */
+    definition: (id: string, options?: CallOptions): Promise<ExecutionDefinition> =>
+      unwrap('GET', this.raw.GET('/api/v1/executions/{id}/definition', { params: { path: { id } }, ...options })),
+    /** Soft-deletes a finished execution; `delete_artifacts: true` deletes its artifacts' files too. */
+    cleanup: (id: string, query: ExecutionCleanupQuery = {}, options?: CallOptions): Promise<ExecutionCleanup> =>
+      unwrap('POST', this.raw.POST('/api/v1/executions/{id}/cleanup', { params: { path: { id }, query }, ...options })),
+  };
+
+  /** Starter templates: definitions to create workflows from. */
+  readonly templates = {
+    /** Every starter template (one page). */
+    list: (options?: CallOptions): Promise<TemplatePage> =>
+      unwrap('GET', this.raw.GET('/api/v1/templates', { ...options })),
+  };
+
+  /** Workers seen polling the workspace for tasks (admin and member keys). */
+  readonly workers = {
+    /** One page of the workers that polled in the last 7 days, latest poll first; `active` filters. */
+    list: (query: WorkerListQuery = {}, options?: CallOptions): Promise<WorkerPage> =>
+      unwrap('GET', this.raw.GET('/api/v1/workers', { params: { query }, ...options })),
   };
 
   /** Events: posting one starts the workflows whose triggers match. */

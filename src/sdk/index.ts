@@ -6,6 +6,14 @@ export { NonRetryableError } from '../tasks/task-outcomes.js';
 export type { ApiFieldError, ApiProblem } from './api-error.js';
 export { WeftApiError } from './api-error.js';
 export type { paths as ApiRoutes } from './api-types/index.js';
+export {
+  type ArtifactData,
+  type ArtifactDownload,
+  ArtifactsApi,
+  type ByteRange,
+  type GetArtifactOptions,
+  type PutArtifactOptions,
+} from './artifacts-client.js';
 export { type CallOptions, type ClientOptions, createClient, type RawClient, WeftClient } from './client.js';
 export type * from './types.js';
 export { createWorker, type StopOptions, WeftWorker, type WorkerOptions } from './worker.js';

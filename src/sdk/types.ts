@@ -40,6 +40,8 @@ export type WorkflowDefinition = RequestOf<'/api/v1/workflows', 'post'>;
 export type WorkflowPatch = RequestOf<'/api/v1/workflows/{id}', 'patch'>;
 /** The versions of a workflow. */
 export type WorkflowVersionPage = ResponseOf<'/api/v1/workflows/{id}/versions', 'get'>;
+/** Starter definitions to create workflows from. */
+export type TemplatePage = ResponseOf<'/api/v1/templates', 'get'>;
 /** `{valid, errors, warnings, plan}` of a definition. */
 export type ValidationReport = ResponseOf<'/api/v1/workflows/validate', 'post'>;
 
@@ -69,6 +71,16 @@ export type ExecutionEventPage = ResponseOf<'/api/v1/executions/{id}/events', 'g
 export type ExecutionEventQuery = QueryOf<'/api/v1/executions/{id}/events', 'get'>;
 /** `{from_step?}` of a retry. */
 export type RetryRequest = RequestOf<'/api/v1/executions/{id}/retry', 'post'>;
+/** A page of a `for_each` step's items, by index. */
+export type StepItemPage = ResponseOf<'/api/v1/executions/{id}/steps/{step_id}/items', 'get'>;
+/** Filters and paging of a step's items. */
+export type StepItemQuery = QueryOf<'/api/v1/executions/{id}/steps/{step_id}/items', 'get'>;
+/** What a cleanup answers: the soft-deleted execution and what was removed. */
+export type ExecutionCleanup = ResponseOf<'/api/v1/executions/{id}/cleanup', 'post'>;
+/** Options of a cleanup (`delete_artifacts`). */
+export type ExecutionCleanupQuery = QueryOf<'/api/v1/executions/{id}/cleanup', 'post'>;
+/** The definition an execution runs (its pinned version, or its ad-hoc definition) with its plan. */
+export type ExecutionDefinition = ResponseOf<'/api/v1/executions/{id}/definition', 'get'>;
 
 /** A task type as the registry lists it (built-in, plugin or declared). */
 export type TaskType = ResponseOf<'/api/v1/task-types/{type}', 'get'>;
@@ -80,6 +92,12 @@ export type TaskTypeDeclaration = RequestOf<'/api/v1/task-types/{type}', 'put'>;
 export type PollRequest = RequestOf<'/api/v1/tasks/poll', 'post'>;
 /** A task leased to a worker: one attempt of one step. */
 export type Task = ResponseOf<'/api/v1/tasks/poll', 'post'>['tasks'][number];
+/** A worker seen polling: `{worker_id, types, key_id, key_name, first_seen_at, last_poll_at, active}`. */
+export type Worker = ResponseOf<'/api/v1/workers', 'get'>['items'][number];
+/** A page of the workers seen recently, latest poll first. */
+export type WorkerPage = ResponseOf<'/api/v1/workers', 'get'>;
+/** Filters (`active`) and paging of the worker list. */
+export type WorkerListQuery = QueryOf<'/api/v1/workers', 'get'>;
 /** The answer of a heartbeat: the new lease end, and whether the worker must stop. */
 export type HeartbeatResult = ResponseOf<'/api/v1/tasks/{id}/heartbeat', 'post'>;
 /** How a task failed, as sent to `/tasks/{id}/fail`. */
@@ -117,3 +135,10 @@ export type ExecutionStats = ResponseOf<'/api/v1/executions/stats', 'get'>;
 export type ExecutionStatsQuery = QueryOf<'/api/v1/executions/stats', 'get'>;
 /** Success rate, durations and per-step figures of a workflow. */
 export type WorkflowMetrics = ResponseOf<'/api/v1/workflows/{id}/metrics', 'get'>;
+
+/** An artifact's metadata: `{name, size, content_type, sha256, step_id, created_at}`. */
+export type Artifact = ResponseOf<'/api/v1/executions/{id}/artifacts/{name}', 'put', 201>;
+/** A page of an execution's artifacts, by name. */
+export type ArtifactPage = ResponseOf<'/api/v1/executions/{id}/artifacts', 'get'>;
+/** Paging of the artifact list. */
+export type ArtifactListQuery = QueryOf<'/api/v1/executions/{id}/artifacts', 'get'>;

@@ -1,5 +1,6 @@
 import { NonRetryableError } from '../tasks/task-outcomes.js';
-import type { TaskFailure } from './types.js';
+import type { ArtifactData } from './artifacts-client.js';
+import type { Artifact, TaskFailure } from './types.js';
 
 /**
  * What a worker runs: a handler per task type, optionally with what to declare about the type
@@ -22,6 +23,15 @@ export interface WorkerTaskContext {
   workflowId: string | null;
   /** The task type. */
   type: string;
+  /** The item of a `for_each` step this task runs (0-based), or null for a step. */
+  index: number | null;
+  /**
+   * Uploads artifact `name` of the task's execution, attributed to its step, with the worker's
+   * key, and resolves to its metadata (to output as a reference). Allowed while the task is held;
+   * after it is settled or its lease is lost the server answers 403, thrown as a `WeftApiError`.
+   * Items of a `for_each` step share the step: give each its own name (e.g. with `index`).
+   */
+  putArtifact(name: string, data: ArtifactData, contentType?: string): Promise<Artifact>;
 }
 
 /**

@@ -214,6 +214,13 @@ export class WeftWorker {
         attempt: task.attempt,
         workflowId: task.workflow_id,
         type: task.type,
+        index: task.index,
+        putArtifact: (name, data, contentType) =>
+          this.#client.artifacts.put(task.execution_id, name, data, {
+            contentType,
+            stepId: task.step_id,
+            signal: entry.controller.signal,
+          }),
       });
       outcome = { output };
     } catch (error) {

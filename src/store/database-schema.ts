@@ -1,6 +1,8 @@
+import type { ArtifactRow } from '../artifacts/artifact-repository.js';
 import type { StepItemAttemptRow } from '../items/item-attempts.js';
 import type { StepItemRow } from '../items/item-repository.js';
 import type { SignalRow } from '../signals/signal-repository.js';
+import type { WorkerRow } from '../workers/worker-repository.js';
 /**
  * Row types of Weft's tables, as Kysely sees them. Both backends store the same shapes: ids and
  * timestamps (ISO 8601 UTC) as text, JSON as text, booleans as 0/1 integers, so one set of
@@ -73,6 +75,8 @@ export interface Database {
   step_items: StepItemRow;
   step_item_attempts: StepItemAttemptRow;
   signals: SignalRow;
+  artifacts: ArtifactRow;
+  workers: WorkerRow;
 }
 
 export interface ExecutionRow {
@@ -110,6 +114,12 @@ export interface ExecutionRow {
   parent_item_index?: number | null;
   /** 0 for a top-level execution, its parent's depth + 1 for a child (WEFT_MAX_WORKFLOW_DEPTH). */
   workflow_depth?: number;
+  /** The concurrency group it counts in (workflow id, or `adhoc:<workspace>:<name>`), else null. */
+  concurrency_group?: string | null;
+  /** Its rendered concurrency key ('' for a block without `key`), else null. */
+  concurrency_key?: string | null;
+  /** When it was last queued for a concurrency slot (the FIFO order), else null. */
+  queued_at?: string | null;
 }
 
 export interface ExecutionStepRow {

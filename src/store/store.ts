@@ -1,10 +1,13 @@
 import type { Kysely } from 'kysely';
 import { Migrator, sql } from 'kysely';
+import { ArtifactRepository } from '../artifacts/artifact-repository.js';
+import { ConcurrencyRepository } from '../concurrency/concurrency-repository.js';
 import { isPostgresUrl, type WeftConfig } from '../config.js';
 import { ItemAttemptRepository } from '../items/item-attempts.js';
 import { ItemLeaseRepository } from '../items/item-lease-repository.js';
 import { ItemRepository } from '../items/item-repository.js';
 import { SignalRepository } from '../signals/signal-repository.js';
+import { WorkerRepository } from '../workers/worker-repository.js';
 import type { Database } from './database-schema.js';
 import { migrationProvider } from './migrations/index.js';
 import { LocalNotifier, type Notifier, type NotifyChannel } from './notifier.js';
@@ -66,6 +69,12 @@ export class Store {
   readonly itemLeases: ItemLeaseRepository;
   /** Signals posted to executions (src/signals/). */
   readonly signals: SignalRepository;
+  /** Concurrency keys' slots and queues (src/concurrency/). */
+  readonly concurrency: ConcurrencyRepository;
+  /** Which artifacts executions have (src/artifacts/); their bytes are in the artifact storage. */
+  readonly artifacts: ArtifactRepository;
+  /** Workers seen polling, and the queue depth of the types they serve (src/workers/). */
+  readonly workers: WorkerRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -78,6 +87,8 @@ export class Store {
     private readonly observers: Set<CommitObserver> = new Set(),
     /** In a transaction: its execution-log writes, handed to `observers` once it commits. */
     private readonly written?: CommittedLog,
+    /** In a transaction: work registered with `beforeCommit`, by id. */
+    private readonly commitHooks?: Map<string, (tx: Store) => Promise<void>>,
   ) {
     this.workspaces = new WorkspaceRepository(db, dialect);
     this.apiKeys = new ApiKeyRepository(db);
@@ -104,6 +115,9 @@ export class Store {
     this.itemAttempts = new ItemAttemptRepository(db);
     this.itemLeases = new ItemLeaseRepository(db);
     this.signals = new SignalRepository(db, dialect);
+    this.concurrency = new ConcurrencyRepository(db, dialect);
+    this.artifacts = new ArtifactRepository(db);
+    this.workers = new WorkerRepository(db);
   }
 
   /** `sqlite` or `postgres`. */
@@ -116,14 +130,32 @@ export class Store {
     if (this.db.isTransaction) return work(this);
     const pending: Array<[NotifyChannel, string]> = [];
     const written: CommittedLog = { events: [], attempts: [] };
-    const result = await this.db
-      .transaction()
-      .execute((trx) => work(new Store(this.dialect, this.notifier, trx, pending, this.observers, written)));
+    const hooks = new Map<string, (tx: Store) => Promise<void>>();
+    const result = await this.db.transaction().execute(async (trx) => {
+      const tx = new Store(this.dialect, this.notifier, trx, pending, this.observers, written, hooks);
+      const value = await work(tx);
+      await runCommitHooks(tx, hooks);
+      return value;
+    });
     if (this.notifier instanceof LocalNotifier)
       for (const [channel, payload] of pending) this.notifier.emit(channel, payload);
     if (written.events.length > 0 || written.attempts.length > 0)
       for (const observe of this.observers) observe(written);
     return result;
+  }
+
+  /**
+   * Registers work to run at the end of this transaction, before it commits, once per `id` however
+   * often it is registered (a later registration of an id replaces the earlier). Hooks run in id
+   * order, so two transactions take the locks hooks take in one order. Outside a transaction the
+   * work runs at once in its own.
+   */
+  async beforeCommit(id: string, work: (tx: Store) => Promise<void>): Promise<void> {
+    if (!this.commitHooks) {
+      await this.transaction(work);
+      return;
+    }
+    this.commitHooks.set(id, work);
   }
 
   /**
@@ -205,6 +237,17 @@ export class Store {
   async close(): Promise<void> {
     await this.statsWorkers?.close();
     await this.dialect.close();
+  }
+}
+
+/** Runs the hooks registered with `beforeCommit`, and those they register, until none is left. */
+async function runCommitHooks(tx: Store, hooks: Map<string, (tx: Store) => Promise<void>>): Promise<void> {
+  while (hooks.size > 0) {
+    const ids = [...hooks.keys()].sort();
+    const id = ids[0] as string;
+    const work = hooks.get(id) as (tx: Store) => Promise<void>;
+    hooks.delete(id);
+    await work(tx);
   }
 }
 

@@ -14,6 +14,8 @@ export const STEP_ERROR_CODES = Object.freeze([
   'EGRESS_REFUSED',
   /** A response or output was larger than its cap. */
   'SIZE_LIMIT',
+  /** A step, item or execution output was larger than `WEFT_MAX_OUTPUT_BYTES`: use artifacts. */
+  'OUTPUT_TOO_LARGE',
   /** The step input names a secret (`{{ secrets.NAME }}`) the workspace does not have. */
   'SECRET_MISSING',
   /** A secret is stored encrypted and this process has no (or another) WEFT_SECRETS_KEY. */

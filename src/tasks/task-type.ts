@@ -23,6 +23,30 @@ export interface TaskContext {
   timeoutSeconds: number | null;
   /** Process configuration (LLM endpoint and the like). */
   config: TaskProcessConfig;
+  /** The execution's artifacts: files stored beside it (SPEC §3.1), attributed to this step. */
+  artifacts: TaskArtifacts;
+}
+
+/** What a stored artifact is, as a handler (and the `http` task's `save_as` output) sees it. */
+export interface StoredArtifact {
+  name: string;
+  size: number;
+  content_type: string;
+  sha256: string;
+}
+
+/** Artifacts as handlers put them. */
+export interface TaskArtifacts {
+  /**
+   * Stores `data` (bytes, text, or a stream of chunks, which is never held whole in memory) as the
+   * artifact `name` of the execution, replacing one of that name. Throws on a bad name (400) or
+   * past `WEFT_ARTIFACT_MAX_BYTES` (413); nothing is kept then.
+   */
+  put(
+    name: string,
+    data: Uint8Array | string | AsyncIterable<Uint8Array | string>,
+    contentType?: string,
+  ): Promise<StoredArtifact>;
 }
 
 /** What handlers read of the process configuration. */

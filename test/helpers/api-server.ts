@@ -11,7 +11,8 @@ import type { Engine } from '../../src/engine/engine.js';
 import { engineFromConfig } from '../../src/engine/engine-from-config.js';
 import { type WebhookDispatcher, webhookDispatcherFromConfig } from '../../src/events/webhook-dispatcher.js';
 import type { Store } from '../../src/store/store.js';
-import { TaskTypeRegistry } from '../../src/tasks/registry.js';
+import { BUILTIN_TASK_TYPES, TaskTypeRegistry } from '../../src/tasks/registry.js';
+import type { TaskTypeDescriptor } from '../../src/tasks/task-type.js';
 import { type Backend, createTestDatabase, type TestDatabase } from './backends.js';
 
 /** An HTTP response as a test sees it. */
@@ -48,18 +49,25 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a server on a new database of `backend`, with a known admin key. */
-export async function startTestServer(backend: Backend, overrides: Partial<WeftConfig> = {}): Promise<TestServer> {
+/**
+ * Starts a server on a new database of `backend`, with a known admin key; `taskTypes` are
+ * in-process types registered beside the built-ins (as WEFT_PLUGINS would).
+ */
+export async function startTestServer(
+  backend: Backend,
+  overrides: Partial<WeftConfig> = {},
+  taskTypes: readonly TaskTypeDescriptor[] = [],
+): Promise<TestServer> {
   const database = await createTestDatabase(backend);
   const config = { ...database.config, ...overrides };
   const store = database.open();
   await store.migrate();
   const adminKey = generateApiKey();
   await bootstrapWorkspace(store, { dataDir: config.dataDir, adminKey });
-  const taskTypes = new TaskTypeRegistry();
+  const registry = new TaskTypeRegistry([...BUILTIN_TASK_TYPES, ...taskTypes]);
   const logger = pino({ level: 'silent' });
-  const engine = engineFromConfig(store, taskTypes, logger, config);
-  const app = await buildServer({ store, taskTypes, config, logger, engine });
+  const engine = engineFromConfig(store, registry, logger, config);
+  const app = await buildServer({ store, taskTypes: registry, config, logger, engine });
   const webhooks = webhookDispatcherFromConfig(store, logger, config);
   await engine.start();
   await webhooks.start();

@@ -67,6 +67,7 @@ export async function createTestDatabase(backend: Backend): Promise<TestDatabase
   const config: WeftConfig = {
     ...loadConfig({}),
     dataDir,
+    artifactsDir: path.join(dataDir, 'artifacts'),
     databaseUrl,
     logLevel: 'silent',
     sqliteSynchronous: 'NORMAL',

@@ -108,7 +108,7 @@ const nearestRank = (sorted: number[], percent: number) => sorted[Math.ceil((sor
  */
 // biome-ignore lint/suspicious/noExplicitAny: a JSON body read field by field
 export function assertSeededMetrics(body: any): void {
-  const expected = { pending: 0, running: 0, paused: 0, completed: 0, failed: 0, cancelled: 0 };
+  const expected = { pending: 0, queued: 0, running: 0, paused: 0, completed: 0, failed: 0, cancelled: 0 };
   const durations: number[] = [];
   for (let index = 0; index < SEEDED_EXECUTIONS; index += 1) {
     const { status, durationMs } = planOf(index);

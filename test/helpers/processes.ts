@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { TestDatabase } from './backends.js';
 
 /** `weft` child processes for tests that need real processes (crash, scale-out, CLI). */
 
@@ -8,6 +9,11 @@ export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
 
 const BUILT_CLI = path.join(ROOT, 'dist/cli/main.js');
+/**
+ * Written by every build (tsconfig.build.json builds incrementally, so an unchanged
+ * dist/cli/main.js keeps its old time and would make a fresh build look stale).
+ */
+const BUILD_INFO = path.join(ROOT, 'dist/.tsbuildinfo');
 
 /** The newest modification time of the files under `dir` (0 when there are none). */
 function newestMtime(dir: string): number {
@@ -22,16 +28,24 @@ function newestMtime(dir: string): number {
 let builtIsFresh: boolean | undefined;
 
 /**
- * How `weft serve` children start: from the build (`dist/`, made by `npm install`) when it is
- * newer than every source file, which starts about twice as fast as through tsx and the suite
- * starts dozens of them; else (sources edited since the build) through tsx. A TypeScript plugin
- * in `WEFT_PLUGINS` needs tsx either way.
+ * The `weft` command line of a child process: the build (`dist/`, made by `npm install`) when it
+ * is newer than every source file, which starts about twice as fast as through tsx and the suite
+ * starts dozens of them; else (sources edited since the build) the sources through tsx. A child
+ * that loads TypeScript modules of its own (a plugin in `WEFT_PLUGINS`) needs tsx either way.
  */
+export function weftCli(options: { typescript?: boolean } = {}): string[] {
+  builtIsFresh ??=
+    existsSync(BUILT_CLI) &&
+    Math.max(statSync(BUILT_CLI).mtimeMs, statSync(BUILD_INFO, { throwIfNoEntry: false })?.mtimeMs ?? 0) >=
+      newestMtime(path.join(ROOT, 'src'));
+  if (!builtIsFresh) return CLI;
+  return options.typescript ? ['--import', 'tsx', BUILT_CLI] : [BUILT_CLI];
+}
+
+/** How `weft serve` children start (see weftCli). */
 function serveCommand(env: Record<string, string>): string[] {
-  builtIsFresh ??= existsSync(BUILT_CLI) && statSync(BUILT_CLI).mtimeMs >= newestMtime(path.join(ROOT, 'src'));
   const tsPlugin = (env.WEFT_PLUGINS ?? '').split(',').some((module) => module.trim().endsWith('.ts'));
-  if (!builtIsFresh) return [...CLI, 'serve'];
-  return tsPlugin ? ['--import', 'tsx', BUILT_CLI, 'serve'] : [BUILT_CLI, 'serve'];
+  return [...weftCli({ typescript: tsPlugin }), 'serve'];
 }
 
 /** A running `weft serve` child. */
@@ -43,11 +57,20 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
+/**
+ * Durability of the children's commits unless `env` says otherwise: the tests kill `weft serve`
+ * processes, never the database server or the machine, and both settings are safe against a killed
+ * process (docs/configuration.md, durability); the in-process tests' databases use the same. A
+ * commit then waits for no disk flush: with FULL and `on`, every claim, completion and settle of
+ * the crash tests' hundreds of executions waited for one.
+ */
+const TEST_DURABILITY = { WEFT_SQLITE_SYNCHRONOUS: 'NORMAL', WEFT_PG_SYNCHRONOUS_COMMIT: 'off' };
+
 /** Starts `weft serve` with `env` and waits for its `weft is serving` line. */
 export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
   const child = spawn(process.execPath, serveCommand(env), {
     cwd: ROOT,
-    env: { ...process.env, WEFT_PORT: '0', WEFT_HOST: '127.0.0.1', ...env },
+    env: { ...process.env, WEFT_PORT: '0', WEFT_HOST: '127.0.0.1', ...TEST_DURABILITY, ...env },
   });
   const output = { text: '' };
   child.stderr.on('data', (chunk) => {
@@ -57,7 +80,11 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`weft serve did not start:\n${output.text}`)), 30_000);
+    const timer = setTimeout(() => {
+      // Not left running: an orphan polling its database would slow every test after it.
+      child.kill('SIGKILL');
+      reject(new Error(`weft serve did not start in 30 s:\n${output.text}`));
+    }, 30_000);
     child.stdout.on('data', (chunk) => {
       output.text += chunk;
       const match = /weft is serving on (http:\/\/\S+) /.exec(output.text);
@@ -80,4 +107,30 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
       return exited;
     },
   };
+}
+
+/**
+ * Starts one `weft serve` per env on `database`, all at once: the database is migrated here first,
+ * so that no two of them migrate a new database together. Each start is mostly loading code; one
+ * after the other, they were most of some tests' time.
+ */
+export async function startServes(
+  database: TestDatabase,
+  envs: readonly Record<string, string>[],
+): Promise<ServeProcess[]> {
+  const store = database.open();
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+  const results = await Promise.allSettled(envs.map((env) => startServe(env)));
+  const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) {
+    // None is left running when one could not start.
+    for (const serve of started) await serve.stop('SIGKILL');
+    throw failed.reason;
+  }
+  return started;
 }

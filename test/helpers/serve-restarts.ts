@@ -25,6 +25,24 @@ export function serveEnv(database: TestDatabase, extra: Record<string, string> =
   };
 }
 
+/**
+ * Calls `call` on every item, `size` at a time, and returns the results in the items' order. Tests
+ * that start or check hundreds of executions through real processes spent most of their time on
+ * one request after the other.
+ */
+export async function inBatches<T, R>(
+  items: readonly T[],
+  size: number,
+  call: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  for (let start = 0; start < items.length; start += size) {
+    const batch = items.slice(start, start + size);
+    results.push(...(await Promise.all(batch.map((item, offset) => call(item, start + offset)))));
+  }
+  return results;
+}
+
 export async function countByStatus(url: string, status: string): Promise<number> {
   let count = 0;
   let cursor: string | null = null;

@@ -25,11 +25,35 @@ export interface components {
             items: components["schemas"]["APIKey"][];
             next_cursor: string | null;
         };
+        /** Artifact */
+        Artifact: {
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            name: string;
+            /** @description Hex SHA-256 of the bytes; also the ETag of a download. */
+            sha256: string;
+            /** @description Bytes. */
+            size: number;
+            /** @description The step that produced it, if any. */
+            step_id: string | null;
+        };
+        /** Artifact page */
+        ArtifactPage: {
+            items: components["schemas"]["Artifact"][];
+            next_cursor: string | null;
+        };
         /** Concurrency */
         Concurrency: {
-            /** @description Template; executions are limited per key. */
+            /** @description Template over `input`; executions are limited per rendered key (absent: one key). */
             key?: string;
+            /** @description Executions per key holding a slot. */
             limit: number;
+            /**
+             * @default queue
+             * @enum {string}
+             */
+            strategy?: "queue" | "cancel_newest" | "cancel_in_progress";
         };
         /** Created API key */
         CreatedAPIKey: {
@@ -135,6 +159,7 @@ export interface components {
         /** Execution */
         Execution: {
             completed_at: string | null;
+            concurrency_key: string | null;
             /** Format: date-time */
             created_at: string;
             deleted_at: string | null;
@@ -157,6 +182,7 @@ export interface components {
                 skipped: number;
                 total: number;
             };
+            queue_position: number | null;
             reference: string | null;
             started_at: string | null;
             status: string;
@@ -179,6 +205,41 @@ export interface components {
             trigger: unknown;
             webhook_url: string | null;
             workflow_id: string | null;
+            workflow_name: string | null;
+            workflow_version: number | null;
+        };
+        /** ExecutionCleanup */
+        ExecutionCleanup: {
+            cleanup: {
+                /** @description Names of the artifacts deleted. */
+                artifacts_deleted: string[];
+                bytes_deleted: number;
+                /** @description Artifacts whose file could not be deleted; they stay listed and a repeat tries again. */
+                errors: {
+                    message: string;
+                    name: string;
+                }[];
+            };
+            execution: components["schemas"]["Execution"];
+        };
+        /** Execution definition */
+        ExecutionDefinition: {
+            definition: {
+                [key: string]: unknown;
+            };
+            execution_id: string;
+            plan: {
+                layers: string[][];
+                steps: {
+                    dependencies: string[];
+                    dependents: string[];
+                    id: string;
+                    layer: number;
+                    type: string;
+                }[];
+            };
+            /** @description null for an ad-hoc execution. */
+            workflow_id: string | null;
             workflow_version: number | null;
         };
         /** Execution page */
@@ -195,6 +256,7 @@ export interface components {
                 failed: number;
                 paused: number;
                 pending: number;
+                queued: number;
                 running: number;
             };
             since: string | null;
@@ -208,6 +270,7 @@ export interface components {
                     failed: number;
                     paused: number;
                     pending: number;
+                    queued: number;
                     running: number;
                 };
                 duration_ms: components["schemas"]["Durations"];
@@ -275,6 +338,14 @@ export interface components {
         ItemPage: {
             items: components["schemas"]["StepItem"][];
             next_cursor: string | null;
+        };
+        /** Last execution */
+        LastExecution: {
+            completed_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            status: string;
         };
         /** Problem (RFC 9457) */
         Problem: {
@@ -443,6 +514,10 @@ export interface components {
             output_schema: {
                 [key: string]: unknown;
             } | boolean | null;
+            /** @description Declared types: steps and `for_each` items of this type waiting for a worker (queued in a running execution, due now or after a retry delay). Null for built-in and plugin types, which the server runs. */
+            queued: number | null;
+            /** @description Declared types: steps and items of this type a worker holds now. Null for built-in and plugin types. */
+            running: number | null;
             /** @enum {string} */
             source: "builtin" | "plugin" | "declared";
             type: string;
@@ -542,6 +617,31 @@ export interface components {
             /** @description Signs deliveries to workflow and execution webhook_urls (`whsec_…`). */
             secret: string;
         };
+        /** Worker */
+        Worker: {
+            /** @description It polled within the last 60 s. */
+            active: boolean;
+            /** Format: date-time */
+            first_seen_at: string;
+            /** @description The API key of that poll. */
+            key_id: string | null;
+            /** @description That key's name; null once it is deleted. */
+            key_name: string | null;
+            /**
+             * Format: date-time
+             * @description Its latest recorded poll: recorded at most every 5 s per server process.
+             */
+            last_poll_at: string;
+            /** @description The task types of its latest recorded poll. */
+            types: string[];
+            /** @description The `worker_id` its polls carry. */
+            worker_id: string;
+        };
+        /** Worker page */
+        WorkerPage: {
+            items: components["schemas"]["Worker"][];
+            next_cursor: string | null;
+        };
         /** Workflow */
         Workflow: {
             /** Format: date-time */
@@ -595,6 +695,33 @@ export interface components {
             /** Format: uri */
             webhook_url?: string | null;
         };
+        /** Workflow list item */
+        WorkflowListItem: {
+            /** Format: date-time */
+            created_at: string;
+            definition: {
+                [key: string]: unknown;
+            };
+            deleted_at: string | null;
+            description: string | null;
+            enabled: boolean;
+            id: string;
+            labels: {
+                [key: string]: string;
+            };
+            /** @description Its newest execution that is not deleted (cleaned up); null when it has none. */
+            last_execution: components["schemas"]["LastExecution"] | null;
+            latest_version: number;
+            name: string;
+            /** @description When a cron trigger starts it next; null without one. */
+            next_fire_at?: string | null;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description Version of the returned definition. */
+            version: number;
+            webhook_url: string | null;
+            workspace_id: string;
+        };
         /** Workflow metrics */
         WorkflowMetrics: {
             duration_ms: components["schemas"]["Durations"];
@@ -606,6 +733,7 @@ export interface components {
                     failed: number;
                     paused: number;
                     pending: number;
+                    queued: number;
                     running: number;
                 };
                 total: number;
@@ -627,7 +755,7 @@ export interface components {
         };
         /** Workflow page */
         WorkflowPage: {
-            items: components["schemas"]["Workflow"][];
+            items: components["schemas"]["WorkflowListItem"][];
             next_cursor: string | null;
         };
         /** Workflow version page */
@@ -710,6 +838,15 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Default Response */
+        Error416: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "*/*": components["schemas"]["Problem"];
             };
         };
         /** @description Default Response */

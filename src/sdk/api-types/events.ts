@@ -189,7 +189,7 @@ export interface EventsPaths {
                          *       "*"
                          *     ]
                          */
-                        event_types?: ("workflow.started" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped" | "*")[];
+                        event_types?: ("workflow.started" | "workflow.queued" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped" | "*")[];
                         /** Format: uri */
                         url: string;
                     };
@@ -294,7 +294,7 @@ export interface EventsPaths {
                         /** @description false stops new deliveries and cancels the pending ones. */
                         enabled?: boolean;
                         /** @description Event types to receive; `[]` or `["*"]` means every type. */
-                        event_types?: ("workflow.started" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped" | "*")[];
+                        event_types?: ("workflow.started" | "workflow.queued" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped" | "*")[];
                         /** Format: uri */
                         url?: string;
                     };

@@ -17,7 +17,7 @@ export interface ExecutionActionsPaths {
         };
         get?: never;
         put?: never;
-        /** Cancel an execution (from: pending, running, paused) */
+        /** Cancel an execution (from: pending, queued, running, paused) */
         post: {
             parameters: {
                 query?: never;
@@ -64,7 +64,7 @@ export interface ExecutionActionsPaths {
         };
         get?: never;
         put?: never;
-        /** Soft-delete a finished execution; returns what was removed */
+        /** Soft-delete a finished execution; `delete_artifacts=true` also deletes its files */
         post: {
             parameters: {
                 query?: {
@@ -84,14 +84,7 @@ export interface ExecutionActionsPaths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            deleted_at: string;
-                            id: string;
-                            removed: {
-                                artifacts: number;
-                                execution: boolean;
-                            };
-                        };
+                        "application/json": components["schemas"]["ExecutionCleanup"];
                     };
                 };
                 401: components["responses"]["Error401"];

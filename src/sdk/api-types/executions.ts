@@ -19,6 +19,10 @@ export interface ExecutionsPaths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Only executions created at or after this time. ISO 8601 date-time with an offset. */
+                    created_after?: string;
+                    /** @description Only executions created before this time. ISO 8601 date-time with an offset. */
+                    created_before?: string;
                     cursor?: string;
                     include_deleted?: boolean;
                     label?: string[];
@@ -131,6 +135,267 @@ export interface ExecutionsPaths {
                     };
                     content: {
                         "application/json": components["schemas"]["Execution"];
+                    };
+                };
+                401: components["responses"]["Error401"];
+                403: components["responses"]["Error403"];
+                404: components["responses"]["Error404"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List an execution's artifacts by name */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ArtifactPage"];
+                    };
+                };
+                400: components["responses"]["Error400"];
+                401: components["responses"]["Error401"];
+                403: components["responses"]["Error403"];
+                404: components["responses"]["Error404"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}/artifacts/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an artifact (streamed; ETag, one Range)
+         * @description Answers with the content type it was uploaded with, Content-Length, ETag (the quoted sha256) and Accept-Ranges. `Range: bytes=a-b` (or `a-`, `-n`) answers 206 with Content-Range; a range past the end is 416. If-None-Match with the ETag answers 304.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "if-none-match"?: string;
+                    "if-range"?: string;
+                    range?: string;
+                };
+                path: {
+                    id: string;
+                    /**
+                     * @description A letter or digit, then up to 127 letters, digits, '.', '_' or '-'.
+                     * @example page.html
+                     */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The bytes. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "*/*": string;
+                    };
+                };
+                /** @description The requested range. */
+                206: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "*/*": string;
+                    };
+                };
+                /** @description Not modified: If-None-Match named its ETag. */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "*/*": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "*/*": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "*/*": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "*/*": components["schemas"]["Problem"];
+                    };
+                };
+                416: components["responses"]["Error416"];
+            };
+        };
+        /**
+         * Upload an artifact (raw body, any content type, streamed); replaces one of that name
+         * @description The body is stored as sent, up to WEFT_ARTIFACT_MAX_BYTES (413 past it, nothing kept). A worker key may upload only while it holds a task of the execution (else 403).
+         */
+        put: {
+            parameters: {
+                query?: {
+                    /** @description The step it belongs to. */
+                    step_id?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                    /**
+                     * @description A letter or digit, then up to 127 letters, digits, '.', '_' or '-'.
+                     * @example page.html
+                     */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            /** @description The bytes. */
+            requestBody: {
+                content: {
+                    "*/*": string;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Artifact"];
+                    };
+                };
+                400: components["responses"]["Error400"];
+                401: components["responses"]["Error401"];
+                403: components["responses"]["Error403"];
+                404: components["responses"]["Error404"];
+                413: components["responses"]["Error413"];
+            };
+        };
+        post?: never;
+        /** Delete an artifact (its file and its record) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    /**
+                     * @description A letter or digit, then up to 127 letters, digits, '.', '_' or '-'.
+                     * @example page.html
+                     */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["Error400"];
+                401: components["responses"]["Error401"];
+                403: components["responses"]["Error403"];
+                404: components["responses"]["Error404"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}/definition": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The definition an execution runs, with its plan */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExecutionDefinition"];
                     };
                 };
                 401: components["responses"]["Error401"];

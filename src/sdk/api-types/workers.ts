@@ -138,7 +138,7 @@ export interface WorkersPaths {
         };
         get?: never;
         put?: never;
-        /** Complete the task with its output */
+        /** Complete the task with its output; an output over WEFT_MAX_OUTPUT_BYTES fails the attempt (413) */
         post: {
             parameters: {
                 query?: never;
@@ -171,6 +171,7 @@ export interface WorkersPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
             };
         };
         delete?: never;
@@ -384,6 +385,50 @@ export interface WorkersPaths {
                 403: components["responses"]["Error403"];
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Workers that polled for tasks in the last 7 days, latest poll first */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description true: only workers that polled within 60 s; false: only the others. */
+                    active?: boolean;
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WorkerPage"];
+                    };
+                };
+                400: components["responses"]["Error400"];
+                401: components["responses"]["Error401"];
+                403: components["responses"]["Error403"];
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;

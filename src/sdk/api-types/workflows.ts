@@ -278,6 +278,10 @@ export interface WorkflowsPaths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Only executions created at or after this time. ISO 8601 date-time with an offset. */
+                    created_after?: string;
+                    /** @description Only executions created before this time. ISO 8601 date-time with an offset. */
+                    created_before?: string;
                     cursor?: string;
                     include_deleted?: boolean;
                     label?: string[];

@@ -11,6 +11,10 @@ import * as stepItems from './0009-step-items.js';
 import * as childWorkflows from './0010-child-workflows.js';
 import * as signals from './0011-signals.js';
 import * as itemAttempts from './0012-item-attempts.js';
+import * as concurrencyKeys from './0013-concurrency-keys.js';
+import * as artifacts from './0014-artifacts.js';
+import * as workers from './0015-workers.js';
+import * as executionListIndexes from './0016-execution-list-indexes.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -31,6 +35,10 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0010-child-workflows': childWorkflows,
   '0011-signals': signals,
   '0012-item-attempts': itemAttempts,
+  '0013-concurrency-keys': concurrencyKeys,
+  '0014-artifacts': artifacts,
+  '0015-workers': workers,
+  '0016-execution-list-indexes': executionListIndexes,
 };
 
 /** A Kysely migration provider for one backend. */

@@ -1,7 +1,17 @@
 import { type Kysely, sql } from 'kysely';
+import { firstIdAt } from '../../ids.js';
 import type { Database, ExecutionRow } from '../database-schema.js';
 import { decodeCursor, type PageRequest, toPage } from '../pagination.js';
 import type { StoreDialect } from '../store-dialect.js';
+
+/**
+ * How far an execution's id time may be from its `created_at` for a time window to find it. The
+ * engine takes both from one clock reading after the other (start-execution.ts), so they agree to
+ * the millisecond, unless the clock steps back: the ids made in the next moments keep the newest
+ * id time (monotonic ULIDs), ahead of `created_at` by the step. Ten minutes covers any step short
+ * of a broken clock, and costs the list walk only the executions created in those ten minutes.
+ */
+const ID_TIME_MARGIN_MS = 10 * 60 * 1000;
 
 /** Filters of `GET /executions`. */
 export interface ExecutionFilters {
@@ -12,6 +22,10 @@ export interface ExecutionFilters {
   includeDeleted?: boolean | undefined;
   /** Only the children of this execution (its `workflow` steps' executions). */
   parentExecutionId?: string | undefined;
+  /** Only those created at or after this time (ISO 8601 UTC, as `created_at` is stored). */
+  createdAfter?: string | undefined;
+  /** Only those created before this time (ISO 8601 UTC). */
+  createdBefore?: string | undefined;
 }
 
 /** Executions: creation, reads, and guarded status changes. */
@@ -112,10 +126,69 @@ export class ExecutionRepository {
     if (filters.status) query = query.where('status', '=', filters.status);
     if (filters.reference) query = query.where('reference', '=', filters.reference);
     if (filters.parentExecutionId) query = query.where('parent_execution_id', '=', filters.parentExecutionId);
+    // The window on `created_at` is exact; the same window on the id (with a margin) lets the walk of
+    // the list's index start at the window instead of passing every newer execution first.
+    if (filters.createdAfter) {
+      query = query
+        .where('created_at', '>=', filters.createdAfter)
+        .where('id', '>=', firstIdAt('ex', Date.parse(filters.createdAfter) - ID_TIME_MARGIN_MS));
+    }
+    if (filters.createdBefore) {
+      query = query
+        .where('created_at', '<', filters.createdBefore)
+        .where('id', '<', firstIdAt('ex', Date.parse(filters.createdBefore) + ID_TIME_MARGIN_MS));
+    }
     for (const [key, value] of filters.labels ?? [])
       query = query.where(this.dialect.jsonFieldEquals('labels', key, value));
     if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
     return toPage(await query.execute(), page.limit, (row) => row);
+  }
+
+  /**
+   * The newest execution (not deleted) of each of these workflows of a workspace, in one statement:
+   * per workflow, one step down the (workspace_id, workflow_id, id) index from its end (migration
+   * 0016). Workflows without one are left out.
+   */
+  async latestOfWorkflows(
+    workspaceId: string,
+    workflowIds: readonly string[],
+  ): Promise<Map<string, Pick<ExecutionRow, 'id' | 'status' | 'created_at' | 'completed_at'>>> {
+    if (workflowIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('workflows')
+      .innerJoin('executions', (join) =>
+        join.on((eb) =>
+          eb(
+            'executions.id',
+            '=',
+            eb
+              .selectFrom('executions as newest')
+              .select('newest.id')
+              .where('newest.workspace_id', '=', workspaceId)
+              // `>= and <=` rather than `=`, and the order by workflow then id: only the (workspace_id,
+              // workflow_id, id) index serves that order. With `=`, PostgreSQL drops the workflow
+              // from the order and may walk the primary key instead, through every newer execution
+              // of the other workflows (all of them, for a workflow that has not run for long).
+              .whereRef('newest.workflow_id', '>=', 'workflows.id')
+              .whereRef('newest.workflow_id', '<=', 'workflows.id')
+              .where('newest.deleted_at', 'is', null)
+              .orderBy('newest.workflow_id', 'desc')
+              .orderBy('newest.id', 'desc')
+              .limit(1),
+          ),
+        ),
+      )
+      .select([
+        'executions.id',
+        'executions.workflow_id',
+        'executions.status',
+        'executions.created_at',
+        'executions.completed_at',
+      ])
+      .where('workflows.workspace_id', '=', workspaceId)
+      .where('workflows.id', 'in', workflowIds)
+      .execute();
+    return new Map(rows.map((row) => [row.workflow_id as string, row]));
   }
 
   /** Changes an execution if its status is one of `from`; false when it was not. */
@@ -173,7 +246,7 @@ export class ExecutionRepository {
       .selectFrom('executions')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
-      .where('status', 'in', ['pending', 'running', 'paused'])
+      .where('status', 'in', ['pending', 'queued', 'running', 'paused'])
       .where('deleted_at', 'is', null)
       .orderBy('id', 'desc')
       .limit(limit);
@@ -188,7 +261,7 @@ export class ExecutionRepository {
       .select('id')
       .where('workspace_id', '=', workspaceId)
       .where('workflow_id', '=', workflowId)
-      .where('status', 'in', ['pending', 'running', 'paused'])
+      .where('status', 'in', ['pending', 'queued', 'running', 'paused'])
       .execute();
     return rows.map((row) => row.id);
   }

@@ -9,6 +9,20 @@ import type { Database, ExecutionStepRow } from '../database-schema.js';
 export class LeaseRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /** True when a running step of the execution holds an unexpired lease whose owner matches `ownerLike` (SQL LIKE). */
+  async heldInExecution(executionId: string, ownerLike: string, now: number): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('execution_steps')
+      .select('step_id')
+      .where('execution_id', '=', executionId)
+      .where('status', '=', 'running')
+      .where('lease_owner', 'like', ownerLike)
+      .where('lease_expires_at', '>=', now)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Extends the leases `owner` holds on running steps. */
   async renew(owner: string, leaseUntil: number): Promise<number> {
     const result = await this.db

@@ -191,6 +191,18 @@ export class WorkflowRepository {
     );
   }
 
+  /** The names of these workflows of a workspace (deleted ones too), by id; unknown ids are left out. */
+  async names(workspaceId: string, ids: readonly string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('workflows')
+      .select(['id', 'name'])
+      .where('workspace_id', '=', workspaceId)
+      .where('id', 'in', ids)
+      .execute();
+    return new Map(rows.map((row) => [row.id, row.name]));
+  }
+
   /** Versions of a workflow, newest first; undefined when the workflow does not exist. */
   async listVersions(workspaceId: string, id: string, page: PageRequest): Promise<Page<WorkflowVersion> | undefined> {
     const row = await this.findRow(this.db, workspaceId, id, false);

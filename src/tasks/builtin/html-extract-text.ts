@@ -1,5 +1,3 @@
-import { Readability } from '@mozilla/readability';
-import { parseHTML } from 'linkedom';
 import { NonRetryableError } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
 
@@ -22,6 +20,8 @@ export const htmlExtractTextTask = defineTask({
   handler: async (input) => {
     const { html } = input as { html: unknown };
     if (typeof html !== 'string') throw new NonRetryableError('html.extract_text: input.html must be a string');
+    // Loaded on first use: the DOM library costs a quarter of a second at every process start.
+    const [{ Readability }, { parseHTML }] = await Promise.all([import('@mozilla/readability'), import('linkedom')]);
     const { document } = parseHTML(html);
     // Readability mutates the document it reads; the one parsed here is ours alone.
     const article = new Readability(document as unknown as ConstructorParameters<typeof Readability>[0]).parse();

@@ -1,7 +1,9 @@
+import type { Response } from 'undici';
+import { ARTIFACT_NAME_PATTERN, checkArtifactName } from '../../artifacts/artifacts.js';
 import { egressClientFor, readBodyCapped } from '../../egress/egress-client.js';
 import { findEgressRefusal } from '../../egress/egress-errors.js';
 import { NonRetryableError } from '../task-outcomes.js';
-import { defineTask } from '../task-type.js';
+import { defineTask, type StoredArtifact, type TaskArtifacts } from '../task-type.js';
 
 interface HttpInput {
   url: string;
@@ -11,6 +13,7 @@ interface HttpInput {
   body?: unknown;
   timeout_seconds?: number;
   expect_status?: number[];
+  save_as?: string;
 }
 
 /** Largest response body kept in a step output when the process sets no WEFT_HTTP_MAX_RESPONSE_BYTES. */
@@ -36,9 +39,34 @@ export function effectiveHttpTimeout(
 }
 
 /**
+ * Streams a response body into the artifact `name`, chunk by chunk as the storage takes them, so
+ * a body of any size up to WEFT_ARTIFACT_MAX_BYTES passes through without being held in memory.
+ * Whatever the outcome, the rest of the body is cancelled: a refused or oversized body drops the
+ * connection instead of being drained.
+ */
+async function saveBody(response: Response, name: string, artifacts: TaskArtifacts): Promise<StoredArtifact> {
+  const reader = response.body?.getReader();
+  const chunks = (async function* () {
+    if (!reader) return;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  })();
+  try {
+    return await artifacts.put(name, chunks, response.headers.get('content-type') ?? undefined);
+  } finally {
+    await reader?.cancel().catch(() => undefined);
+  }
+}
+
+/**
  * `http`: one HTTP request under the egress policy. 5xx, 429, timeouts and network errors are
  * retryable; other 4xx, refused destinations (EGRESS_REFUSED) and bodies over the cap
- * (SIZE_LIMIT) are not.
+ * (SIZE_LIMIT) are not. With `save_as` the body becomes an artifact (SPEC §3.1) and the output
+ * carries its description instead of the body; a status outside `expect_status` fails before
+ * anything is stored, so a retried error page never replaces an earlier artifact.
  */
 export const httpTask = defineTask({
   type: 'http',
@@ -56,14 +84,29 @@ export const httpTask = defineTask({
       body: {},
       timeout_seconds: { type: 'number', exclusiveMinimum: 0 },
       expect_status: { type: 'array', items: { type: 'integer', minimum: 100, maximum: 599 } },
+      save_as: { type: 'string', pattern: ARTIFACT_NAME_PATTERN },
     },
   },
   outputSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: { status: { type: 'integer' }, headers: { type: 'object' }, body: {} },
+    properties: {
+      status: { type: 'integer' },
+      headers: { type: 'object' },
+      body: {},
+      artifact: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          size: { type: 'integer' },
+          content_type: { type: 'string' },
+          sha256: { type: 'string' },
+        },
+      },
+    },
   },
-  handler: async (input, { signal, timeoutSeconds, config }) => {
+  handler: async (input, { signal, timeoutSeconds, config, artifacts }) => {
     const request = input as HttpInput;
     const method = request.method ?? 'GET';
     let url: URL;
@@ -71,6 +114,18 @@ export const httpTask = defineTask({
       url = new URL(request.url);
     } catch {
       throw new NonRetryableError(`http: '${String(request.url)}' is not a URL`);
+    }
+    const saveAs: unknown = request.save_as;
+    if (saveAs !== undefined) {
+      // A rendered name is only known now; a bad one is refused before the request is sent.
+      if (typeof saveAs !== 'string') {
+        throw new NonRetryableError(`http: input/save_as is ${JSON.stringify(saveAs)}, not an artifact name`);
+      }
+      try {
+        checkArtifactName(saveAs, 'input/save_as');
+      } catch (error) {
+        throw new NonRetryableError(`http: ${(error as Error).message}`);
+      }
     }
     for (const [key, value] of Object.entries(request.query ?? {})) url.searchParams.set(key, String(value));
     const headers: Record<string, string> = { ...request.headers };
@@ -100,22 +155,44 @@ export const httpTask = defineTask({
       const cause = (error as { cause?: { message?: string } }).cause?.message;
       return new Error(`${where} failed: ${cause ?? (error as Error).message}`);
     };
-    const maxBytes = config.httpMaxResponseBytes ?? DEFAULT_HTTP_MAX_RESPONSE_BYTES;
-    let status: number;
-    let responseHeaders: Record<string, string>;
-    let text: string;
-    let contentType: string;
+    let response: Response;
     try {
-      const { response } = await egressClientFor(config.egress).fetch(url, {
+      ({ response } = await egressClientFor(config.egress).fetch(url, {
         method,
         headers,
         body,
         signal: timer ? AbortSignal.any([signal, timer]) : signal,
         maxRedirects: MAX_REDIRECTS,
-      });
-      status = response.status;
-      responseHeaders = Object.fromEntries(response.headers.entries());
-      contentType = response.headers.get('content-type') ?? '';
+      }));
+    } catch (error) {
+      throw failure(error);
+    }
+    const status = response.status;
+    const responseHeaders = Object.fromEntries(response.headers.entries());
+    const expected = request.expect_status;
+    const ok = expected ? expected.includes(status) : status >= 200 && status < 300;
+    const unexpected = (): Error => {
+      const message = `${where} answered ${status}`;
+      // 5xx and 429 may pass on a later attempt; other statuses will not.
+      return status >= 500 || status === 429 ? new Error(message) : new NonRetryableError(message);
+    };
+    if (typeof saveAs === 'string') {
+      if (!ok) {
+        await response.body?.cancel().catch(() => undefined);
+        throw unexpected();
+      }
+      let artifact: StoredArtifact;
+      try {
+        artifact = await saveBody(response, saveAs, artifacts);
+      } catch (error) {
+        throw failure(error);
+      }
+      return { status, headers: responseHeaders, artifact };
+    }
+    const maxBytes = config.httpMaxResponseBytes ?? DEFAULT_HTTP_MAX_RESPONSE_BYTES;
+    const contentType = response.headers.get('content-type') ?? '';
+    let text: string;
+    try {
       text = (await readBodyCapped(response, maxBytes, 'WEFT_HTTP_MAX_RESPONSE_BYTES')).toString('utf8');
     } catch (error) {
       throw failure(error);
@@ -128,14 +205,7 @@ export const httpTask = defineTask({
         parsed = text;
       }
     }
-    const expected = request.expect_status;
-    const ok = expected ? expected.includes(status) : status >= 200 && status < 300;
-    if (!ok) {
-      const message = `${where} answered ${status}`;
-      // 5xx and 429 may pass on a later attempt; other statuses will not.
-      if (status >= 500 || status === 429) throw new Error(message);
-      throw new NonRetryableError(message);
-    }
+    if (!ok) throw unexpected();
     return { status, headers: responseHeaders, body: parsed };
   },
 });
