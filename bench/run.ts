@@ -27,6 +27,10 @@
  * Artifact shapes (issue 11): upload and download of a 100 MiB artifact through a `weft serve`
  * process, MB/s and the server's peak RSS growth, see artifact-shapes.ts. `npm run bench -- artifacts`.
  *
+ * API shapes (issue 13): start throughput with 50 clients, the engine shapes started and observed
+ * through the HTTP API of `weft serve` processes, and the scale-out factor on PostgreSQL, see
+ * api-shapes.ts. `npm run bench -- api`.
+ *
  * List shapes (issue 12, `api-lists`): ms per request of the execution lists (first page, a later
  * cursor page, `status=`, `workflow_id=` and more) over 100,000 executions of a workspace, see
  * list-shapes.ts. `npm run bench -- lists`.
@@ -37,6 +41,7 @@ import { validateDefinition } from '../src/definition/validate-definition.js';
 import { TaskTypeRegistry } from '../src/tasks/registry.js';
 import { simpleDefinition, startTestServer, type TestServer } from '../test/helpers/api-server.js';
 import { type Backend, TEST_PG_URL } from '../test/helpers/backends.js';
+import { benchApiShapes } from './api-shapes.js';
 import { benchArtifactShapes } from './artifact-shapes.js';
 import { benchConcurrencyShapes } from './concurrency-shapes.js';
 import { benchEngineShapes } from './engine-shapes.js';
@@ -168,13 +173,24 @@ async function benchEngine(backend: Backend): Promise<void> {
 }
 
 const only = process.argv[2];
-const backends: Backend[] = ['sqlite'];
-if (await postgresReachable()) backends.push('postgres');
+// BENCH_BACKENDS=sqlite (or postgres) measures one backend only.
+const wanted = (process.env.BENCH_BACKENDS ?? 'sqlite,postgres').split(',');
+const backends: Backend[] = wanted.includes('sqlite') ? ['sqlite'] : [];
+if (!wanted.includes('postgres')) {
+  // Left out on purpose.
+} else if (await postgresReachable()) backends.push('postgres');
 else process.stderr.write(`PostgreSQL at ${TEST_PG_URL} is unreachable: its rows are missing.\n`);
 if (only === undefined || only === 'engine') {
   await benchValidation();
   for (const backend of backends) await benchEngine(backend);
   for (const backend of backends) await benchApi(backend);
+}
+if (only === undefined || only === 'api') {
+  for (const backend of backends) {
+    for (const result of await benchApiShapes(backend)) {
+      record(backend, `api: ${result.shape}`, result.count, result.totalMs, result.detail);
+    }
+  }
 }
 if (only === undefined || only === 'flow') {
   for (const backend of backends) {

@@ -61,6 +61,12 @@ export interface WeftConfig {
   pgSynchronousCommit: 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
   /** `WEFT_PG_POOL_SIZE`: PostgreSQL connections per process. Default 10. */
   pgPoolSize: number;
+  /**
+   * `WEFT_PG_PREPARED_STATEMENTS`: run repeated statements as server-side prepared statements
+   * (src/store/postgres/prepared-statements.ts). Default true; false behind a connection pooler in
+   * transaction mode, which does not keep them per client.
+   */
+  pgPreparedStatements: boolean;
   /** `WEFT_WORKER_CONCURRENCY`: steps one process runs at once. Default 200. */
   workerConcurrency: number;
   /** `WEFT_POLL_INTERVAL_MS`: safety-net poll for work, timers, expired leases, timeouts. Default 1000. */
@@ -237,6 +243,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
       'on',
     ),
     pgPoolSize: intVar(env, 'WEFT_PG_POOL_SIZE', 10, 1, 1000),
+    pgPreparedStatements: enumVar(env, 'WEFT_PG_PREPARED_STATEMENTS', ['true', 'false'], 'true') === 'true',
     workerConcurrency: intVar(env, 'WEFT_WORKER_CONCURRENCY', 200, 1, 100_000),
     pollIntervalMs: intVar(env, 'WEFT_POLL_INTERVAL_MS', 1000, 10, 600_000),
     leaseMs: intVar(env, 'WEFT_LEASE_MS', 30_000, 300, 3_600_000),

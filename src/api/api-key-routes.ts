@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { forgetApiKeys } from '../auth/api-key-cache.js';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key-secrets.js';
 import { notFound, WeftError } from '../errors.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
@@ -96,6 +97,8 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, {
         throw new WeftError('FORBIDDEN', 'only an owner key may revoke an owner key');
       }
       if (!(await store.apiKeys.delete(workspace.id, request.params.id))) throw notFound('API key', request.params.id);
+      // Other processes stop accepting it within API_KEY_CACHE_MS (api-key-cache.ts).
+      forgetApiKeys(store);
       return reply.status(204).send(null);
     },
   );

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { findApiKey } from '../auth/api-key-cache.js';
 import { hashApiKey } from '../auth/api-key-secrets.js';
 import { WeftError } from '../errors.js';
 import type { Store } from '../store/store.js';
@@ -85,7 +86,7 @@ export async function authenticate(
   token: string | undefined,
 ): Promise<RequestAuth> {
   if (!token) throw new WeftError('UNAUTHORIZED', 'send an API key as Authorization: Bearer <key>');
-  const found = await store.apiKeys.findByHash(hashApiKey(token));
+  const found = await findApiKey(store, hashApiKey(token));
   if (!found) throw new WeftError('UNAUTHORIZED', 'the API key is not valid');
   const allowed = request.routeOptions.config.roles ?? DEFAULT_ROLES;
   if (!roleAllows(allowed, found.key.role)) {
@@ -95,6 +96,8 @@ export async function authenticate(
   // `last_used_at` is kept to the minute: one write per key and minute, off the request's path.
   const lastUsed = found.key.last_used_at ? Date.parse(found.key.last_used_at) : 0;
   if (Date.now() - lastUsed > 60_000) {
+    // The cached key remembers the touch, so requests within the cache's second do not repeat it.
+    found.key.last_used_at = new Date().toISOString();
     store.apiKeys
       .touch(found.key.id, new Date().toISOString())
       .catch((error: unknown) => request.log.warn({ err: error, key: found.key.id }, 'recording key use failed'));

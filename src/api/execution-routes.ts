@@ -10,7 +10,7 @@ import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/s
 import { notFound, validationFailed, WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
 import { itemTimelineEntries } from '../items/item-timeline.js';
-import type { ExecutionRow } from '../store/database-schema.js';
+import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
 import { workspaceTaskTypes } from '../tasks/declared-types.js';
 import type { ApiContext } from './api-context.js';
@@ -83,18 +83,25 @@ const tags = ['executions'];
 
 /** The execution routes of SPEC §5. */
 export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
-  /** Starts an execution; under an idempotency key a repeat returns the first one (`replayed`). */
+  /**
+   * Starts an execution; under an idempotency key a repeat returns the first one (`replayed`).
+   * `steps` are its step rows as inserted, when they can be shown as they are (no concurrency
+   * block, which may queue it, and no replay); else the view reads them.
+   */
   const start = async (request: StartExecution, key: string | undefined) => {
-    if (key === undefined) return { execution: await engine.startExecution(request), replayed: false };
+    if (key === undefined) {
+      const rows = await engine.startExecutionRows(request);
+      return { execution: rows.execution, replayed: false, steps: rows.concurrency ? undefined : rows.steps };
+    }
     const started = await startIdempotent(store, { ...request, idempotencyKey: key });
     if (!started.replayed) engine.wake();
-    return started;
+    return { ...started, steps: undefined };
   };
 
   /** An execution with its steps and, while queued, its place in line. */
-  const fullView = async (execution: ExecutionRow, workflowName?: string | null) => {
+  const fullView = async (execution: ExecutionRow, workflowName?: string | null, stepRows?: ExecutionStepRow[]) => {
     const [steps, positions, name] = await Promise.all([
-      store.steps.list(execution.id),
+      stepRows ?? store.steps.list(execution.id),
       queuePositions(store, [execution]),
       workflowName === undefined ? nameOf(execution) : workflowName,
     ]);
@@ -127,16 +134,17 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     },
     async (request, reply) => {
       const { workspace } = authOf(request);
-      const workflow = await store.workflows.get(workspace.id, request.params.id, { version: request.body.version });
-      if (!workflow) throw notFound('workflow', request.params.id);
+      // One query for the workflow; its definition comes compiled from the engine's cache.
+      const workflow = await store.workflows.head(workspace.id, request.params.id, request.body.version);
+      if (!workflow?.exists) throw notFound('workflow', request.params.id);
       if (!workflow.enabled)
         throw new WeftError('CONFLICT', `workflow '${workflow.id}' is disabled; enable it to start executions`);
-      const definition = await store.workflows.versionDefinition(workflow.id, workflow.version);
-      if (!definition) throw notFound('workflow version', String(workflow.version));
-      const { execution, replayed } = await start(
+      const compiled = await engine.compiledVersion(workflow.id, workflow.version);
+      if (!compiled) throw notFound('workflow version', String(workflow.version));
+      const { execution, replayed, steps } = await start(
         {
           workspaceId: workspace.id,
-          workflow: { id: workflow.id, version: workflow.version, definition },
+          workflow: { id: workflow.id, version: workflow.version, definition: compiled.definition },
           adhocDefinition: undefined,
           input: request.body.input ?? {},
           start: request.body.start ?? true,
@@ -148,7 +156,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         request.headers['idempotency-key'] ?? request.body.idempotency_key,
       );
       if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send(await fullView(execution, workflow.name));
+      return reply.status(202).send(await fullView(execution, workflow.name, steps));
     },
   );
 
@@ -188,7 +196,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       }
       if (envelopeErrors.length > 0 || !validation?.definition) throw validationFailed(envelopeErrors);
       const fields = envelope as Static<typeof AdhocBody>;
-      const { execution, replayed } = await start(
+      const { execution, replayed, steps } = await start(
         {
           workspaceId: workspace.id,
           workflow: undefined,
@@ -203,7 +211,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         request.headers['idempotency-key'] ?? fields.idempotency_key,
       );
       if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send(await fullView(execution, null));
+      return reply.status(202).send(await fullView(execution, null, steps));
     },
   );
 

@@ -26,6 +26,7 @@ import { executionDefinitionRoutes } from './execution-definition-routes.js';
 import { executionListRoutes } from './execution-list-routes.js';
 import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { lazySerializerFactory } from './lazy-serializers.js';
 import { shareNamedSchemas } from './openapi-components.js';
 import { installRequestLimits } from './request-limits.js';
 import { compileRequestSchema } from './request-validation.js';
@@ -70,6 +71,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     http: { requireHostHeader: false },
     // One log line per request costs throughput; they are logged only at debug level and below.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(options.logger.level) }),
+    schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory() } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(compileRequestSchema);
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.

@@ -20,8 +20,20 @@ export interface CompiledWorkflow {
   outputReads: string[];
 }
 
-/** Prepares a (valid) definition. */
+/** Definitions compiled already: a start of a cached version reuses its plan. */
+const compiledDefinitions = new WeakMap<WorkflowDefinition, CompiledWorkflow>();
+
+/** Prepares a (valid) definition; the same definition object is prepared once. */
 export function compileWorkflow(definition: WorkflowDefinition): CompiledWorkflow {
+  let compiled = compiledDefinitions.get(definition);
+  if (!compiled) {
+    compiled = compileDefinition(definition);
+    compiledDefinitions.set(definition, compiled);
+  }
+  return compiled;
+}
+
+function compileDefinition(definition: WorkflowDefinition): CompiledWorkflow {
   const plan = planExecution(definition);
   const analyses = analyzeSteps(definition.steps, definition.sequential === true);
   const reads = new Map<string, string[]>();
@@ -64,8 +76,12 @@ export class CompiledWorkflowCache {
   async get(key: string, load: () => Promise<WorkflowDefinition | undefined>): Promise<CompiledWorkflow | undefined> {
     const hit = this.#entries.get(key);
     if (hit) {
-      this.#entries.delete(key);
-      this.#entries.set(key, hit);
+      // Refreshed as most recently used only when it is in the older half: a hot entry then
+      // costs a lookup, not a delete and an insert, on every start and settle.
+      if (this.#entries.size > this.capacity / 2) {
+        this.#entries.delete(key);
+        this.#entries.set(key, hit);
+      }
       return hit;
     }
     const definition = await load();

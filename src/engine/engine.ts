@@ -13,7 +13,7 @@ import { claimDueWork } from './claim-work.js';
 import { CompiledWorkflowCache, compiledWorkflowOf } from './compiled-workflow.js';
 import { holdEngineLock } from './engine-lock.js';
 import { type EngineOptions, nodeIdOf } from './engine-options.js';
-import type { StartExecution } from './lifecycle.js';
+import type { PreparedExecution, StartExecution } from './lifecycle.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
 import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
@@ -221,7 +221,12 @@ export class Engine {
    * Starts an execution. Starts that arrive together are written in one transaction (group
    * commit); a bad input is rejected before anything is written.
    */
-  startExecution(request: StartExecution): Promise<ExecutionRow> {
+  async startExecution(request: StartExecution): Promise<ExecutionRow> {
+    return (await this.#starts.start(request)).execution;
+  }
+
+  /** `startExecution`, answering the rows as inserted: the execution and its steps. */
+  startExecutionRows(request: StartExecution): Promise<PreparedExecution> {
     return this.#starts.start(request);
   }
 
@@ -245,6 +250,24 @@ export class Engine {
     store: Store = this.#store,
   ) {
     return compiledWorkflowOf(store, this.#workflows, execution);
+  }
+
+  /**
+   * The compiled definition of a stored workflow version (cached: versions never change);
+   * undefined when the version does not exist.
+   */
+  async compiledVersion(workflowId: string, version: number) {
+    try {
+      return await this.workflowOf({
+        id: '',
+        workflow_id: workflowId,
+        workflow_version: version,
+        adhoc_definition: null,
+      });
+    } catch (error) {
+      if ((await this.#store.workflows.versionDefinition(workflowId, version)) === undefined) return undefined;
+      throw error;
+    }
   }
 
   get #capacity(): number {

@@ -1,4 +1,3 @@
-import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
 import {
   checkStartInput,
@@ -16,7 +15,7 @@ import {
 export class StartBatcher {
   #waiting: Array<{
     prepared: PreparedExecution;
-    resolve: (row: ExecutionRow) => void;
+    resolve: (rows: PreparedExecution) => void;
     reject: (error: unknown) => void;
   }> = [];
   #flushing: Promise<void> | undefined;
@@ -27,8 +26,8 @@ export class StartBatcher {
     private readonly onInserted: () => void,
   ) {}
 
-  /** Starts an execution; resolves once its rows are committed. */
-  async start(request: StartExecution): Promise<ExecutionRow> {
+  /** Starts an execution; resolves with its rows as inserted once they are committed. */
+  async start(request: StartExecution): Promise<PreparedExecution> {
     const prepared = prepareExecution(await checkStartInput(request));
     return new Promise((resolve, reject) => {
       this.#waiting.push({ prepared, resolve, reject });
@@ -48,7 +47,7 @@ export class StartBatcher {
               batch.map((entry) => entry.prepared),
             ),
           );
-          for (const entry of batch) entry.resolve(entry.prepared.execution);
+          for (const entry of batch) entry.resolve(entry.prepared);
           this.onInserted();
         } catch (error) {
           for (const entry of batch) entry.reject(error);

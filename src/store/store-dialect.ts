@@ -33,6 +33,8 @@ export interface StoreDialect {
    * earlier engines in the scope are then known dead and may be taken back at once.
    */
   holdEngineLock(nodeId: string, whileAlone: (scope: EngineLockScope) => Promise<void>): Promise<EngineLock>;
+  /** The schema may have changed (migrations ran): cached statements are prepared again. */
+  schemaChanged?(): void;
   /** Releases connections. */
   close(): Promise<void>;
 }

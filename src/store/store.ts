@@ -209,6 +209,8 @@ export class Store {
       migrationLockTableName: 'weft_migration_lock',
     });
     const { error, results } = await (until === undefined ? migrator.migrateToLatest() : migrator.migrateTo(until));
+    // Statements prepared against the old schema are not used again (prepared-statements.ts).
+    this.dialect.schemaChanged?.();
     if (error) throw error;
     return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
   }
@@ -253,7 +255,8 @@ async function runCommitHooks(tx: Store, hooks: Map<string, (tx: Store) => Promi
 
 /** Opens the store the configuration names (SQLite file or PostgreSQL URL); does not migrate. */
 export function openStore(
-  config: Pick<WeftConfig, 'databaseUrl' | 'sqliteSynchronous' | 'pgSynchronousCommit' | 'pgPoolSize'>,
+  config: Pick<WeftConfig, 'databaseUrl' | 'sqliteSynchronous' | 'pgSynchronousCommit' | 'pgPoolSize'> &
+    Partial<Pick<WeftConfig, 'pgPreparedStatements'>>,
   onBackgroundError: (error: Error) => void,
 ): Store {
   if (isPostgresUrl(config.databaseUrl)) {
@@ -262,6 +265,7 @@ export function openStore(
         connectionString: config.databaseUrl,
         poolSize: config.pgPoolSize,
         synchronousCommit: config.pgSynchronousCommit,
+        preparedStatements: config.pgPreparedStatements ?? true,
         onIdleConnectionError: onBackgroundError,
       }),
       new PostgresNotifier(config.databaseUrl, onBackgroundError),

@@ -4,7 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig, type WeftConfig } from '../../src/config.js';
+import { loadPg } from '../../src/store/postgres/pg-module.js';
 import { openStore, type Store } from '../../src/store/store.js';
+
+// Counts read through `pg` here come back as numbers, as the store reads them.
+loadPg();
 
 /**
  * Test backends: every store and API suite runs once per backend. Each call makes a fresh

@@ -68,7 +68,9 @@ const TEST_DURABILITY = { WEFT_SQLITE_SYNCHRONOUS: 'NORMAL', WEFT_PG_SYNCHRONOUS
 
 /** Starts `weft serve` with `env` and waits for its `weft is serving` line. */
 export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(process.execPath, serveCommand(env), {
+  // BENCH_SERVE_NODE_ARGS: flags for the child's node (`--cpu-prof`, which NODE_OPTIONS refuses).
+  const nodeArgs = process.env.BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...serveCommand(env)], {
     cwd: ROOT,
     env: { ...process.env, WEFT_PORT: '0', WEFT_HOST: '127.0.0.1', ...TEST_DURABILITY, ...env },
   });

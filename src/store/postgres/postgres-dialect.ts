@@ -1,8 +1,9 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
 import type { Database } from '../database-schema.js';
 import { escapeLike, type StoreDialect } from '../store-dialect.js';
+import { loadPg } from './pg-module.js';
 import { holdPostgresEngineLock } from './postgres-engine-lock.js';
+import { PreparedStatements, preparingPool } from './prepared-statements.js';
 
 /** Options of the PostgreSQL backend. */
 export interface PostgresOptions {
@@ -10,12 +11,11 @@ export interface PostgresOptions {
   poolSize: number;
   /** `synchronous_commit` for Weft's sessions; see `WEFT_PG_SYNCHRONOUS_COMMIT`. */
   synchronousCommit: string;
+  /** Whether repeated statements are prepared (WEFT_PG_PREPARED_STATEMENTS, prepared-statements.ts). */
+  preparedStatements: boolean;
   /** Receives errors of idle pooled connections (a restarted server, a network cut). */
   onIdleConnectionError: (error: Error) => void;
 }
-
-// int8 (counts, sums) as numbers: Weft's counters stay far below 2^53.
-pg.types.setTypeParser(20, (value) => Number(value));
 
 /** SQLSTATE classes and codes that mean "the database is not there", not "the query is wrong". */
 const UNAVAILABLE_SQLSTATES = [
@@ -42,7 +42,7 @@ const UNAVAILABLE_MESSAGES = [
 
 /** Connects a pool to PostgreSQL. Connections are opened lazily. */
 export function createPostgresDialect(options: PostgresOptions): StoreDialect {
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: options.connectionString,
     max: options.poolSize,
     connectionTimeoutMillis: 5000,
@@ -55,7 +55,10 @@ export function createPostgresDialect(options: PostgresOptions): StoreDialect {
   // listener that would crash the process. Its running query rejects as well, so the error is
   // handled where the query was made; here it is only reported.
   pool.on('connect', (client) => client.on('error', options.onIdleConnectionError));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const statements = new PreparedStatements();
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: options.preparedStatements ? preparingPool(pool, statements) : pool }),
+  });
   return {
     name: 'postgres',
     db,
@@ -80,6 +83,7 @@ export function createPostgresDialect(options: PostgresOptions): StoreDialect {
     },
     holdEngineLock: (nodeId, whileAlone) =>
       holdPostgresEngineLock(options.connectionString, nodeId, options.onIdleConnectionError, whileAlone),
+    schemaChanged: () => statements.schemaChanged(),
     close: () => db.destroy(),
   };
 }

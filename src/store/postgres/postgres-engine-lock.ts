@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { EngineLock, EngineLockScope } from '../store-dialect.js';
+import { loadPg } from './pg-module.js';
 
 /**
  * The engine lock of a `WEFT_NODE_ID` on PostgreSQL: a session advisory lock on a dedicated
@@ -14,7 +14,7 @@ export async function holdPostgresEngineLock(
   onError: (error: Error) => void,
   whileAlone: (scope: EngineLockScope) => Promise<void>,
 ): Promise<EngineLock> {
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5000 });
+  const client = new (loadPg().Client)({ connectionString, connectionTimeoutMillis: 5000 });
   // A lost connection drops the lock; the engine keeps running (it only matters at a start).
   client.on('error', onError);
   await client.connect();

@@ -1,5 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { ENGINE_CHANNELS, type NotificationHandler, type Notifier, type NotifyChannel } from '../notifier.js';
+import { loadPg } from './pg-module.js';
 
 /**
  * LISTEN on a dedicated connection (a pooled one would be handed to other queries). When the
@@ -22,7 +23,7 @@ export class PostgresNotifier implements Notifier {
     let connected = false;
 
     const connect = async (): Promise<void> => {
-      const next = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 5000 });
+      const next = new (loadPg().Client)({ connectionString: this.connectionString, connectionTimeoutMillis: 5000 });
       next.on('notification', (message) => {
         if (channels.includes(message.channel as NotifyChannel))
           handler(message.channel as NotifyChannel, message.payload ?? '');

@@ -147,6 +147,44 @@ export class WorkflowRepository {
     return version ? toWorkflow(row, version) : undefined;
   }
 
+  /**
+   * What a start needs of a workflow, in one query: its name, whether it is enabled, its webhook
+   * and the version to run (`version`, or the latest), with whether that version exists. The
+   * definition itself comes from the engine's cache of compiled versions (versions never change).
+   */
+  async head(
+    workspaceId: string,
+    id: string,
+    version?: number | undefined,
+  ): Promise<
+    | { id: string; name: string; enabled: boolean; webhook_url: string | null; version: number; exists: boolean }
+    | undefined
+  > {
+    const row = await this.db
+      .selectFrom('workflows')
+      .leftJoin('workflow_versions', (join) => {
+        const same = join.onRef('workflow_versions.workflow_id', '=', 'workflows.id');
+        return version === undefined
+          ? same.onRef('workflow_versions.version', '=', 'workflows.latest_version')
+          : same.on('workflow_versions.version', '=', version);
+      })
+      .select(['workflows.id', 'workflows.name', 'workflows.enabled', 'workflows.webhook_url'])
+      .select(['workflows.latest_version', 'workflow_versions.version'])
+      .where('workflows.workspace_id', '=', workspaceId)
+      .where('workflows.id', '=', id)
+      .where('workflows.deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      name: row.name,
+      enabled: row.enabled === 1,
+      webhook_url: row.webhook_url,
+      version: version ?? row.latest_version,
+      exists: row.version !== null,
+    };
+  }
+
   /** The stored definition of one version, for the engine (versions are immutable). */
   async versionDefinition(workflowId: string, version: number): Promise<WorkflowDefinition | undefined> {
     const row = await this.db
