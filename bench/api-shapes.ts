@@ -14,8 +14,11 @@ import { type ServeProcess, startServe, startServes } from '../test/helpers/proc
  * - the three engine shapes (chain of 200, fan-out 1+500+1, 200 runs x 5 steps), each started
  *   over HTTP and observed as the peer benchmark (../shared/peers) observes it: one list request
  *   per poll (`label=rep:<run>&status=completed`), 1 warm-up and the median of 3;
+ * - memory: RSS of the server before and after 100,000 executions (BENCH_RSS_EXECUTIONS);
  * - scale-out (PostgreSQL): 1,000 runs x 5 steps on 1, 2 and 3 processes sharing the database,
  *   with a check that every step ran exactly once.
+ * BENCH_START_SECONDS (10), BENCH_ONLY_STARTS=1, BENCH_SKIP_RSS=1, BENCH_SKIP_SCALE_OUT=1 and
+ * BENCH_SERVE_NODE_ARGS (say `--cpu-prof --cpu-prof-dir=/tmp/prof`) shape a run.
  * `npm run bench -- api`.
  */
 
@@ -255,6 +258,53 @@ async function scaleOut(processes: number): Promise<{ totalMs: number; stepsPerS
   }
 }
 
+/**
+ * RSS of a `weft serve` process before and after RSS_EXECUTIONS one-step executions started
+ * through the API (50 clients) and finished: memory must not grow with history.
+ */
+async function rssAfterHistory(client: ApiClient, serve: ServeProcess): Promise<ApiShapeResult> {
+  const executions = Number(process.env.BENCH_RSS_EXECUTIONS ?? 100_000);
+  const workflow = await client.call('POST', '/workflows', chainDefinition(1, 'history'));
+  const pid = serve.child.pid as number;
+  // Warm: code compiled, caches and pools at their working size.
+  await Promise.all(
+    Array.from({ length: 1000 }, () => client.call('POST', `/workflows/${workflow.id}/executions`, {})),
+  );
+  await sleep(2000);
+  const before = rssMb(pid);
+  const started = performance.now();
+  let next = 0;
+  let peak = before;
+  await Promise.all(
+    Array.from({ length: START_CLIENTS }, async () => {
+      while (next < executions) {
+        next += 1;
+        await client.call('POST', `/workflows/${workflow.id}/executions`, {});
+        if (next % 1000 === 0) {
+          peak = Math.max(peak, rssMb(pid));
+          process.stderr.write(`\r  ${next} of ${executions} started, RSS ${rssMb(pid).toFixed(0)} MB   `);
+        }
+      }
+    }),
+  );
+  for (;;) {
+    const running = await client.call('GET', `/executions?workflow_id=${workflow.id}&status=running&limit=1`);
+    if (running.items.length === 0) break;
+    peak = Math.max(peak, rssMb(pid));
+    await sleep(500);
+  }
+  const totalMs = performance.now() - started;
+  await sleep(2000);
+  const after = rssMb(pid);
+  process.stderr.write('\n');
+  return {
+    shape: `RSS after ${executions.toLocaleString('en-US')} executions`,
+    count: executions,
+    totalMs,
+    detail: `${before.toFixed(0)} MB before, ${after.toFixed(0)} MB after (+${(after - before).toFixed(0)}), peak ${peak.toFixed(0)} MB`,
+  };
+}
+
 async function withServe<T>(
   backend: Backend,
   work: (client: ApiClient, serve: ServeProcess) => Promise<T>,
@@ -277,6 +327,7 @@ export async function benchApiShapes(backend: Backend): Promise<ApiShapeResult[]
   results.push(await withServe(backend, (client) => startThroughput(client)));
   if (process.env.BENCH_ONLY_STARTS === '1') return results;
   results.push(...(await withServe(backend, (client) => engineShapesOverHttp(client))));
+  if (process.env.BENCH_SKIP_RSS !== '1') results.push(await withServe(backend, rssAfterHistory));
   if (backend === 'postgres' && process.env.BENCH_SKIP_SCALE_OUT !== '1') {
     const single = await scaleOut(1);
     results.push({

@@ -203,6 +203,55 @@ async function measure(server: TestServer, shape: string, path: string, expectIt
   };
 }
 
+/**
+ * Times aggregate requests (stats, metrics) that are not answered from the 5-second cache of
+ * identical questions: each asks with its own `since` (a millisecond apart, all before the
+ * history), so each is computed. Then sends 10 at once while /healthz is asked every 20 ms, and
+ * reports the slowest /healthz answer meanwhile (does the aggregate block the engine's loop?).
+ */
+async function measureAggregate(
+  server: TestServer,
+  shape: string,
+  path: (since: string) => string,
+): Promise<ListShapeResult> {
+  let distinct = 0;
+  const since = () => new Date(Date.UTC(2000, 0, 1) + distinct++).toISOString();
+  const send = async () => {
+    const response = await server.request('GET', path(since()));
+    if (response.status !== 200) throw new Error(`${shape}: ${response.status} ${response.text.slice(0, 500)}`);
+  };
+  await send();
+  const samples: number[] = [];
+  for (let index = 0; index < 10; index += 1) {
+    const started = performance.now();
+    await send();
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  let parallelDone = false;
+  let worstHealth = 0;
+  const health = (async () => {
+    while (!parallelDone) {
+      const started = performance.now();
+      await server.request('GET', '!/healthz');
+      worstHealth = Math.max(worstHealth, performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const parallelStarted = performance.now();
+  await Promise.all(Array.from({ length: 10 }, () => send()));
+  const parallelMs = performance.now() - parallelStarted;
+  parallelDone = true;
+  await health;
+  const totalMs = samples.reduce((sum, ms) => sum + ms, 0);
+  return {
+    shape,
+    count: samples.length,
+    totalMs,
+    detail: `p50 ${(samples[5] ?? 0).toFixed(1)} ms, max ${(samples[9] ?? 0).toFixed(1)} ms; 10 at once ${parallelMs.toFixed(0)} ms, /healthz worst ${worstHealth.toFixed(1)} ms meanwhile`,
+  };
+}
+
 /** The list requests over 100,000 executions on one backend. */
 export async function benchListShapes(backend: Backend): Promise<ListShapeResult[]> {
   const server = await startTestServer(backend);
@@ -241,6 +290,12 @@ export async function benchListShapes(backend: Backend): Promise<ListShapeResult
       ),
       await measure(server, 'GET /workflows?limit=50 (last_execution)', '/workflows?limit=50', WORKFLOWS),
       await measure(server, `GET /task-types (${QUEUED_STEPS} queued)`, '/task-types', 1),
+      await measureAggregate(server, 'GET /executions/stats (uncached)', (since) => `/executions/stats?since=${since}`),
+      await measureAggregate(
+        server,
+        'GET /workflows/{id}/metrics (uncached)',
+        (since) => `/workflows/${workflow}/metrics?since=${since}`,
+      ),
     ];
     const depth = await server.request('GET', '/task-types/bench.work');
     if (depth.body.queued !== QUEUED_STEPS) throw new Error(`queue depth ${depth.body.queued}, not ${QUEUED_STEPS}`);

@@ -62,7 +62,8 @@ for (const backend of testBackends()) {
             {
               id: 'deadline',
               type: 'wait_for_signal',
-              input: { signal: 'never', timeout_seconds: 3 },
+              // Long enough for 20 starts and their waits on a loaded machine, before the kill.
+              input: { signal: 'never', timeout_seconds: 8 },
               fallback: { type: 'noop', input: { timed_out: true } },
             },
             { id: 'after', type: 'noop', depends_on: ['approve', 'deadline'], input: {} },
@@ -82,8 +83,8 @@ for (const backend of testBackends()) {
           assert.equal(sent.body.consumed_by_step, 'approve');
         }
         assert.equal(await serve.stop('SIGKILL'), 'SIGKILL');
-        // Down for longer than the 3 s deadline: the timers fire after the restart.
-        await new Promise((resolve) => setTimeout(resolve, 3000));
+        // Down for a while: the 8 s deadlines pass while no process runs, and fire after the restart.
+        await new Promise((resolve) => setTimeout(resolve, 4000));
         serve = await startServe(serveEnv(database));
         const url = serve.url;
         for (const [offset, id] of ids.slice(5).entries()) {

@@ -62,7 +62,12 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
     }
   }
 
-  const counters = await tx.steps.countSettledDependencies([...increments.values()]);
+  // The dependents' counters and the executions' together (one statement on PostgreSQL).
+  const { counters, executions: finished } = await tx.steps.countSettledWithExecutions(
+    [...increments.values()],
+    [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
+    (decrements) => tx.executions.countSettledMany(decrements),
+  );
   const ready: Array<{ execution: ExecutionRow; stepId: string }> = [];
   const skipped: Array<{ execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }> = [];
   for (const counter of counters) {
@@ -75,9 +80,6 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
 
   await startReady(batch, ready);
 
-  const finished = await tx.executions.countSettledMany(
-    [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
-  );
   await finishExecutions(
     batch,
     finished.flatMap((row) => {

@@ -153,8 +153,7 @@ export async function settleOutcomes(
   const completed = steps.filter((request) => request.outcome.kind === 'completed');
   if (completed.length > 0) await settleCompleted(batch, completed);
   for (const request of steps) if (request.outcome.kind !== 'completed') await settleOne(batch, request);
-  await tx.executionLog.recordAttempts(batch.attempts);
-  await tx.executionLog.append(batch.events);
+  await tx.executionLog.recordAndAppend(batch.attempts, batch.events);
   return batch.result;
 }
 

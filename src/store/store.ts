@@ -101,6 +101,7 @@ export class Store {
       db,
       notifier instanceof LocalNotifier ? (payload) => void this.notify('weft_events', payload) : undefined,
       (log) => this.logged(log),
+      dialect.name === 'postgres',
     );
     this.taskTypes = new TaskTypeRepository(db);
     this.webhooks = new WebhookRepository(db);

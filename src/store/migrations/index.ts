@@ -15,6 +15,7 @@ import * as concurrencyKeys from './0013-concurrency-keys.js';
 import * as artifacts from './0014-artifacts.js';
 import * as workers from './0015-workers.js';
 import * as executionListIndexes from './0016-execution-list-indexes.js';
+import * as executionLabelIndex from './0017-execution-label-index.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -39,6 +40,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0014-artifacts': artifacts,
   '0015-workers': workers,
   '0016-execution-list-indexes': executionListIndexes,
+  '0017-execution-label-index': executionLabelIndex,
 };
 
 /** A Kysely migration provider for one backend. */

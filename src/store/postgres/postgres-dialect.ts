@@ -65,7 +65,10 @@ export function createPostgresDialect(options: PostgresOptions): StoreDialect {
     idType: 'text collate "C"',
     containsIgnoringCase: (column, text) =>
       sql<boolean>`${sql.ref(column)} ilike ${`%${escapeLike(text)}%`} escape '\\'`,
-    jsonFieldEquals: (column, key, value) => sql<boolean>`(${sql.ref(column)}::jsonb ->> ${key}) = ${value}`,
+    // Containment, which the labels' GIN index (migration 0017) answers; the values are strings,
+    // so it is the same test as `->> key = value`.
+    jsonFieldEquals: (column, key, value) =>
+      sql<boolean>`${sql.ref(column)}::jsonb @> jsonb_build_object(${key}::text, ${value}::text)`,
     millisBetween: (from, to) => {
       const interval = sql`${sql.ref(to)}::timestamptz - ${sql.ref(from)}::timestamptz`;
       return sql<number | null>`round(extract(epoch from (${interval})) * 1000)::bigint`;

@@ -43,6 +43,19 @@ export function eventPayload(row: ExecutionEventRow): string {
   return `{"id":${JSON.stringify(row.id)},"workspace_id":${JSON.stringify(row.workspace_id)},"execution_id":${JSON.stringify(row.execution_id)},"type":${JSON.stringify(row.type)},"step_id":${JSON.stringify(row.step_id)},"created_at":${JSON.stringify(row.created_at)},"data":${row.data}}`;
 }
 
+/** The row of a new event. */
+function eventRow(event: NewEvent): ExecutionEventRow {
+  return {
+    id: newId('evt'),
+    workspace_id: event.workspaceId,
+    execution_id: event.executionId,
+    type: event.type,
+    step_id: event.stepId ?? null,
+    data: JSON.stringify(event.data),
+    created_at: event.at,
+  };
+}
+
 /** What one committed transaction wrote to execution logs. */
 export interface CommittedLog {
   events: ExecutionEventRow[];
@@ -60,7 +73,39 @@ export class ExecutionLogRepository {
     private readonly announce?: (payload: string) => void,
     /** Told what was written, for the store's commit observers. */
     private readonly written?: (log: CommittedLog) => void,
+    /** Whether attempts and events may be written by one statement (PostgreSQL's writable CTEs). */
+    private readonly combineWrites = false,
   ) {}
+
+  /**
+   * `recordAttempts` and `append` together: on PostgreSQL one statement (an insert in a CTE), a
+   * round trip fewer per settle; else, or past one chunk, the two calls.
+   */
+  async recordAndAppend(attempts: StepAttemptRow[], events: NewEvent[]): Promise<void> {
+    if (
+      !this.combineWrites ||
+      attempts.length === 0 ||
+      events.length === 0 ||
+      attempts.length > 200 ||
+      events.length > 200
+    ) {
+      await this.recordAttempts(attempts);
+      await this.append(events);
+      return;
+    }
+    const rows = events.map(eventRow);
+    await this.db
+      .with('recorded', (db) =>
+        db
+          .insertInto('step_attempts')
+          .values(attempts)
+          .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing()),
+      )
+      .insertInto('execution_events')
+      .values(rows)
+      .execute();
+    this.written?.({ events: rows, attempts });
+  }
 
   /** Records attempts (once they have an outcome); a repeated one is ignored. */
   async recordAttempts(rows: StepAttemptRow[]): Promise<void> {
@@ -88,15 +133,7 @@ export class ExecutionLogRepository {
   /** Appends events; returns them with their ids. */
   async append(events: NewEvent[]): Promise<ExecutionEvent[]> {
     if (events.length === 0) return [];
-    const rows: ExecutionEventRow[] = events.map((event) => ({
-      id: newId('evt'),
-      workspace_id: event.workspaceId,
-      execution_id: event.executionId,
-      type: event.type,
-      step_id: event.stepId ?? null,
-      data: JSON.stringify(event.data),
-      created_at: event.at,
-    }));
+    const rows = events.map(eventRow);
     for (let start = 0; start < rows.length; start += 200) {
       await this.db
         .insertInto('execution_events')
