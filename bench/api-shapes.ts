@@ -17,8 +17,9 @@ import { type ServeProcess, startServe, startServes } from '../test/helpers/proc
  * - memory: RSS of the server before and after 100,000 executions (BENCH_RSS_EXECUTIONS);
  * - scale-out (PostgreSQL): 1,000 runs x 5 steps on 1, 2 and 3 processes sharing the database,
  *   with a check that every step ran exactly once.
- * BENCH_START_SECONDS (10), BENCH_ONLY_STARTS=1, BENCH_SKIP_RSS=1, BENCH_SKIP_SCALE_OUT=1 and
- * BENCH_SERVE_NODE_ARGS (say `--cpu-prof --cpu-prof-dir=/tmp/prof`) shape a run.
+ * BENCH_API_PARTS (a comma list of starts, shapes, rss and scale-out; all by default),
+ * BENCH_START_SECONDS (10), BENCH_RSS_EXECUTIONS (100,000) and BENCH_SERVE_NODE_ARGS (say
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`) shape a run.
  * `npm run bench -- api`.
  */
 
@@ -323,12 +324,12 @@ async function withServe<T>(
 
 /** Every API shape on `backend` (the scale-out only on PostgreSQL). */
 export async function benchApiShapes(backend: Backend): Promise<ApiShapeResult[]> {
+  const parts = new Set((process.env.BENCH_API_PARTS ?? 'starts,shapes,rss,scale-out').split(','));
   const results: ApiShapeResult[] = [];
-  results.push(await withServe(backend, (client) => startThroughput(client)));
-  if (process.env.BENCH_ONLY_STARTS === '1') return results;
-  results.push(...(await withServe(backend, (client) => engineShapesOverHttp(client))));
-  if (process.env.BENCH_SKIP_RSS !== '1') results.push(await withServe(backend, rssAfterHistory));
-  if (backend === 'postgres' && process.env.BENCH_SKIP_SCALE_OUT !== '1') {
+  if (parts.has('starts')) results.push(await withServe(backend, (client) => startThroughput(client)));
+  if (parts.has('shapes')) results.push(...(await withServe(backend, (client) => engineShapesOverHttp(client))));
+  if (parts.has('rss')) results.push(await withServe(backend, rssAfterHistory));
+  if (backend === 'postgres' && parts.has('scale-out')) {
     const single = await scaleOut(1);
     results.push({
       shape: 'HTTP 1,000 runs x 5, 1 process',
