@@ -82,6 +82,30 @@ for (const backend of testBackends()) {
       );
     });
 
+    it('stops accepting a key deleted by another process within a second', async () => {
+      const created = await server.request('POST', '/api-keys', { body: { name: 'elsewhere', role: 'member' } });
+      assert.equal(created.status, 201, created.text);
+      assert.equal((await server.request('GET', '/workflows', { key: created.body.key })).status, 200);
+      // Another process on the same database: its own store, as `weft serve` beside this one.
+      const other = server.database.open();
+      try {
+        assert.equal(await other.apiKeys.delete(created.body.workspace_id, created.body.id), true);
+      } finally {
+        await other.close();
+      }
+      const deletedAt = Date.now();
+      let status = 200;
+      while (status === 200 && Date.now() - deletedAt < 3000) {
+        status = (await server.request('GET', '/workflows', { key: created.body.key })).status;
+        if (status === 200) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(status, 401, 'the deleted key is refused');
+      assert.ok(
+        Date.now() - deletedAt < 1500,
+        `refused ${Date.now() - deletedAt} ms after the delete (bound 1 s + a poll)`,
+      );
+    });
+
     it('creates keys shown once, lists them without secrets, revokes them', async () => {
       const created = await server.request('POST', '/api-keys', { body: { name: 'ci', role: 'member' } });
       assert.equal(created.status, 201);
