@@ -1,10 +1,6 @@
-import pino from 'pino';
 import type { WorkflowDefinition } from '../src/definition/definition-schema.js';
-import { Engine } from '../src/engine/engine.js';
-import { openStore } from '../src/store/store.js';
-import { TaskTypeRegistry } from '../src/tasks/registry.js';
-import { type Backend, createTestDatabase } from '../test/helpers/backends.js';
-import { chain } from './engine-shapes.js';
+import type { Backend } from '../test/helpers/backends.js';
+import { chain, startBenchEngine } from './engine-shapes.js';
 import { endedExecutions } from './flow-shapes.js';
 
 /**
@@ -24,30 +20,14 @@ export interface ConcurrencyShapeResult {
 }
 
 async function runMany(backend: Backend, definition: WorkflowDefinition, count: number, keys: number) {
-  const database = await createTestDatabase(backend);
-  const config = {
-    ...database.config,
-    sqliteSynchronous: 'FULL' as const,
-    pgSynchronousCommit: 'on' as const,
-    pgPoolSize: 10,
-  };
-  const store = openStore(config, (error) => process.stderr.write(`database: ${error.message}\n`));
-  await store.migrate();
-  const workspace = await store.workspaces.create({ slug: 'bench', name: 'Bench' });
-  const engine = new Engine({
-    store,
-    taskTypes: new TaskTypeRegistry(),
-    logger: pino({ level: 'warn' }),
-    config: { llmBaseUrl: undefined, llmApiKey: undefined },
-  });
-  await engine.start();
+  const { store, engine, workspaceId, close } = await startBenchEngine(backend);
   try {
-    const workflow = await store.workflows.create(workspace.id, definition);
+    const workflow = await store.workflows.create(workspaceId, definition);
     const started = Date.now();
     const executions = await Promise.all(
       Array.from({ length: count }, (_, index) =>
         engine.startExecution({
-          workspaceId: workspace.id,
+          workspaceId: workspaceId,
           workflow: { id: workflow.id, version: workflow.version, definition },
           adhocDefinition: undefined,
           input: { customer: `customer-${index % keys}` },
@@ -66,13 +46,11 @@ async function runMany(backend: Backend, definition: WorkflowDefinition, count: 
       await new Promise((resolve) => setTimeout(resolve, 50));
       ended = await endedExecutions(store);
     }
-    const failed = await store.executions.list(workspace.id, { status: 'failed' }, { limit: 1 });
+    const failed = await store.executions.list(workspaceId, { status: 'failed' }, { limit: 1 });
     if (failed.items.length > 0) throw new Error(`concurrency shape: one failed: ${failed.items[0]?.error}`);
     return { totalMs: ended.last - started, queued };
   } finally {
-    await engine.stop(1000);
-    await store.close();
-    await database.drop();
+    await close();
   }
 }
 

@@ -53,12 +53,20 @@ async function waitForAll(store: Store, count: number): Promise<number> {
   }
 }
 
-export async function runShape(
+/** An engine on a fresh database at the default durability, with a workspace, for one shape. */
+export interface BenchEngine {
+  store: Store;
+  engine: Engine;
+  workspaceId: string;
+  /** Stops the engine, closes the store and drops the database. */
+  close(): Promise<void>;
+}
+
+/** Starts a BenchEngine on `backend` (SQLite `synchronous` as given, PostgreSQL `synchronous_commit=on`). */
+export async function startBenchEngine(
   backend: Backend,
-  shape: string,
-  definitions: WorkflowDefinition[],
-  synchronous: 'FULL' | 'NORMAL',
-): Promise<ShapeResult> {
+  synchronous: 'FULL' | 'NORMAL' = 'FULL',
+): Promise<BenchEngine> {
   const database = await createTestDatabase(backend);
   const config = {
     ...database.config,
@@ -76,10 +84,29 @@ export async function runShape(
     config: { llmBaseUrl: undefined, llmApiKey: undefined },
   });
   await engine.start();
+  return {
+    store,
+    engine,
+    workspaceId: workspace.id,
+    async close() {
+      await engine.stop(1000);
+      await store.close();
+      await database.drop();
+    },
+  };
+}
+
+export async function runShape(
+  backend: Backend,
+  shape: string,
+  definitions: WorkflowDefinition[],
+  synchronous: 'FULL' | 'NORMAL',
+): Promise<ShapeResult> {
+  const { store, engine, workspaceId, close } = await startBenchEngine(backend, synchronous);
   try {
     const started = Date.now();
     await Promise.all(
-      definitions.map((definition) => engine.startExecution(adhocStartRequest(workspace.id, definition))),
+      definitions.map((definition) => engine.startExecution(adhocStartRequest(workspaceId, definition))),
     );
     const created = Date.now();
     engine.wake();
@@ -87,13 +114,11 @@ export async function runShape(
     process.stderr.write(
       `  ${backend} ${shape}: creating the executions took ${created - started} ms of ${totalMs} ms\n`,
     );
-    const failed = await store.executions.list(workspace.id, { status: 'failed' }, { limit: 1 });
+    const failed = await store.executions.list(workspaceId, { status: 'failed' }, { limit: 1 });
     if (failed.items.length > 0) throw new Error(`${shape}: an execution failed: ${failed.items[0]?.error}`);
     return { shape, steps: definitions.reduce((sum, definition) => sum + definition.steps.length, 0), totalMs };
   } finally {
-    await engine.stop(1000);
-    await store.close();
-    await database.drop();
+    await close();
   }
 }
 

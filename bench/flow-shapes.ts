@@ -1,13 +1,10 @@
 import { sql } from 'kysely';
-import pino from 'pino';
 import type { WorkflowDefinition } from '../src/definition/definition-schema.js';
-import { Engine } from '../src/engine/engine.js';
 import { adhocStartRequest } from '../src/engine/lifecycle.js';
-import { openStore, type Store } from '../src/store/store.js';
-import { TaskTypeRegistry } from '../src/tasks/registry.js';
+import type { Store } from '../src/store/store.js';
 import { startTestServer } from '../test/helpers/api-server.js';
-import { type Backend, createTestDatabase } from '../test/helpers/backends.js';
-import { chain } from './engine-shapes.js';
+import type { Backend } from '../test/helpers/backends.js';
+import { chain, startBenchEngine } from './engine-shapes.js';
 
 /**
  * Flow-control shapes of issue 10 on a fresh database each, with the durability of the engine
@@ -42,32 +39,16 @@ export async function endedExecutions(store: Store): Promise<{ ended: number; la
 
 /** 200 parents (ad hoc), each calling one saved 3-step child workflow; timed to the last end. */
 async function parentsCallingChildren(backend: Backend, parents: number): Promise<FlowShapeResult> {
-  const database = await createTestDatabase(backend);
-  const config = {
-    ...database.config,
-    sqliteSynchronous: 'FULL' as const,
-    pgSynchronousCommit: 'on' as const,
-    pgPoolSize: 10,
-  };
-  const store = openStore(config, (error) => process.stderr.write(`database: ${error.message}\n`));
-  await store.migrate();
-  const workspace = await store.workspaces.create({ slug: 'bench', name: 'Bench' });
-  const engine = new Engine({
-    store,
-    taskTypes: new TaskTypeRegistry(),
-    logger: pino({ level: 'warn' }),
-    config: { llmBaseUrl: undefined, llmApiKey: undefined },
-  });
-  await engine.start();
+  const { store, engine, workspaceId, close } = await startBenchEngine(backend);
   try {
-    const child = await store.workflows.create(workspace.id, chain(3, 'bench child'));
+    const child = await store.workflows.create(workspaceId, chain(3, 'bench child'));
     const parent: WorkflowDefinition = {
       name: 'bench parent',
       steps: [{ id: 'call', type: 'workflow', input: { workflow_id: child.id, input: {} } }],
     };
     const started = Date.now();
     await Promise.all(
-      Array.from({ length: parents }, () => engine.startExecution(adhocStartRequest(workspace.id, parent))),
+      Array.from({ length: parents }, () => engine.startExecution(adhocStartRequest(workspaceId, parent))),
     );
     engine.wake();
     const expected = parents * 2;
@@ -77,7 +58,7 @@ async function parentsCallingChildren(backend: Backend, parents: number): Promis
       ended = await endedExecutions(store);
     }
     const totalMs = ended.last - started;
-    const failed = await store.executions.list(workspace.id, { status: 'failed' }, { limit: 1 });
+    const failed = await store.executions.list(workspaceId, { status: 'failed' }, { limit: 1 });
     if (failed.items.length > 0) throw new Error(`parents and children: one failed: ${failed.items[0]?.error}`);
     const perSecond = (count: number) => Math.round((count / totalMs) * 1000);
     return {
@@ -87,9 +68,7 @@ async function parentsCallingChildren(backend: Backend, parents: number): Promis
       detail: `${perSecond(parents)} parents/s, ${perSecond(expected)} executions/s (parents and children)`,
     };
   } finally {
-    await engine.stop(1000);
-    await store.close();
-    await database.drop();
+    await close();
   }
 }
 
