@@ -114,3 +114,13 @@ export async function compiledWorkflowOf(
   if (!compiled) throw new Error(`the definition of execution ${execution.id} is missing`);
   return compiled;
 }
+
+/** The compiled definition of a stored workflow version (cached); undefined when it does not exist. */
+export async function compiledVersionOf(
+  store: Store,
+  cache: CompiledWorkflowCache,
+  workflowId: string,
+  version: number,
+): Promise<CompiledWorkflow | undefined> {
+  return cache.get(`${workflowId}@${version}`, () => store.workflows.versionDefinition(workflowId, version));
+}

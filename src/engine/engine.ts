@@ -10,13 +10,19 @@ import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { EngineLock } from '../store/store-dialect.js';
 import { claimDueWork } from './claim-work.js';
-import { CompiledWorkflowCache, compiledWorkflowOf } from './compiled-workflow.js';
+import {
+  type CompiledWorkflow,
+  CompiledWorkflowCache,
+  compiledVersionOf,
+  compiledWorkflowOf,
+} from './compiled-workflow.js';
 import { holdEngineLock } from './engine-lock.js';
 import { type EngineOptions, nodeIdOf } from './engine-options.js';
 import type { PreparedExecution, StartExecution } from './lifecycle.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
 import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
+import { settleOneByOne } from './settle-one-by-one.js';
 import { StartBatcher } from './start-batcher.js';
 import { runClaimedStep } from './step-runner.js';
 import { WorkspaceSlots } from './workspace-slots.js';
@@ -256,18 +262,8 @@ export class Engine {
    * The compiled definition of a stored workflow version (cached: versions never change);
    * undefined when the version does not exist.
    */
-  async compiledVersion(workflowId: string, version: number) {
-    try {
-      return await this.workflowOf({
-        id: '',
-        workflow_id: workflowId,
-        workflow_version: version,
-        adhoc_definition: null,
-      });
-    } catch (error) {
-      if ((await this.#store.workflows.versionDefinition(workflowId, version)) === undefined) return undefined;
-      throw error;
-    }
+  compiledVersion(workflowId: string, version: number): Promise<CompiledWorkflow | undefined> {
+    return compiledVersionOf(this.#store, this.#workflows, workflowId, version);
   }
 
   get #capacity(): number {
@@ -410,30 +406,13 @@ export class Engine {
         'settling a batch failed; settling its outcomes one by one',
       );
     }
-    // One outcome that cannot be written must not hold back the others.
-    for (const request of batch) {
-      try {
-        this.#apply(await this.#settle([request]));
-      } catch (error) {
-        if (this.#store.isUnavailableError(error)) {
-          this.#settleQueue.push(request);
-          continue;
-        }
-        const context = { err: error, execution: request.step.execution_id, step: request.step.step_id };
-        this.#options.logger.error(context, 'an outcome could not be recorded; failing the step');
-        const message = `the outcome could not be recorded: ${(error as Error).message}`;
-        try {
-          this.#apply(
-            await this.#settle([
-              { ...request, outcome: { kind: 'failed', input: null, error: { message, retryable: false } } },
-            ]),
-          );
-        } catch (again) {
-          // Left to lease expiry: recovery gives the step back to the queue.
-          this.#options.logger.error({ ...context, err: again }, 'failing the step failed too; its lease will expire');
-        }
-      }
-    }
+    await settleOneByOne(batch, {
+      settle: (requests) => this.#settle(requests),
+      apply: (result) => this.#apply(result),
+      isUnavailable: (error) => this.#store.isUnavailableError(error),
+      requeue: (request) => this.#settleQueue.push(request),
+      logger: this.#options.logger,
+    });
   }
 
   #settle(batch: SettleRequest[]): Promise<SettleResult> {

@@ -63,10 +63,9 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
   }
 
   // The dependents' counters and the executions' together (one statement on PostgreSQL).
-  const { counters, executions: finished } = await tx.steps.countSettledWithExecutions(
+  const { counters, executions: finished } = await tx.settleCounters.count(
     [...increments.values()],
     [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
-    (decrements) => tx.executions.countSettledMany(decrements),
   );
   const ready: Array<{ execution: ExecutionRow; stepId: string }> = [];
   const skipped: Array<{ execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }> = [];

@@ -23,6 +23,7 @@ import {
 import { ExecutionRepository } from './repositories/execution-repository.js';
 import { LeaseRepository } from './repositories/lease-repository.js';
 import { SecretRepository } from './repositories/secret-repository.js';
+import { SettleCounterRepository } from './repositories/settle-counter-repository.js';
 import { type StatsReads, StatsRepository } from './repositories/stats-repository.js';
 import { StepRepository } from './repositories/step-repository.js';
 import { TaskTypeRepository } from './repositories/task-type-repository.js';
@@ -75,6 +76,8 @@ export class Store {
   readonly artifacts: ArtifactRepository;
   /** Workers seen polling, and the queue depth of the types they serve (src/workers/). */
   readonly workers: WorkerRepository;
+  /** The dependents' and executions' counters a settle moves, together. */
+  readonly settleCounters: SettleCounterRepository;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -95,6 +98,7 @@ export class Store {
     this.workflows = new WorkflowRepository(db, dialect);
     this.executions = new ExecutionRepository(db, dialect);
     this.steps = new StepRepository(db, dialect);
+    this.settleCounters = new SettleCounterRepository(db, dialect, this.steps, this.executions);
     this.leases = new LeaseRepository(db);
     // PostgreSQL announces appended events itself (a trigger, at commit); SQLite through here.
     this.executionLog = new ExecutionLogRepository(

@@ -37,7 +37,9 @@ export interface DependentCounters {
   deps_completed: number;
 }
 
-const CHUNK = 200;
+/** Rows per statement of the set-wise settle statements. */
+export const SETTLE_CHUNK = 200;
+const CHUNK = SETTLE_CHUNK;
 
 /** Every column of `execution_steps`, for RETURNING lists that must not include joined tables. */
 const STEP_COLUMNS: ReadonlyArray<keyof ExecutionStepRow> = [
@@ -313,88 +315,6 @@ export class StepRepository {
       counters.push(...result.rows);
     }
     return counters;
-  }
-
-  /**
-   * `countSettledDependencies` and the executions' `countSettledMany` together: on PostgreSQL in
-   * one statement (two updates of different tables), a round trip fewer per settle; elsewhere,
-   * or past one chunk, as the two calls.
-   */
-  async countSettledWithExecutions(
-    increments: Array<{ executionId: string; stepId: string; settled: number; completed: number }>,
-    decrements: Array<{ id: string; settled: number }>,
-    countExecutions: (
-      decrements: Array<{ id: string; settled: number }>,
-    ) => Promise<Array<{ id: string; steps_unsettled: number; status: string }>>,
-  ): Promise<{
-    counters: Array<DependentCounters & { execution_id: string }>;
-    executions: Array<{ id: string; steps_unsettled: number; status: string }>;
-  }> {
-    if (
-      this.dialect.name !== 'postgres' ||
-      increments.length === 0 ||
-      decrements.length === 0 ||
-      increments.length > CHUNK ||
-      decrements.length > CHUNK
-    ) {
-      return {
-        counters: await this.countSettledDependencies(increments),
-        executions: await countExecutions(decrements),
-      };
-    }
-    const steps = increments.map(
-      (row) =>
-        sql`(${row.executionId}, ${row.stepId}, cast(${row.settled} as integer), cast(${row.completed} as integer))`,
-    );
-    const executions = decrements.map((row) => sql`(${row.id}, cast(${row.settled} as integer))`);
-    const result = await sql<{
-      kind: 'step' | 'execution';
-      execution_id: string;
-      step_id: string | null;
-      deps_total: number | null;
-      deps_settled: number | null;
-      deps_completed: number | null;
-      steps_unsettled: number | null;
-      status: string | null;
-    }>`
-      with d as (
-        update execution_steps
-        set deps_settled = deps_settled + v.column3, deps_completed = deps_completed + v.column4
-        from (values ${sql.join(steps)}) as v
-        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
-          and execution_steps.status = 'pending'
-        returning execution_id, step_id, deps_total, deps_settled, deps_completed
-      ), e as (
-        update executions set steps_unsettled = steps_unsettled - w.column2
-        from (values ${sql.join(executions)}) as w
-        where executions.id = w.column1
-        returning id, steps_unsettled, status
-      )
-      select 'step' as kind, execution_id, step_id, deps_total, deps_settled, deps_completed,
-             null::integer as steps_unsettled, null::text as status
-        from d
-      union all
-      select 'execution', id, null, null, null, null, steps_unsettled, status from e`.execute(this.db);
-    const counters: Array<DependentCounters & { execution_id: string }> = [];
-    const settled: Array<{ id: string; steps_unsettled: number; status: string }> = [];
-    for (const row of result.rows) {
-      if (row.kind === 'step') {
-        counters.push({
-          execution_id: row.execution_id,
-          step_id: row.step_id as string,
-          deps_total: Number(row.deps_total),
-          deps_settled: Number(row.deps_settled),
-          deps_completed: Number(row.deps_completed),
-        });
-      } else {
-        settled.push({
-          id: row.execution_id,
-          steps_unsettled: Number(row.steps_unsettled),
-          status: row.status as string,
-        });
-      }
-    }
-    return { counters, executions: settled };
   }
 
   /** Claims ready steps straight from `pending` for `owner` (many executions, one statement). */
