@@ -97,9 +97,10 @@ export async function authenticate(
   const lastUsed = found.key.last_used_at ? Date.parse(found.key.last_used_at) : 0;
   if (Date.now() - lastUsed > 60_000) {
     // The cached key remembers the touch, so requests within the cache's second do not repeat it.
-    found.key.last_used_at = new Date().toISOString();
+    const at = new Date().toISOString();
+    found.key.last_used_at = at;
     store.apiKeys
-      .touch(found.key.id, new Date().toISOString())
+      .touch(found.key.id, at)
       .catch((error: unknown) => request.log.warn({ err: error, key: found.key.id }, 'recording key use failed'));
   }
   return auth;

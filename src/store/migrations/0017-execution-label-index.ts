@@ -7,8 +7,7 @@ import type { MigrationContext } from './migration-context.js';
  * execution of the status it asked for and parsed its labels. A GIN index over the labels as
  * jsonb (`jsonb_path_ops`: containment only, small) answers `labels::jsonb @> {key: value}`,
  * which the PostgreSQL dialect's label filter now asks. SQLite has no such index: its filter
- * stays a scan of the status's rows (no round trips; measured in status.md). Never edit: add a
- * migration.
+ * stays a scan of the status's rows, in process. Never edit: add a migration.
  */
 export async function up(db: Kysely<unknown>, context: MigrationContext): Promise<void> {
   if (context.backend !== 'postgres') return;

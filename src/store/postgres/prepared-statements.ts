@@ -66,7 +66,8 @@ export function preparingPool(pool: pg.Pool, statements: PreparedStatements): Po
     // biome-ignore lint/suspicious/noExplicitAny: Kysely's overloads (text or cursor) pass through to node-postgres as they are.
     query: ((textOrCursor: any, parameters?: readonly unknown[]) => {
       if (typeof textOrCursor !== 'string') return client.query(textOrCursor);
-      const values = [...(parameters ?? [])];
+      // Kysely hands over a fresh array per query: no copy needed.
+      const values = (parameters ?? []) as unknown[];
       const name = statements.nameOf(textOrCursor, values);
       const result = name ? client.query({ name, text: textOrCursor, values }) : client.query(textOrCursor, values);
       return result.catch((error: { code?: string }) => {

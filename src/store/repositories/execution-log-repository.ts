@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, QueryCreator } from 'kysely';
 import { newId } from '../../ids.js';
 import type { Database, ExecutionEventRow, StepAttemptRow } from '../database-schema.js';
 import { decodeCursor, type PageRequest, toPage } from '../pagination.js';
@@ -41,6 +41,17 @@ function toEvent(row: ExecutionEventRow): ExecutionEvent {
  */
 export function eventPayload(row: ExecutionEventRow): string {
   return `{"id":${JSON.stringify(row.id)},"workspace_id":${JSON.stringify(row.workspace_id)},"execution_id":${JSON.stringify(row.execution_id)},"type":${JSON.stringify(row.type)},"step_id":${JSON.stringify(row.step_id)},"created_at":${JSON.stringify(row.created_at)},"data":${row.data}}`;
+}
+
+/** Rows per insert statement. */
+const ROWS_PER_INSERT = 200;
+
+/** The insert of attempt rows; an attempt recorded already is left as it is. */
+function attemptsInsert(db: QueryCreator<Database>, rows: StepAttemptRow[]) {
+  return db
+    .insertInto('step_attempts')
+    .values(rows)
+    .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing());
 }
 
 /** The row of a new event. */
@@ -86,8 +97,8 @@ export class ExecutionLogRepository {
       !this.combineWrites ||
       attempts.length === 0 ||
       events.length === 0 ||
-      attempts.length > 200 ||
-      events.length > 200
+      attempts.length > ROWS_PER_INSERT ||
+      events.length > ROWS_PER_INSERT
     ) {
       await this.recordAttempts(attempts);
       await this.append(events);
@@ -95,12 +106,7 @@ export class ExecutionLogRepository {
     }
     const rows = events.map(eventRow);
     await this.db
-      .with('recorded', (db) =>
-        db
-          .insertInto('step_attempts')
-          .values(attempts)
-          .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing()),
-      )
+      .with('recorded', (db) => attemptsInsert(db, attempts))
       .insertInto('execution_events')
       .values(rows)
       .execute();
@@ -109,12 +115,8 @@ export class ExecutionLogRepository {
 
   /** Records attempts (once they have an outcome); a repeated one is ignored. */
   async recordAttempts(rows: StepAttemptRow[]): Promise<void> {
-    for (let start = 0; start < rows.length; start += 200) {
-      await this.db
-        .insertInto('step_attempts')
-        .values(rows.slice(start, start + 200))
-        .onConflict((conflict) => conflict.columns(['execution_id', 'step_id', 'attempt']).doNothing())
-        .execute();
+    for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+      await attemptsInsert(this.db, rows.slice(start, start + ROWS_PER_INSERT)).execute();
     }
     if (rows.length > 0) this.written?.({ events: [], attempts: rows });
   }
@@ -134,10 +136,10 @@ export class ExecutionLogRepository {
   async append(events: NewEvent[]): Promise<ExecutionEvent[]> {
     if (events.length === 0) return [];
     const rows = events.map(eventRow);
-    for (let start = 0; start < rows.length; start += 200) {
+    for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
       await this.db
         .insertInto('execution_events')
-        .values(rows.slice(start, start + 200))
+        .values(rows.slice(start, start + ROWS_PER_INSERT))
         .execute();
     }
     if (this.announce) for (const row of rows) this.announce(eventPayload(row));

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { firstIdAt } from '../../ids.js';
 import type { Database, ExecutionRow } from '../database-schema.js';
 import { decodeCursor, type PageRequest, toPage } from '../pagination.js';
@@ -26,6 +26,21 @@ export interface ExecutionFilters {
   createdAfter?: string | undefined;
   /** Only those created before this time (ISO 8601 UTC). */
   createdBefore?: string | undefined;
+}
+
+/**
+ * The update that counts settled steps on their executions and returns what is left unsettled
+ * (its own statement, or a CTE of the settle counters' combined one).
+ */
+export function settledExecutionsUpdate(
+  decrements: ReadonlyArray<{ id: string; settled: number }>,
+): RawBuilder<{ id: string; steps_unsettled: number; status: string }> {
+  const values = decrements.map((row) => sql`(${row.id}, cast(${row.settled} as integer))`);
+  return sql<{ id: string; steps_unsettled: number; status: string }>`
+    update executions set steps_unsettled = steps_unsettled - v.column2
+    from (values ${sql.join(values)}) as v
+    where executions.id = v.column1
+    returning id, steps_unsettled, status`;
 }
 
 /** Executions: creation, reads, and guarded status changes. */
@@ -207,12 +222,7 @@ export class ExecutionRepository {
     decrements: Array<{ id: string; settled: number }>,
   ): Promise<Array<{ id: string; steps_unsettled: number; status: string }>> {
     if (decrements.length === 0) return [];
-    const values = decrements.map((row) => sql`(${row.id}, cast(${row.settled} as integer))`);
-    const result = await sql<{ id: string; steps_unsettled: number; status: string }>`
-      update executions set steps_unsettled = steps_unsettled - v.column2
-      from (values ${sql.join(values)}) as v
-      where executions.id = v.column1
-      returning id, steps_unsettled, status`.execute(this.db);
+    const result = await settledExecutionsUpdate(decrements).execute(this.db);
     return result.rows.map((row) => ({ ...row, steps_unsettled: Number(row.steps_unsettled) }));
   }
 

@@ -1,8 +1,13 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../database-schema.js';
 import type { StoreDialect } from '../store-dialect.js';
-import type { ExecutionRepository } from './execution-repository.js';
-import { type DependentCounters, SETTLE_CHUNK, type StepRepository } from './step-repository.js';
+import { type ExecutionRepository, settledExecutionsUpdate } from './execution-repository.js';
+import {
+  type DependentCounters,
+  dependentCountersUpdate,
+  SETTLE_CHUNK,
+  type StepRepository,
+} from './step-repository.js';
 
 /**
  * The counters a settle moves: its steps' dependents (`deps_settled`, `deps_completed`) and its
@@ -41,11 +46,6 @@ export class SettleCounterRepository {
         executions: await this.executions.countSettledMany(decrements),
       };
     }
-    const steps = increments.map(
-      (row) =>
-        sql`(${row.executionId}, ${row.stepId}, cast(${row.settled} as integer), cast(${row.completed} as integer))`,
-    );
-    const executions = decrements.map((row) => sql`(${row.id}, cast(${row.settled} as integer))`);
     const result = await sql<{
       kind: 'step' | 'execution';
       execution_id: string;
@@ -56,19 +56,7 @@ export class SettleCounterRepository {
       steps_unsettled: number | null;
       status: string | null;
     }>`
-      with d as (
-        update execution_steps
-        set deps_settled = deps_settled + v.column3, deps_completed = deps_completed + v.column4
-        from (values ${sql.join(steps)}) as v
-        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
-          and execution_steps.status = 'pending'
-        returning execution_id, step_id, deps_total, deps_settled, deps_completed
-      ), e as (
-        update executions set steps_unsettled = steps_unsettled - w.column2
-        from (values ${sql.join(executions)}) as w
-        where executions.id = w.column1
-        returning id, steps_unsettled, status
-      )
+      with d as (${dependentCountersUpdate(increments)}), e as (${settledExecutionsUpdate(decrements)})
       select 'step' as kind, execution_id, step_id, deps_total, deps_settled, deps_completed,
              null::integer as steps_unsettled, null::text as status
         from d

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database, ExecutionRow, ExecutionStepRow } from '../database-schema.js';
 import { inTransaction, type StoreDialect } from '../store-dialect.js';
 
@@ -35,6 +35,26 @@ export interface DependentCounters {
   deps_total: number;
   deps_settled: number;
   deps_completed: number;
+}
+
+/**
+ * The update that counts settled dependencies on their pending dependents and returns their
+ * counters (its own statement, or a CTE of the settle counters' combined one).
+ */
+export function dependentCountersUpdate(
+  increments: ReadonlyArray<{ executionId: string; stepId: string; settled: number; completed: number }>,
+): RawBuilder<DependentCounters & { execution_id: string }> {
+  const values = increments.map(
+    (row) =>
+      sql`(${row.executionId}, ${row.stepId}, cast(${row.settled} as integer), cast(${row.completed} as integer))`,
+  );
+  return sql<DependentCounters & { execution_id: string }>`
+    update execution_steps
+    set deps_settled = deps_settled + v.column3, deps_completed = deps_completed + v.column4
+    from (values ${sql.join(values)}) as v
+    where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
+      and execution_steps.status = 'pending'
+    returning execution_id, step_id, deps_total, deps_settled, deps_completed`;
 }
 
 /** Rows per statement of the set-wise settle statements. */
@@ -299,19 +319,7 @@ export class StepRepository {
   ): Promise<Array<DependentCounters & { execution_id: string }>> {
     const counters: Array<DependentCounters & { execution_id: string }> = [];
     for (let start = 0; start < increments.length; start += CHUNK) {
-      const values = increments
-        .slice(start, start + CHUNK)
-        .map(
-          (row) =>
-            sql`(${row.executionId}, ${row.stepId}, cast(${row.settled} as integer), cast(${row.completed} as integer))`,
-        );
-      const result = await sql<DependentCounters & { execution_id: string }>`
-        update execution_steps
-        set deps_settled = deps_settled + v.column3, deps_completed = deps_completed + v.column4
-        from (values ${sql.join(values)}) as v
-        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
-          and execution_steps.status = 'pending'
-        returning execution_id, step_id, deps_total, deps_settled, deps_completed`.execute(this.db);
+      const result = await dependentCountersUpdate(increments.slice(start, start + CHUNK)).execute(this.db);
       counters.push(...result.rows);
     }
     return counters;
