@@ -1,17 +1,18 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { ulid } from 'ulid';
-import type { ExecutionRow, ExecutionStepRow } from '../src/store/database-schema.js';
+import type { ExecutionRow, ExecutionStepRow, StepAttemptRow } from '../src/store/database-schema.js';
 import { encodeCursor } from '../src/store/pagination.js';
 import { simpleDefinition, startTestServer, type TestServer } from '../test/helpers/api-server.js';
 import { type Backend, TEST_PG_URL } from '../test/helpers/backends.js';
 
 /**
  * List shapes (issue 12): the execution lists of the web UI over 100,000 executions of one
- * workspace (five workflows and some ad-hoc runs, 30 days of history, two steps each), seeded
+ * workspace (five workflows and some ad-hoc runs, 30 days of history, two steps each with their
+ * attempts), seeded
  * straight into the tables in bulk; then each request is sent over loopback HTTP to an in-process
  * server, 50 times after a warm-up, and timed end to end (query, views, JSON). PostgreSQL tables
- * are ANALYZEd after the seed, as autovacuum would have done long before a table held that many
+ * are VACUUM ANALYZEd after the seed, as autovacuum would have done long before a table held that many
  * rows; SQLite runs without statistics, as Weft leaves it. `npm run bench -- lists`.
  *
  * The four requests of the issue come first: the first page, a page from a cursor half-way down,
@@ -110,6 +111,25 @@ function stepRow(execution: ExecutionRow, stepId: string, position: number, type
   } satisfies ExecutionStepRow;
 }
 
+/** The attempt of a seeded step that ran: from 0 to 199 ms (by `index`), ended as `status`. */
+function attemptRow(execution: ExecutionRow, stepId: string, index: number, status: string): StepAttemptRow {
+  const started = Date.parse(execution.created_at);
+  return {
+    execution_id: execution.id,
+    step_id: stepId,
+    attempt: 1,
+    workspace_id: execution.workspace_id,
+    type: stepId === 'first' ? 'noop' : 'transform',
+    status,
+    used_fallback: 0,
+    error: status === 'failed' ? '{"message":"seeded failure"}' : null,
+    worker: null,
+    queued_at: execution.created_at,
+    started_at: execution.created_at,
+    ended_at: iso(started + ((index * 7919) % 200)),
+  };
+}
+
 /** Seeds the history and the worker backlog; returns the executions, oldest first, and the workflows. */
 export async function seedListHistory(server: TestServer, workspaceId: string) {
   const workflows: string[] = [];
@@ -125,6 +145,7 @@ export async function seedListHistory(server: TestServer, workspaceId: string) {
   for (let from = 0; from < EXECUTIONS; from += 2000) {
     const executions: ExecutionRow[] = [];
     const steps: ExecutionStepRow[] = [];
+    const attempts: StepAttemptRow[] = [];
     for (let index = from; index < Math.min(from + 2000, EXECUTIONS); index += 1) {
       // One in twenty is an ad-hoc run; the rest spread over the workflows.
       const workflowId = index % 20 === 19 ? null : (workflows[index % WORKFLOWS] ?? null);
@@ -138,10 +159,15 @@ export async function seedListHistory(server: TestServer, workspaceId: string) {
         stepRow(execution, 'first', 0, 'noop', stepStatus),
         stepRow(execution, 'second', 1, 'transform', stepStatus),
       );
+      if (execution.started_at !== null) {
+        attempts.push(attemptRow(execution, 'first', index, 'completed'));
+        if (status !== 'cancelled') attempts.push(attemptRow(execution, 'second', index, status));
+      }
     }
     await server.store.transaction(async (tx) => {
       await tx.executions.insertMany(executions);
       await tx.steps.insertMany(steps);
+      await tx.executionLog.recordAttempts(attempts);
     });
   }
   // The worker backlog: running executions (of the last day) whose one step waits for a worker.
@@ -161,7 +187,10 @@ export async function seedListHistory(server: TestServer, workspaceId: string) {
   return { ids, times, workflows };
 }
 
-/** ANALYZE on PostgreSQL, as autovacuum does for tables that grew. */
+/**
+ * VACUUM ANALYZE on PostgreSQL, as autovacuum does for tables that grew by inserts (PostgreSQL 13
+ * and later vacuum after inserts too, which marks pages all-visible for index-only scans).
+ */
 export async function analyze(server: TestServer): Promise<void> {
   if (server.backend !== 'postgres' || !server.database.databaseName) return;
   const url = new URL(TEST_PG_URL);
@@ -169,7 +198,7 @@ export async function analyze(server: TestServer): Promise<void> {
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
   try {
-    await client.query('analyze');
+    await client.query('vacuum analyze');
   } finally {
     await client.end();
   }

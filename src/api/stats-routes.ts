@@ -166,10 +166,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       const filter = { workflowId: request.query.workflow_id, since: normalizeSince(request.query.since) };
       const key = JSON.stringify([workspace.id, filter.workflowId ?? null, filter.since ?? null]);
       return statsAnswers.get(key, async () => {
-        const [counts, durations] = await Promise.all([
-          store.stats.executionCounts(workspace.id, filter),
-          store.stats.executionDurations(workspace.id, filter),
-        ]);
+        const { counts, durations } = await store.stats.executionSummary(workspace.id, filter);
         const groups = new Map<string | null, StatusCount[]>();
         for (const row of counts) groups.set(row.key, [...(groups.get(row.key) ?? []), row]);
         const workflows = [...groups]
@@ -210,11 +207,9 @@ export const statsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       const filter = { workflowId: workflow.id, since };
       const key = JSON.stringify([workspace.id, workflow.id, since ?? null]);
       return metricsAnswers.get(key, async () => {
-        const [counts, durations, attempts, attemptDurations] = await Promise.all([
-          store.stats.executionCounts(workspace.id, filter),
-          store.stats.executionDurations(workspace.id, filter),
-          store.stats.attemptCounts(workspace.id, workflow.id, since),
-          store.stats.attemptDurations(workspace.id, workflow.id, since),
+        const [{ counts, durations }, { counts: attempts, durations: attemptDurations }] = await Promise.all([
+          store.stats.executionSummary(workspace.id, filter),
+          store.stats.attemptSummary(workspace.id, workflow.id, since),
         ]);
         const statuses = byStatus(counts);
         const ended = statuses.completed + statuses.failed + statuses.cancelled;

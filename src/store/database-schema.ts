@@ -1,3 +1,4 @@
+import type { ColumnType } from 'kysely';
 import type { ArtifactRow } from '../artifacts/artifact-repository.js';
 import type { StepItemAttemptRow } from '../items/item-attempts.js';
 import type { StepItemRow } from '../items/item-repository.js';
@@ -59,9 +60,9 @@ export interface Database {
   api_keys: ApiKeyRow;
   workflows: WorkflowRow;
   workflow_versions: WorkflowVersionRow;
-  executions: ExecutionRow;
+  executions: ExecutionRow & ExecutionComputedColumns;
   execution_steps: ExecutionStepRow;
-  step_attempts: StepAttemptRow;
+  step_attempts: StepAttemptRow & StepAttemptComputedColumns;
   execution_events: ExecutionEventRow;
   task_types: TaskTypeRow;
   events: EventRow;
@@ -77,6 +78,15 @@ export interface Database {
   signals: SignalRow;
   artifacts: ArtifactRow;
   workers: WorkerRow;
+}
+
+/**
+ * Columns the database computes from others (migration 0018); Kysely reads them, never writes.
+ * `selectAll()` returns them too, so a row read back carries them beside `ExecutionRow`'s.
+ */
+export interface ExecutionComputedColumns {
+  /** `completed_at - started_at` in ms for a completed or failed execution that started, else null. */
+  duration_ms: ColumnType<number | null, never, never>;
 }
 
 export interface ExecutionRow {
@@ -157,6 +167,12 @@ export interface ExecutionStepRow {
   child_execution_id?: string | null;
   /** A waiting `wait_for_signal` step: the signal name it waits for (src/signals/). */
   waiting_signal?: string | null;
+}
+
+/** Columns the database computes from others (migration 0018); Kysely reads them, never writes. */
+export interface StepAttemptComputedColumns {
+  /** `ended_at - started_at` in ms for a completed or failed attempt, else null. */
+  duration_ms: ColumnType<number | null, never, never>;
 }
 
 export interface StepAttemptRow {

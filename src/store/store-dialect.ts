@@ -21,8 +21,6 @@ export interface StoreDialect {
   containsIgnoringCase(column: string, text: string): Expression<SqlBool>;
   /** The JSON-object text column `column` has `key` set to the string `value`. */
   jsonFieldEquals(column: string, key: string, value: string): Expression<SqlBool>;
-  /** Milliseconds from the ISO 8601 text column `from` to `to` (a number; null when either is). */
-  millisBetween(from: string, to: string): Expression<number | null>;
   /** True when the error is a violated unique constraint. */
   isUniqueViolation(error: unknown): boolean;
   /** True when the error means the database cannot be reached (answered with 503). */

@@ -16,6 +16,7 @@ import * as artifacts from './0014-artifacts.js';
 import * as workers from './0015-workers.js';
 import * as executionListIndexes from './0016-execution-list-indexes.js';
 import * as executionLabelIndex from './0017-execution-label-index.js';
+import * as executionDurations from './0018-execution-durations.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0015-workers': workers,
   '0016-execution-list-indexes': executionListIndexes,
   '0017-execution-label-index': executionLabelIndex,
+  '0018-execution-durations': executionDurations,
 };
 
 /** A Kysely migration provider for one backend. */

@@ -69,10 +69,6 @@ export function createPostgresDialect(options: PostgresOptions): StoreDialect {
     // so it is the same test as `->> key = value`.
     jsonFieldEquals: (column, key, value) =>
       sql<boolean>`${sql.ref(column)}::jsonb @> jsonb_build_object(${key}::text, ${value}::text)`,
-    millisBetween: (from, to) => {
-      const interval = sql`${sql.ref(to)}::timestamptz - ${sql.ref(from)}::timestamptz`;
-      return sql<number | null>`round(extract(epoch from (${interval})) * 1000)::bigint`;
-    },
     isUniqueViolation: (error) => (error as { code?: string })?.code === '23505',
     isUnavailableError: (error) => {
       const failure = error as { code?: string; message?: string } | undefined;

@@ -1,6 +1,5 @@
-import { type Expression, type Kysely, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../database-schema.js';
-import type { StoreDialect } from '../store-dialect.js';
 
 /**
  * Aggregates for `GET /executions/stats`, `GET /workflows/{id}/metrics` and the Prometheus queue
@@ -11,7 +10,8 @@ import type { StoreDialect } from '../store-dialect.js';
 
 /** Which executions an aggregate covers. */
 export interface StatsFilter {
-  workflowId?: string | undefined;
+  /** One workflow's executions; null, within the repository, for the ad-hoc ones. */
+  workflowId?: string | null | undefined;
   /** Executions created at or after this ISO 8601 time. */
   since?: string | undefined;
 }
@@ -31,70 +31,146 @@ export interface StatusCount {
   count: number;
 }
 
-/** Statuses whose duration (`started_at` to `completed_at`) is measured: the engine ended them. */
-const MEASURED_EXECUTIONS = ['completed', 'failed'];
 /** Attempt outcomes whose duration is measured: lost or interrupted ones time the lease, not the work. */
 const MEASURED_ATTEMPTS = ['completed', 'failed'];
 
-/** Nearest rank ⌈p·n/100⌉ in integer arithmetic, which both databases do alike. */
-const rank = (percent: number) => sql.raw(`(n * ${percent} + 99) / 100`);
+/** Nearest rank ⌈p·n/100⌉ of `n` values (1-based). */
+const rankOf = (percent: number, n: number) => Math.ceil((n * percent) / 100);
+
+/** A workspace's (or one workflow's) executions per status, and their durations. */
+export interface ExecutionSummary {
+  /** Per workflow (`key`; null for ad-hoc runs) and status. */
+  counts: StatusCount[];
+  /** Per workflow; one none of whose executions was measured has no entry. */
+  durations: Map<string | null, DurationSummary>;
+}
+
+/** A step's attempts per outcome and the durations of its measured ones. */
+export interface AttemptSummary {
+  /** Per step (`key`) and outcome. */
+  counts: StatusCount[];
+  /** Per step; a step none of whose attempts was measured has no entry. */
+  durations: Map<string | null, DurationSummary>;
+}
+
+/** p50, p95 and max of a histogram of durations (value and how many times it was measured). */
+function summaryOf(histogram: Array<{ ms: number; count: number }>): DurationSummary {
+  histogram.sort((a, b) => a.ms - b.ms);
+  const count = histogram.reduce((sum, bar) => sum + bar.count, 0);
+  const at = (rank: number) => {
+    let seen = 0;
+    for (const bar of histogram) {
+      seen += bar.count;
+      if (seen >= rank) return bar.ms;
+    }
+    return null;
+  };
+  return { count, p50: at(rankOf(50, count)), p95: at(rankOf(95, count)), max: histogram.at(-1)?.ms ?? null };
+}
 
 /**
  * The aggregate reads, as the rest of Weft sees them: `StatsRepository` on the store's own
  * connection, or `SqliteStatsReader` (the same queries in a worker thread, for a SQLite file).
  */
-export type StatsReads = Pick<
-  StatsRepository,
-  'executionCounts' | 'executionDurations' | 'attemptCounts' | 'attemptDurations' | 'stepBacklog'
->;
+export type StatsReads = Pick<StatsRepository, 'executionSummary' | 'attemptSummary' | 'stepBacklog'>;
 
 /** Aggregate reads over executions, attempts and steps (read-only). */
 export class StatsRepository {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly dialect: Pick<StoreDialect, 'millisBetween'>,
-  ) {}
+  constructor(private readonly db: Kysely<Database>) {}
 
-  /** Executions of a workspace counted by workflow (`key`; null for ad-hoc runs) and status. */
-  async executionCounts(workspaceId: string, filter: StatsFilter): Promise<StatusCount[]> {
+  /**
+   * Executions of a workspace counted by workflow (`key`; null for ad-hoc runs) and status, and
+   * the durations of the finished (completed or failed) ones per workflow, in milliseconds. The
+   * counts read `executions_stats_idx` alone (migration 0018), and say how many durations each
+   * workflow has; each percentile is then a walk of `executions_durations_idx` to its rank, from
+   * the nearer end (p95 reads 5% of a workflow's durations, p50 half), with no sort. The walks
+   * are a second statement: executions that end between the two shift a rank by as many places.
+   */
+  async executionSummary(workspaceId: string, filter: StatsFilter): Promise<ExecutionSummary> {
     const rows = await this.executions(workspaceId, filter)
-      .select(['workflow_id as key', 'status', (eb) => eb.fn.countAll<number>().as('count')])
+      .select([
+        'workflow_id as key',
+        'status',
+        (eb) => eb.fn.countAll<number>().as('count'),
+        (eb) => eb.fn.count<number>('duration_ms').as('measured'),
+      ])
       .groupBy(['workflow_id', 'status'])
       .execute();
-    return rows.map((row) => ({ key: row.key, status: row.status, count: Number(row.count) }));
+    const counts = rows.map((row) => ({ key: row.key, status: row.status, count: Number(row.count) }));
+    const measured = new Map<string | null, number>();
+    for (const row of rows) measured.set(row.key, (measured.get(row.key) ?? 0) + Number(row.measured));
+    const buckets = [...measured].filter(([, count]) => count > 0).map(([bucket, count]) => ({ bucket, count }));
+    const picks = buckets.flatMap(({ bucket, count }, index) =>
+      [
+        { at: rankOf(50, count), percentile: 'p50' as const },
+        { at: rankOf(95, count), percentile: 'p95' as const },
+        { at: count, percentile: 'max' as const },
+      ].map(({ at, percentile }) => {
+        // The rank's distance from the nearer end of the index, walked from that end.
+        const fromTop = count - at < at - 1;
+        let pick = this.measuredExecutions(workspaceId, { ...filter, workflowId: bucket })
+          .select('duration_ms as ms')
+          .orderBy('duration_ms', fromTop ? 'desc' : 'asc')
+          .limit(1)
+          .offset(fromTop ? count - at : at - 1);
+        if (bucket === null) pick = pick.where('workflow_id', 'is', null);
+        return { index, percentile, pick };
+      }),
+    );
+    const summaries = new Map<string | null, DurationSummary>(
+      buckets.map(({ bucket, count }) => [bucket, { count, p50: null, p95: null, max: null }]),
+    );
+    // One statement for every pick; a union needs each ordered, limited pick wrapped as a table.
+    const [first, ...rest] = picks.map(({ index, percentile, pick }, order) =>
+      this.db
+        .selectFrom(pick.as(`pick${order}`))
+        .select([sql.lit(index).as('bucket_index'), sql.lit(percentile).as('percentile'), 'ms']),
+    );
+    if (first === undefined) return { counts, durations: summaries };
+    const picked = await rest.reduce((union, next) => union.unionAll(next), first).execute();
+    for (const row of picked) {
+      const bucket = buckets[Number(row.bucket_index)];
+      const summary = bucket && summaries.get(bucket.bucket);
+      if (summary && row.ms !== null) summary[row.percentile as 'p50' | 'p95' | 'max'] = Number(row.ms);
+    }
+    return { counts, durations: summaries };
   }
 
-  /** Durations of finished (completed or failed) executions in milliseconds, per workflow. */
-  async executionDurations(workspaceId: string, filter: StatsFilter): Promise<Map<string | null, DurationSummary>> {
-    const measured = this.executions(workspaceId, filter)
-      .where('status', 'in', MEASURED_EXECUTIONS)
-      .where('started_at', 'is not', null)
-      .where('completed_at', 'is not', null)
-      .select(['workflow_id as bucket', this.millis('started_at', 'completed_at')]);
-    return this.summarise(measured);
-  }
-
-  /** Attempts of a workflow's executions counted by step (`key`) and outcome. */
-  async attemptCounts(workspaceId: string, workflowId: string, since: string | undefined): Promise<StatusCount[]> {
-    const rows = await this.attempts(workspaceId, workflowId, since)
-      .select(['a.step_id as key', 'a.status', (eb) => eb.fn.countAll<number>().as('count')])
-      .groupBy(['a.step_id', 'a.status'])
+  /**
+   * A workflow's attempts per step: counted by outcome, and nearest-rank percentiles of the
+   * completed and failed ones' durations. One pass: the attempts of the workflow's executions
+   * (through `step_attempts_stats_idx`, migration 0018, so no attempt row is read) grouped by
+   * step, outcome and duration; the percentiles come from that histogram, which is as long as
+   * the distinct durations, not the attempts.
+   */
+  async attemptSummary(workspaceId: string, workflowId: string, since: string | undefined): Promise<AttemptSummary> {
+    let query = this.db
+      .selectFrom('executions as e')
+      .innerJoin('step_attempts as a', 'a.execution_id', 'e.id')
+      .where('e.workspace_id', '=', workspaceId)
+      .where('e.workflow_id', '=', workflowId)
+      .where('e.deleted_at', 'is', null);
+    if (since !== undefined) query = query.where('e.created_at', '>=', since);
+    const rows = await query
+      .select(['a.step_id', 'a.status', 'a.duration_ms', (eb) => eb.fn.countAll<number>().as('count')])
+      .groupBy(['a.step_id', 'a.status', 'a.duration_ms'])
       .execute();
-    return rows.map((row) => ({ key: row.key, status: row.status, count: Number(row.count) }));
-  }
-
-  /** Durations of a workflow's completed and failed attempts in milliseconds, per step. */
-  async attemptDurations(
-    workspaceId: string,
-    workflowId: string,
-    since: string | undefined,
-  ): Promise<Map<string | null, DurationSummary>> {
-    const measured = this.attempts(workspaceId, workflowId, since)
-      .where('a.status', 'in', MEASURED_ATTEMPTS)
-      .where('a.started_at', 'is not', null)
-      .where('a.ended_at', 'is not', null)
-      .select(['a.step_id as bucket', this.millis('a.started_at', 'a.ended_at')]);
-    return this.summarise(measured);
+    const counts = new Map<string, StatusCount>();
+    const histograms = new Map<string, Array<{ ms: number; count: number }>>();
+    for (const row of rows) {
+      const count = Number(row.count);
+      const key = `${row.step_id}\u0000${row.status}`;
+      const counted = counts.get(key);
+      if (counted) counted.count += count;
+      else counts.set(key, { key: row.step_id, status: row.status, count });
+      if (row.duration_ms === null || !MEASURED_ATTEMPTS.includes(row.status)) continue;
+      const histogram = histograms.get(row.step_id) ?? [];
+      histogram.push({ ms: Number(row.duration_ms), count });
+      histograms.set(row.step_id, histogram);
+    }
+    const durations = new Map<string | null, DurationSummary>();
+    for (const [stepId, histogram] of histograms) durations.set(stepId, summaryOf(histogram));
+    return { counts: [...counts.values()], durations };
   }
 
   /**
@@ -137,49 +213,20 @@ export class StatsRepository {
     return query;
   }
 
-  private attempts(workspaceId: string, workflowId: string, since: string | undefined) {
+  /**
+   * Live executions with a duration, in the words of `executions_durations_idx`'s predicate so
+   * both databases use it; `workflowId` null means the ad-hoc runs.
+   */
+  private measuredExecutions(workspaceId: string, filter: StatsFilter) {
     let query = this.db
-      .selectFrom('step_attempts as a')
-      .innerJoin('executions as e', 'e.id', 'a.execution_id')
-      .where('a.workspace_id', '=', workspaceId)
-      .where('e.workspace_id', '=', workspaceId)
-      .where('e.workflow_id', '=', workflowId)
-      .where('e.deleted_at', 'is', null);
-    if (since !== undefined) query = query.where('e.created_at', '>=', since);
+      .selectFrom('executions')
+      .where('workspace_id', '=', workspaceId)
+      .where('deleted_at', 'is', null)
+      .where('duration_ms', 'is not', null);
+    if (filter.workflowId !== undefined && filter.workflowId !== null) {
+      query = query.where('workflow_id', '=', filter.workflowId);
+    }
+    if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
     return query;
-  }
-
-  private millis(from: string, to: string) {
-    const expression: Expression<number | null> = this.dialect.millisBetween(from, to);
-    return sql<number>`${expression}`.as('ms');
-  }
-
-  /** p50, p95 and max of `ms` per `bucket`, from a query selecting those two columns. */
-  private async summarise(measured: Expression<unknown>): Promise<Map<string | null, DurationSummary>> {
-    const { rows } = await sql<{
-      bucket: string | null;
-      count: number;
-      p50: number | null;
-      p95: number | null;
-      max: number | null;
-    }>`select bucket, max(n) as count,
-        max(case when rn = ${rank(50)} then ms end) as p50,
-        max(case when rn = ${rank(95)} then ms end) as p95,
-        max(ms) as max
-      from (
-        select bucket, ms,
-          row_number() over (partition by bucket order by ms) as rn,
-          count(*) over (partition by bucket) as n
-        from (${measured}) as measured
-        where ms is not null
-      ) as ranked
-      group by bucket`.execute(this.db);
-    const number = (value: unknown) => (value === null || value === undefined ? null : Number(value));
-    return new Map(
-      rows.map((row) => [
-        row.bucket,
-        { count: Number(row.count), p50: number(row.p50), p95: number(row.p95), max: number(row.max) },
-      ]),
-    );
   }
 }

@@ -1,16 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type Driver,
-  type Expression,
-  Kysely,
-  SqliteDialect,
-  SqliteDriver,
-  sql,
-} from 'kysely';
+import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, SqliteDialect, SqliteDriver, sql } from 'kysely';
 import { createPrivateFileSync, PRIVATE_DIRECTORY_MODE, restrictFilesSync } from '../../files/private-files.js';
 import type { Database } from '../database-schema.js';
 import { escapeLike, type StoreDialect } from '../store-dialect.js';
@@ -90,12 +81,6 @@ class WeftSqliteDialect extends SqliteDialect {
   }
 }
 
-/** `StoreDialect.millisBetween` on SQLite (also used by the stats worker's own connection). */
-export function sqliteMillisBetween(from: string, to: string): Expression<number | null> {
-  // julianday() is a day count as a double; rounded, it is exact to the millisecond.
-  return sql<number | null>`round((julianday(${sql.ref(to)}) - julianday(${sql.ref(from)})) * 86400000.0)`;
-}
-
 /**
  * Opens the SQLite file (creating its folder as 0700), in WAL mode with a busy timeout. The file
  * holds webhook signing secrets, so it is 0600 and so are its `-wal` and `-shm` companions (SQLite
@@ -130,7 +115,6 @@ export function createSqliteDialect(options: SqliteOptions): StoreDialect {
       sql<boolean>`lower(${sql.ref(column)}) like lower(${`%${escapeLike(text)}%`}) escape '\\'`,
     jsonFieldEquals: (column, key, value) =>
       sql<boolean>`exists (select 1 from json_each(${sql.ref(column)}) where json_each.key = ${key} and json_each.value = ${value})`,
-    millisBetween: sqliteMillisBetween,
     isUniqueViolation: (error) =>
       ['SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY'].includes((error as { code?: string })?.code ?? ''),
     isUnavailableError: (error) => {

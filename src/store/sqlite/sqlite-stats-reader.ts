@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { DurationSummary, StatsFilter, StatsReads, StatusCount } from '../repositories/stats-repository.js';
+import type { AttemptSummary, ExecutionSummary, StatsFilter, StatsReads } from '../repositories/stats-repository.js';
 import type { StatsTask, StatsTaskResult } from './sqlite-stats-worker.js';
 
 /**
@@ -30,26 +30,12 @@ export class SqliteStatsReader implements StatsReads {
   /** `filename`: the database file (absolute; a worker cannot open `:memory:`). */
   constructor(private readonly filename: string) {}
 
-  executionCounts(workspaceId: string, filter: StatsFilter): Promise<StatusCount[]> {
-    return this.run('executionCounts', [workspaceId, filter]) as Promise<StatusCount[]>;
+  executionSummary(workspaceId: string, filter: StatsFilter): Promise<ExecutionSummary> {
+    return this.run('executionSummary', [workspaceId, filter]) as Promise<ExecutionSummary>;
   }
 
-  executionDurations(workspaceId: string, filter: StatsFilter): Promise<Map<string | null, DurationSummary>> {
-    return this.run('executionDurations', [workspaceId, filter]) as Promise<Map<string | null, DurationSummary>>;
-  }
-
-  attemptCounts(workspaceId: string, workflowId: string, since: string | undefined): Promise<StatusCount[]> {
-    return this.run('attemptCounts', [workspaceId, workflowId, since]) as Promise<StatusCount[]>;
-  }
-
-  attemptDurations(
-    workspaceId: string,
-    workflowId: string,
-    since: string | undefined,
-  ): Promise<Map<string | null, DurationSummary>> {
-    return this.run('attemptDurations', [workspaceId, workflowId, since]) as Promise<
-      Map<string | null, DurationSummary>
-    >;
+  attemptSummary(workspaceId: string, workflowId: string, since: string | undefined): Promise<AttemptSummary> {
+    return this.run('attemptSummary', [workspaceId, workflowId, since]) as Promise<AttemptSummary>;
   }
 
   stepBacklog(now: number): Promise<Array<{ type: string; state: string; count: number }>> {
