@@ -11,13 +11,14 @@ import { type ServeProcess, startServe, startServes } from '../test/helpers/proc
  * synchronous_commit=on), measured from outside:
  * - start throughput: 50 clients POST starts of a one-step workflow for a while (the engine runs
  *   them meanwhile), starts/s and latency percentiles;
+ * - batch starts: 5 clients POST batches of 1,000 starts (`/executions/batch`, the backfill route);
  * - the three engine shapes (chain of 200, fan-out 1+500+1, 200 runs x 5 steps), each started
  *   over HTTP and observed as the peer benchmark (../shared/peers) observes it: one list request
  *   per poll (`label=rep:<run>&status=completed`), 1 warm-up and the median of 3;
  * - memory: RSS of the server before and after 100,000 executions (BENCH_RSS_EXECUTIONS);
  * - scale-out (PostgreSQL): 1,000 runs x 5 steps on 1, 2 and 3 processes sharing the database,
  *   with a check that every step ran exactly once.
- * BENCH_API_PARTS (a comma list of starts, shapes, rss and scale-out; all by default),
+ * BENCH_API_PARTS (a comma list of starts, batch, shapes, rss and scale-out; all by default),
  * BENCH_START_SECONDS (10), BENCH_RSS_EXECUTIONS (100,000) and BENCH_SERVE_NODE_ARGS (say
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`) shape a run.
  * `npm run bench -- api`.
@@ -141,6 +142,41 @@ async function startThroughput(client: ApiClient): Promise<ApiShapeResult> {
     count: latencies.length,
     totalMs: elapsed,
     detail: `${perSecond} starts/s; p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+  };
+}
+
+/** Starts a batch holds in the batch part; clients sending batches at once. */
+const BATCH_SIZE = 1000;
+const BATCH_CLIENTS = 5;
+
+/**
+ * Backfill starts: BATCH_CLIENTS clients send `POST /workflows/{id}/executions/batch` of
+ * BATCH_SIZE starts each for START_SECONDS while the engine runs them; starts/s and latencies.
+ */
+async function batchStartThroughput(client: ApiClient): Promise<ApiShapeResult> {
+  const workflow = await client.call('POST', '/workflows', chainDefinition(1, 'batch start throughput'));
+  const body = { executions: Array.from({ length: BATCH_SIZE }, (_, index) => ({ input: { index } })) };
+  await client.call('POST', `/workflows/${workflow.id}/executions/batch`, body);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const until = started + START_SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: BATCH_CLIENTS }, async () => {
+      while (performance.now() < until) {
+        const sent = performance.now();
+        await client.call('POST', `/workflows/${workflow.id}/executions/batch`, body);
+        latencies.push(performance.now() - sent);
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  const perSecond = Math.round(((latencies.length * BATCH_SIZE) / elapsed) * 1000);
+  return {
+    shape: `HTTP batch starts, ${BATCH_CLIENTS} clients x ${BATCH_SIZE} for ${START_SECONDS} s`,
+    count: latencies.length * BATCH_SIZE,
+    totalMs: elapsed,
+    detail: `${perSecond} starts/s; a batch p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`,
   };
 }
 
@@ -324,9 +360,10 @@ async function withServe<T>(
 
 /** Every API shape on `backend` (the scale-out only on PostgreSQL). */
 export async function benchApiShapes(backend: Backend): Promise<ApiShapeResult[]> {
-  const parts = new Set((process.env.BENCH_API_PARTS ?? 'starts,shapes,rss,scale-out').split(','));
+  const parts = new Set((process.env.BENCH_API_PARTS ?? 'starts,batch,shapes,rss,scale-out').split(','));
   const results: ApiShapeResult[] = [];
   if (parts.has('starts')) results.push(await withServe(backend, (client) => startThroughput(client)));
+  if (parts.has('batch')) results.push(await withServe(backend, (client) => batchStartThroughput(client)));
   if (parts.has('shapes')) results.push(...(await withServe(backend, (client) => engineShapesOverHttp(client))));
   if (parts.has('rss')) results.push(await withServe(backend, rssAfterHistory));
   if (backend === 'postgres' && parts.has('scale-out')) {

@@ -15,6 +15,7 @@ function bodyFor(method: string, path: string): unknown {
   if (method === 'PATCH' && path.startsWith('/workflows/')) return { name: 'Taken over' };
   if (method === 'PATCH' && path.startsWith('/webhooks/')) return { url: 'http://127.0.0.1:9/taken-over' };
   if (path.endsWith('/fail')) return { error: { message: 'taken over' } };
+  if (path.endsWith('/executions/batch')) return { executions: [{ input: { value: 1 } }] };
   if (method === 'POST' || method === 'PUT' || method === 'PATCH') return {};
   return undefined;
 }

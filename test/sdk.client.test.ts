@@ -97,6 +97,15 @@ for (const backend of testBackends()) {
       await apiError(client.workflows.executions('wf_missing'), 404, 'NOT_FOUND');
       const adhoc = await client.executions.startAdhoc({ definition: simpleDefinition('inline'), input: { value: 1 } });
       assert.equal((await settled(client, adhoc.id)).status, 'completed');
+      const batch = await client.executions.startBatch(workflow.id, {
+        executions: [{ input: { value: 1 } }, { input: { value: 2 }, reference: 'sdk-batch' }],
+      });
+      assert.deepEqual(
+        batch.items.map((item) => item.reference),
+        [null, 'sdk-batch'],
+      );
+      assert.deepEqual((await settled(client, batch.items[1]?.id ?? '')).output, { doubled: 4 });
+      await apiError(client.executions.startBatch(workflow.id, { executions: [] }), 400, 'VALIDATION_FAILED');
     });
 
     it('surfaces problems as WeftApiError with status, code and field errors', async () => {

@@ -36,7 +36,8 @@ import {
   WebhookUrlSchema,
 } from './schemas.js';
 
-const StartFields = {
+/** The fields of a start, shared by the single start and the batch start. */
+export const StartFields = {
   input: Type.Optional(Type.Unknown({ description: 'Checked against the input_schema.' })),
   start: Type.Optional(Type.Boolean({ default: true, description: 'false creates it `pending`; start it later.' })),
   webhook_url: Type.Optional(WebhookUrlSchema),

@@ -22,6 +22,7 @@ import { installAuthentication } from './auth.js';
 import { clientErrorHandler, frameworkErrors, refuseExpectation } from './client-errors.js';
 import { installErrorHandling } from './errors.js';
 import { eventRoutes } from './event-routes.js';
+import { executionBatchRoutes } from './execution-batch-routes.js';
 import { executionDefinitionRoutes } from './execution-definition-routes.js';
 import { executionListRoutes } from './execution-list-routes.js';
 import { executionRoutes } from './execution-routes.js';
@@ -157,6 +158,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await api.register(workflowRoutes, context);
       await api.register(templateRoutes, context);
       await api.register(executionRoutes, context);
+      await api.register(executionBatchRoutes, context);
       await api.register(executionListRoutes, context);
       await api.register(executionDefinitionRoutes, context);
       await api.register(statsRoutes, context);

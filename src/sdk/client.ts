@@ -27,7 +27,9 @@ import type {
   SecretPage,
   SignalPage,
   SignalSent,
+  StartBatchRequest,
   StartExecutionRequest,
+  StartedBatch,
   StepItemPage,
   StepItemQuery,
   Task,
@@ -142,6 +144,19 @@ export class WeftClient {
       unwrap(
         'POST',
         this.raw.POST('/api/v1/workflows/{id}/executions', {
+          params: { path: { id: workflowId } },
+          body: request,
+          ...options,
+        }),
+      ),
+    /**
+     * Starts up to 1,000 executions of a saved workflow in one request, all or none (202); the
+     * executions come back in the order of `request.executions`.
+     */
+    startBatch: (workflowId: string, request: StartBatchRequest, options?: CallOptions): Promise<StartedBatch> =>
+      unwrap(
+        'POST',
+        this.raw.POST('/api/v1/workflows/{id}/executions/batch', {
           params: { path: { id: workflowId } },
           body: request,
           ...options,

@@ -55,6 +55,10 @@ export type ExecutionListQuery = QueryOf<'/api/v1/executions', 'get'>;
 export type WorkflowExecutionListQuery = QueryOf<'/api/v1/workflows/{id}/executions', 'get'>;
 /** How to start an execution of a saved workflow. */
 export type StartExecutionRequest = RequestOf<'/api/v1/workflows/{id}/executions', 'post'>;
+/** Many starts of a saved workflow: `{version?, executions: [start, ...]}`. */
+export type StartBatchRequest = RequestOf<'/api/v1/workflows/{id}/executions/batch', 'post'>;
+/** The executions a batch started, in order: `{items}`. */
+export type StartedBatch = ResponseOf<'/api/v1/workflows/{id}/executions/batch', 'post', 202>;
 /** An ad-hoc run of an inline definition. */
 export type AdhocExecutionRequest = RequestOf<'/api/v1/executions', 'post'>;
 /** `{id, status, progress}` of an execution. */

@@ -431,6 +431,11 @@ export interface components {
             id: string;
             name: string;
         };
+        /** Started executions */
+        StartedExecutions: {
+            /** @description The executions in the order of the starts; a replayed idempotency key gives the first execution. */
+            items: components["schemas"]["Execution"][];
+        };
         /** Starter template */
         StarterTemplate: {
             definition: {

@@ -373,6 +373,74 @@ export interface WorkflowsPaths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{id}/executions/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start up to 1,000 executions of a workflow, all or none (202) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The starts, 1 to 1000; each as the body of a single start. */
+                        executions: {
+                            /** @description Same as the Idempotency-Key header: a repeat within 24 hours returns the first execution. */
+                            idempotency_key?: string;
+                            /** @description Checked against the input_schema. */
+                            input?: unknown;
+                            labels?: {
+                                [key: string]: string;
+                            };
+                            /** @description Your own id, filterable. */
+                            reference?: string;
+                            /**
+                             * @description false creates it `pending`; start it later.
+                             * @default true
+                             */
+                            start?: boolean;
+                            /** Format: uri */
+                            webhook_url?: string;
+                        }[];
+                        version?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StartedExecutions"];
+                    };
+                };
+                400: components["responses"]["Error400"];
+                401: components["responses"]["Error401"];
+                403: components["responses"]["Error403"];
+                404: components["responses"]["Error404"];
+                409: components["responses"]["Error409"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{id}/metrics": {
         parameters: {
             query?: never;
