@@ -58,7 +58,7 @@ for (const backend of testBackends()) {
         ],
       );
       assert.deepEqual(items[0]?.labels, { run: 'batch' });
-      assert.equal((items[0]?.steps as unknown[]).length, 2);
+      assert.equal((items[0]?.steps as unknown[] | undefined)?.length, 2);
       for (const [index, item] of items.slice(0, 2).entries()) {
         const done = await waitForExecution(server, item.id as string, ['completed']);
         assert.deepEqual(done.output, { doubled: (index + 1) * 2 });

@@ -96,11 +96,14 @@ export class CompiledWorkflowCache {
   }
 }
 
+/** What names an execution's workflow: a saved version, or its inline definition. */
+export type WorkflowRef = Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>;
+
 /** Loads and caches the compiled definition an execution runs. */
 export async function compiledWorkflowOf(
   store: Store,
   cache: CompiledWorkflowCache,
-  execution: Pick<ExecutionRow, 'id' | 'workflow_id' | 'workflow_version' | 'adhoc_definition'>,
+  execution: WorkflowRef,
 ): Promise<CompiledWorkflow> {
   const key =
     execution.adhoc_definition !== null

@@ -1,8 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
 import type { EngineLock } from '../store/store-dialect.js';
-import type { CompiledWorkflow } from './compiled-workflow.js';
+import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
 import { reclaimEarlierIncarnations } from './recovery.js';
 
 /**
@@ -16,7 +15,7 @@ export async function holdEngineLock(
   nodeId: string,
   owner: string,
   logger: FastifyBaseLogger,
-  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<EngineLock | undefined> {
   try {
     return await store.holdEngineLock(nodeId, async (scope) => {

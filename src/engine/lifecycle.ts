@@ -4,7 +4,7 @@ import { WeftError } from '../errors.js';
 import { nowIso } from '../ids.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
-import type { CompiledWorkflow } from './compiled-workflow.js';
+import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
 import { cancelUnsettledSteps } from './finish.js';
 import { decideReadiness } from './scheduling-rules.js';
 import { finishExecution, queueReady, SettleBatch } from './settle.js';
@@ -42,7 +42,7 @@ function conflict(action: ExecutionAction, status: string): WeftError {
 export interface ActionOptions {
   fromStep?: string | undefined;
   /** Loads the compiled workflow; it receives the transaction's store to query with. */
-  workflowOf: (execution: ExecutionRow, store: Store) => Promise<CompiledWorkflow>;
+  workflowOf: (execution: WorkflowRef, store: Store) => Promise<CompiledWorkflow>;
 }
 
 /** Applies a lifecycle action; returns the running steps to abort (cancel). */

@@ -2,10 +2,10 @@ import { nowIso } from '../ids.js';
 import { failExpiredTaskItem, recoverLostItem } from '../items/item-recovery.js';
 import type { StepItemRow } from '../items/item-repository.js';
 import { recordLeaseExpiry } from '../metrics/metrics.js';
-import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
+import type { ExecutionStepRow } from '../store/database-schema.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
-import type { CompiledWorkflow } from './compiled-workflow.js';
+import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
 import { TASK_OWNER_PREFIX, workerOfOwner } from './external-tasks.js';
 import { parseJsonText } from './json-text.js';
 import { failExecution, propagate, SettleBatch, settleOutcomes } from './settle.js';
@@ -62,7 +62,7 @@ interface OwnerLoss {
 export async function recoverExpiredLeases(
   store: Store,
   now: number,
-  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<number> {
   const expired = await store.leases.expired(now, 100);
   const expiredItems = await store.itemLeases.expired(now, 100);
@@ -128,7 +128,7 @@ export async function reclaimEarlierIncarnations(
   store: Store,
   ownerPrefix: string,
   self: string,
-  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<number> {
   const now = Date.now();
   let recovered = 0;
@@ -155,7 +155,7 @@ async function recoverOwner(
   loss: OwnerLoss,
   now: number,
   why: 'expired' | 'restart',
-  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
   errors: unknown[],
 ): Promise<number> {
   let recovered = 0;
@@ -177,7 +177,7 @@ async function recoverOwnerItems(
   loss: OwnerLoss,
   now: number,
   why: 'expired' | 'restart',
-  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
   errors: unknown[],
 ): Promise<number> {
   let recovered = 0;
@@ -227,7 +227,7 @@ async function recoverOne(
   step: ExecutionStepRow,
   now: number,
   loss: { kind: LossKind; counted: boolean; others: number },
-  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<boolean> {
   const done = await store.transaction(async (tx) => {
     // The execution is locked before its step, in the same order as settles.
@@ -323,7 +323,7 @@ async function failExpiredTask(
   store: Store,
   expired: ExecutionStepRow,
   now: number,
-  workflowOf: (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
 ): Promise<boolean> {
   const owner = expired.lease_owner ?? '';
   return store.transaction(async (tx) => {

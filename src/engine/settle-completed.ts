@@ -1,9 +1,18 @@
 import { nowIso } from '../ids.js';
 import type { ExecutionRow } from '../store/database-schema.js';
+import type { LockedCompletion, SettleEdge } from '../store/repositories/settle-counter-repository.js';
+import type { CompletedStepRow } from '../store/repositories/step-repository.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { jsonText } from './json-text.js';
 import { decideReadiness } from './scheduling-rules.js';
-import { finishExecutions, propagate, type SettleBatch, type SettleRequest, startReady } from './settle.js';
+import {
+  finishExecutions,
+  propagate,
+  type SettleBatch,
+  type SettleEnvironment,
+  type SettleRequest,
+  startReady,
+} from './settle.js';
 
 /**
  * The common case of a settle, done set-wise: completed attempts. Whatever the batch size, it
@@ -12,21 +21,55 @@ import { finishExecutions, propagate, type SettleBatch, type SettleRequest, star
  * Rarer cases (a dependent skipped, an execution not running) go through the per-step path.
  */
 
-/** Settles completed outcomes (all of kind `completed`) in the batch's transaction. */
-export async function settleCompleted(batch: SettleBatch, requests: SettleRequest[]): Promise<void> {
+/** The completion rows of completed outcomes, as `StepRepository.completeMany` takes them. */
+export function completedRows(requests: readonly SettleRequest[]): CompletedStepRow[] {
+  return requests.map(({ step, outcome, endedAt }) => ({
+    executionId: step.execution_id,
+    stepId: step.step_id,
+    attempt: step.attempts,
+    input: outcome.kind === 'completed' ? jsonText(outcome.input) : null,
+    // Measured against the cap by settleOutcomes, which kept the text.
+    output: outcome.kind === 'completed' ? (outcome.outputText ?? jsonText(outcome.output)) : null,
+    at: endedAt,
+  }));
+}
+
+/**
+ * The dependency edges out of the steps of `requests`, from the workflows their claims name (so
+ * before the executions are read); undefined when a claim does not name its workflow.
+ */
+export async function edgesOf(
+  requests: readonly SettleRequest[],
+  env: SettleEnvironment,
+): Promise<SettleEdge[] | undefined> {
+  const edges: SettleEdge[] = [];
+  for (const { step } of requests) {
+    if (step.workflow_id === undefined || (step.workflow_id === null && !step.adhoc_definition)) return undefined;
+    const workflow = await env.workflowOf({
+      id: step.execution_id,
+      workflow_id: step.workflow_id,
+      workflow_version: step.workflow_version,
+      adhoc_definition: step.adhoc_definition,
+    });
+    for (const dependent of workflow.dependents.get(step.step_id) ?? []) {
+      edges.push({ executionId: step.execution_id, source: step.step_id, dependent });
+    }
+  }
+  return edges;
+}
+
+/**
+ * Settles completed outcomes (all of kind `completed`) in the batch's transaction. `folded`: what
+ * `lockAndComplete` already did (the completion, and the counters when it had the edges); what it
+ * did not, is done here.
+ */
+export async function settleCompleted(
+  batch: SettleBatch,
+  requests: SettleRequest[],
+  folded?: LockedCompletion,
+): Promise<void> {
   const { tx, env } = batch;
-  const completed = await tx.steps.completeMany(
-    requests.map(({ step, outcome, endedAt }) => ({
-      executionId: step.execution_id,
-      stepId: step.step_id,
-      attempt: step.attempts,
-      input: outcome.kind === 'completed' ? jsonText(outcome.input) : null,
-      // Measured against the cap by settleOutcomes, which kept the text.
-      output: outcome.kind === 'completed' ? (outcome.outputText ?? jsonText(outcome.output)) : null,
-      at: endedAt,
-    })),
-    env.owner,
-  );
+  const completed = folded?.done ?? (await tx.steps.completeMany(completedRows(requests), env.owner));
 
   const workflows = new Map<string, { execution: ExecutionRow; workflow: CompiledWorkflow }>();
   const increments = new Map<string, { executionId: string; stepId: string; settled: number; completed: number }>();
@@ -63,10 +106,12 @@ export async function settleCompleted(batch: SettleBatch, requests: SettleReques
   }
 
   // The dependents' counters and the executions' together (one statement on PostgreSQL).
-  const { counters, executions: finished } = await tx.settleCounters.count(
-    [...increments.values()],
-    [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
-  );
+  const { counters, executions: finished } = folded?.counted
+    ? { counters: folded.counters, executions: folded.settled }
+    : await tx.settleCounters.count(
+        [...increments.values()],
+        [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
+      );
   const ready: Array<{ execution: ExecutionRow; stepId: string }> = [];
   const skipped: Array<{ execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }> = [];
   for (const counter of counters) {

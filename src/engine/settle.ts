@@ -5,15 +5,16 @@ import { isItemRequest, settleExpanded, settleItems } from '../items/item-settle
 import { type SignalWait, settleSignalWait } from '../signals/signal-waits.js';
 import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
 import type { NewEvent } from '../store/repositories/execution-log-repository.js';
+import type { LockedCompletion } from '../store/repositories/settle-counter-repository.js';
 import { type ClaimedStep, StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
-import type { CompiledWorkflow } from './compiled-workflow.js';
+import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
 import { failExecution, finishExecution, finishExecutions } from './finish.js';
 import { jsonText } from './json-text.js';
 import { capOutput, DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
 import { decideReadiness, effectiveRetry, retryDelayMs } from './scheduling-rules.js';
-import { settleCompleted } from './settle-completed.js';
+import { completedRows, edgesOf, settleCompleted } from './settle-completed.js';
 
 /**
  * Settling step outcomes: one store transaction records what happened to a batch of attempts and
@@ -71,7 +72,7 @@ export interface SettleEnvironment {
   maxWorkflowDepth?: number;
   /** WEFT_MAX_OUTPUT_BYTES (default 1 MiB): larger outputs fail their attempt (output-cap.ts). */
   maxOutputBytes?: number;
-  workflowOf(execution: ExecutionRow): Promise<CompiledWorkflow>;
+  workflowOf(execution: WorkflowRef): Promise<CompiledWorkflow>;
 }
 
 /** What a settle transaction decided, acted on after commit. */
@@ -145,13 +146,21 @@ export async function settleOutcomes(
       a.step.execution_id < b.step.execution_id ? -1 : a.step.execution_id > b.step.execution_id ? 1 : 0,
     );
   const ids = [...new Set(ordered.map((request) => request.step.execution_id))];
-  for (const execution of await tx.executions.getManyLocked(ids)) batch.executions.set(execution.id, execution);
   // Items of `for_each` steps settle on their own rows, then move their step on (src/items/).
   const items = ordered.filter(isItemRequest);
   const steps = items.length === 0 ? ordered : ordered.filter((request) => !isItemRequest(request));
-  if (items.length > 0) await settleItems(batch, items);
   const completed = steps.filter((request) => request.outcome.kind === 'completed');
-  if (completed.length > 0) await settleCompleted(batch, completed);
+  // The common batch, completed attempts only: the lock and the completion are one statement.
+  let folded: LockedCompletion | undefined;
+  if (completed.length === ordered.length) {
+    const edges = await edgesOf(completed, env);
+    folded = await tx.settleCounters.lockAndComplete(ids, completedRows(completed), env.owner, edges);
+    for (const execution of folded.executions) batch.executions.set(execution.id, execution);
+  } else {
+    for (const execution of await tx.executions.getManyLocked(ids)) batch.executions.set(execution.id, execution);
+  }
+  if (items.length > 0) await settleItems(batch, items);
+  if (completed.length > 0) await settleCompleted(batch, completed, folded);
   for (const request of steps) if (request.outcome.kind !== 'completed') await settleOne(batch, request);
   await tx.executionLog.recordAndAppend(batch.attempts, batch.events);
   return batch.result;

@@ -1,9 +1,8 @@
-import type { CompiledWorkflow } from '../engine/compiled-workflow.js';
+import type { CompiledWorkflow, WorkflowRef } from '../engine/compiled-workflow.js';
 import { workerOfOwner } from '../engine/external-tasks.js';
 import { parseJsonText } from '../engine/json-text.js';
 import { settleOutcomes } from '../engine/settle.js';
 import { nowIso } from '../ids.js';
-import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
 import { claimedItem } from './for-each.js';
 import { itemAttemptRow } from './item-attempts.js';
@@ -17,7 +16,7 @@ import type { StepItemRow } from './item-repository.js';
  * it was the only work of its process; an external worker's expired lease is a failed attempt.
  */
 
-type WorkflowOf = (execution: ExecutionRow, tx: Store) => Promise<CompiledWorkflow>;
+type WorkflowOf = (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>;
 
 /** How the item's owner was lost, as judged by the caller. */
 export interface ItemLoss {

@@ -36,9 +36,16 @@ export function settledExecutionsUpdate(
   decrements: ReadonlyArray<{ id: string; settled: number }>,
 ): RawBuilder<{ id: string; steps_unsettled: number; status: string }> {
   const values = decrements.map((row) => sql`(${row.id}, cast(${row.settled} as integer))`);
+  return settledExecutionsUpdateFrom(sql`(values ${sql.join(values)})`);
+}
+
+/** `settledExecutionsUpdate` from a relation of (execution id, settled) as `column1`, `column2`. */
+export function settledExecutionsUpdateFrom(
+  decrements: RawBuilder<unknown>,
+): RawBuilder<{ id: string; steps_unsettled: number; status: string }> {
   return sql<{ id: string; steps_unsettled: number; status: string }>`
     update executions set steps_unsettled = steps_unsettled - v.column2
-    from (values ${sql.join(values)}) as v
+    from ${decrements} as v
     where executions.id = v.column1
     returning id, steps_unsettled, status`;
 }

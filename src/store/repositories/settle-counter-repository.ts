@@ -1,13 +1,67 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../database-schema.js';
+import type { Database, ExecutionRow } from '../database-schema.js';
 import type { StoreDialect } from '../store-dialect.js';
-import { type ExecutionRepository, settledExecutionsUpdate } from './execution-repository.js';
 import {
+  type ExecutionRepository,
+  settledExecutionsUpdate,
+  settledExecutionsUpdateFrom,
+} from './execution-repository.js';
+import {
+  type CompletedStepRow,
+  completedStepsUpdate,
   type DependentCounters,
   dependentCountersUpdate,
+  dependentCountersUpdateFrom,
   SETTLE_CHUNK,
   type StepRepository,
 } from './step-repository.js';
+
+/** A dependency edge of a step being completed: `dependent` waits on `source`. */
+export interface SettleEdge {
+  executionId: string;
+  source: string;
+  dependent: string;
+}
+
+/** What `lockAndComplete` did: the locked executions, the completed steps, and the counters. */
+export interface LockedCompletion {
+  executions: ExecutionRow[];
+  /** `execution_id/step_id` of the steps it completed. */
+  done: Set<string>;
+  /** False when it was given no edges: `counters` and `settled` are then empty, not counted. */
+  counted: boolean;
+  /** The pending dependents' counters after the count. */
+  counters: Array<DependentCounters & { execution_id: string }>;
+  /** The executions' unsettled steps after the count. */
+  settled: Array<{ id: string; steps_unsettled: number; status: string }>;
+}
+
+/** The counts of the edges whose source completed: per dependent, and per execution. */
+function countsOf(done: ReadonlySet<string>, edges: readonly SettleEdge[]) {
+  const increments = new Map<string, { executionId: string; stepId: string; settled: number; completed: number }>();
+  for (const edge of edges) {
+    if (!done.has(`${edge.executionId}/${edge.source}`)) continue;
+    const key = `${edge.executionId}/${edge.dependent}`;
+    const entry = increments.get(key) ?? {
+      executionId: edge.executionId,
+      stepId: edge.dependent,
+      settled: 0,
+      completed: 0,
+    };
+    entry.settled += 1;
+    entry.completed += 1;
+    increments.set(key, entry);
+  }
+  const perExecution = new Map<string, number>();
+  for (const key of done) {
+    const id = key.slice(0, key.indexOf('/'));
+    perExecution.set(id, (perExecution.get(id) ?? 0) + 1);
+  }
+  return {
+    increments: [...increments.values()],
+    decrements: [...perExecution].map(([id, settled]) => ({ id, settled })),
+  };
+}
 
 /**
  * The counters a settle moves: its steps' dependents (`deps_settled`, `deps_completed`) and its
@@ -21,6 +75,85 @@ export class SettleCounterRepository {
     private readonly steps: StepRepository,
     private readonly executions: ExecutionRepository,
   ) {}
+
+  /**
+   * The statements of a settle of completed attempts up to the claim: lock the executions (by
+   * id, so concurrent settles, cancels and recoveries cannot deadlock), complete the attempts
+   * still leased by `owner`, and, given `edges` (each completed step's dependents), count the
+   * completions on the dependents and on the executions (`count`). On PostgreSQL one statement:
+   * the completion reads the locked executions whole first (an `array(...)` subquery runs before
+   * its scan), so every execution is locked before any of its steps, as with separate
+   * statements; the counters join the steps that did complete. Elsewhere, or past one chunk,
+   * the separate calls. Without `edges` the counters are left to the caller (`counted` false).
+   */
+  async lockAndComplete(
+    executionIds: readonly string[],
+    rows: CompletedStepRow[],
+    owner: string,
+    edges: SettleEdge[] | undefined,
+  ): Promise<LockedCompletion> {
+    if (
+      this.dialect.name !== 'postgres' ||
+      rows.length === 0 ||
+      rows.length > SETTLE_CHUNK ||
+      executionIds.length > SETTLE_CHUNK ||
+      (edges?.length ?? 0) > SETTLE_CHUNK
+    ) {
+      const executions = await this.executions.getManyLocked(executionIds);
+      const done = await this.steps.completeMany(rows, owner);
+      if (!edges) return { executions, done, counted: false, counters: [], settled: [] };
+      const { increments, decrements } = countsOf(done, edges);
+      const { counters, executions: settled } = await this.count(increments, decrements);
+      return { executions, done, counted: true, counters, settled };
+    }
+    const edgeValues = (edges ?? []).map((edge) => sql`(${edge.executionId}, ${edge.dependent}, ${edge.source})`);
+    const counting = edges
+      ? sql`,
+        e as (${settledExecutionsUpdateFrom(
+          sql`(select execution_id as column1, count(*)::integer as column2 from done group by execution_id)`,
+        )})${
+          edgeValues.length === 0
+            ? sql``
+            : sql`,
+        d as (${dependentCountersUpdateFrom(
+          sql`(select x.column1, x.column2, count(*)::integer as column3, count(*)::integer as column4
+                from (values ${sql.join(edgeValues)}) as x
+                join done on done.execution_id = x.column1 and done.step_id = x.column3
+                group by x.column1, x.column2)`,
+        )})`
+        }`
+      : sql``;
+    const counted = edges
+      ? sql`
+      union all select 'settled', to_jsonb(e) from e${
+        edgeValues.length === 0
+          ? sql``
+          : sql`
+      union all select 'counter', to_jsonb(d) from d`
+      }`
+      : sql``;
+    const result = await sql<{ kind: string; row: Record<string, unknown> }>`
+      with locked as (select * from executions where id in (${sql.join(executionIds)}) order by id for update),
+        done as (${completedStepsUpdate(rows, owner, 'locked')})${counting}
+      select 'execution' as kind, to_jsonb(locked) as row from locked
+      union all select 'done', to_jsonb(done) from done${counted}`.execute(this.db);
+    const completion: LockedCompletion = {
+      executions: [],
+      done: new Set(),
+      counted: edges !== undefined,
+      counters: [],
+      settled: [],
+    };
+    for (const { kind, row } of result.rows) {
+      if (kind === 'execution') completion.executions.push(row as unknown as ExecutionRow);
+      else if (kind === 'done') completion.done.add(`${row.execution_id}/${row.step_id}`);
+      else if (kind === 'counter')
+        completion.counters.push(row as unknown as DependentCounters & { execution_id: string });
+      else completion.settled.push(row as unknown as { id: string; steps_unsettled: number; status: string });
+    }
+    completion.executions.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return completion;
+  }
 
   /**
    * The steps' `countSettledDependencies` and the executions' `countSettledMany` together: on

@@ -48,10 +48,20 @@ export function dependentCountersUpdate(
     (row) =>
       sql`(${row.executionId}, ${row.stepId}, cast(${row.settled} as integer), cast(${row.completed} as integer))`,
   );
+  return dependentCountersUpdateFrom(sql`(values ${sql.join(values)})`);
+}
+
+/**
+ * `dependentCountersUpdate` from a relation of (execution id, step id, settled, completed) as
+ * `column1` to `column4`: a VALUES list, or a query of a CTE.
+ */
+export function dependentCountersUpdateFrom(
+  increments: RawBuilder<unknown>,
+): RawBuilder<DependentCounters & { execution_id: string }> {
   return sql<DependentCounters & { execution_id: string }>`
     update execution_steps
     set deps_settled = deps_settled + v.column3, deps_completed = deps_completed + v.column4
-    from (values ${sql.join(values)}) as v
+    from ${increments} as v
     where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
       and execution_steps.status = 'pending'
     returning execution_id, step_id, deps_total, deps_settled, deps_completed`;
@@ -60,6 +70,40 @@ export function dependentCountersUpdate(
 /** Rows per statement of the set-wise settle statements. */
 export const SETTLE_CHUNK = 200;
 const CHUNK = SETTLE_CHUNK;
+
+/** A running attempt that completed: the step's new input and output text, and when it ended. */
+export interface CompletedStepRow {
+  executionId: string;
+  stepId: string;
+  attempt: number;
+  input: string | null;
+  output: string | null;
+  at: string;
+}
+
+/**
+ * The update that completes running attempts still leased by `owner` (at most SETTLE_CHUNK),
+ * returning the steps it completed; `lockedCte`, when given, names a CTE of the executions it may
+ * touch, read whole before any step (see SettleCounterRepository.lockAndComplete).
+ */
+export function completedStepsUpdate(rows: CompletedStepRow[], owner: string, lockedCte?: string) {
+  const values = rows.map(
+    (row) =>
+      sql`(${row.executionId}, ${row.stepId}, cast(${row.attempt} as integer), ${row.input}, ${row.output}, ${row.at})`,
+  );
+  const locked = lockedCte
+    ? sql`and execution_steps.execution_id = any(array(select id from ${sql.table(lockedCte)}))`
+    : sql``;
+  return sql<{ execution_id: string; step_id: string }>`
+    update execution_steps
+    set status = 'completed', input = v.column4, output = v.column5, error = null, completed_at = v.column6,
+        lease_owner = null, lease_expires_at = null
+    from (values ${sql.join(values)}) as v
+    where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
+      and execution_steps.attempts = v.column3 and execution_steps.status = 'running'
+      and execution_steps.lease_owner = ${owner} ${locked}
+    returning execution_steps.execution_id, execution_steps.step_id`;
+}
 
 /** Every column of `execution_steps`, for RETURNING lists that must not include joined tables. */
 const STEP_COLUMNS: ReadonlyArray<keyof ExecutionStepRow> = [
@@ -280,34 +324,10 @@ export class StepRepository {
    * Completes many running steps in one statement (guarded like `update`: still running, held by
    * `owner`, at the same attempt). Returns the `execution_id/step_id` keys it completed.
    */
-  async completeMany(
-    rows: Array<{
-      executionId: string;
-      stepId: string;
-      attempt: number;
-      input: string | null;
-      output: string | null;
-      at: string;
-    }>,
-    owner: string,
-  ): Promise<Set<string>> {
+  async completeMany(rows: CompletedStepRow[], owner: string): Promise<Set<string>> {
     const done = new Set<string>();
     for (let start = 0; start < rows.length; start += CHUNK) {
-      const values = rows
-        .slice(start, start + CHUNK)
-        .map(
-          (row) =>
-            sql`(${row.executionId}, ${row.stepId}, cast(${row.attempt} as integer), ${row.input}, ${row.output}, ${row.at})`,
-        );
-      const result = await sql<{ execution_id: string; step_id: string }>`
-        update execution_steps
-        set status = 'completed', input = v.column4, output = v.column5, error = null, completed_at = v.column6,
-            lease_owner = null, lease_expires_at = null
-        from (values ${sql.join(values)}) as v
-        where execution_steps.execution_id = v.column1 and execution_steps.step_id = v.column2
-          and execution_steps.attempts = v.column3 and execution_steps.status = 'running'
-          and execution_steps.lease_owner = ${owner}
-        returning execution_id, step_id`.execute(this.db);
+      const result = await completedStepsUpdate(rows.slice(start, start + CHUNK), owner).execute(this.db);
       for (const row of result.rows) done.add(`${row.execution_id}/${row.step_id}`);
     }
     return done;
