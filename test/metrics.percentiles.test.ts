@@ -6,6 +6,7 @@ import type { ExecutionRow, StepAttemptRow } from '../src/store/database-schema.
 import type { Store } from '../src/store/store.js';
 import { createTestDatabase, type TestDatabase, testBackends } from './helpers/backends.js';
 import { summary } from './helpers/metrics-fixtures.js';
+import { seededAttempt, seededExecution } from './helpers/metrics-seed.js';
 
 /**
  * The aggregates' counts and nearest-rank percentiles (migration 0018: durations the database
@@ -53,46 +54,30 @@ function rowsOf(workspaceId: string, history: History) {
     const created = BASE + planned.createdMinute * 60_000 + executions.length;
     const ended = ['completed', 'failed', 'cancelled'].includes(planned.status);
     const started = planned.status === 'pending' ? null : created + 10;
-    const execution: ExecutionRow = {
+    const execution = seededExecution({
       id: `ex_${ulid(created).toLowerCase()}`,
       workspace_id: workspaceId,
       workflow_id: planned.workflow,
-      workflow_version: planned.workflow === null ? null : 1,
-      adhoc_definition: planned.workflow === null ? '{}' : null,
       status: planned.status,
-      input: '{}',
-      output: null,
-      error: null,
-      labels: '{}',
-      reference: null,
-      trigger: null,
-      webhook_url: null,
-      steps_total: 2,
       steps_unsettled: ended ? 0 : 2,
-      timeout_at: null,
       created_at: iso(created),
       started_at: started === null ? null : iso(started),
       completed_at: ended && started !== null ? iso(started + planned.durationMs) : null,
-      updated_at: iso(created),
       deleted_at: planned.deleted ? iso(created + 1) : null,
-      idempotency_key: null,
-    };
+    });
     executions.push(execution);
     planned.attempts.forEach((attempt, index) => {
-      attempts.push({
-        execution_id: execution.id,
-        step_id: attempt.step,
-        attempt: index + 1,
-        workspace_id: workspaceId,
-        type: 'noop',
-        status: attempt.status,
-        used_fallback: 0,
-        error: null,
-        worker: null,
-        queued_at: iso(created),
-        started_at: iso(created + 20),
-        ended_at: iso(created + 20 + attempt.durationMs),
-      });
+      attempts.push(
+        seededAttempt({
+          execution_id: execution.id,
+          step_id: attempt.step,
+          attempt: index + 1,
+          workspace_id: workspaceId,
+          status: attempt.status,
+          started_at: iso(created + 20),
+          ended_at: iso(created + 20 + attempt.durationMs),
+        }),
+      );
     });
   }
   return { executions, attempts };

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { MAX_BATCH_STARTS, startMany } from '../engine/start-many.js';
-import { notFound, WeftError } from '../errors.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
-import { StartFields } from './execution-routes.js';
 import { ExecutionSchema, executionView, queuePositions } from './execution-views.js';
 import { errorResponses, IdParams, VersionNumber } from './schemas.js';
+import { StartFields, startableWorkflow, startOf } from './start-requests.js';
 
 /**
  * `POST /workflows/{id}/executions/batch` (issue 13): up to 1,000 starts of one workflow in one
@@ -49,25 +48,12 @@ export const executionBatchRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
     },
     async (request, reply) => {
       const { workspace } = authOf(request);
-      const workflow = await store.workflows.head(workspace.id, request.params.id, request.body.version);
-      if (!workflow?.exists) throw notFound('workflow', request.params.id);
-      if (!workflow.enabled)
-        throw new WeftError('CONFLICT', `workflow '${workflow.id}' is disabled; enable it to start executions`);
-      const compiled = await engine.compiledVersion(workflow.id, workflow.version);
-      if (!compiled) throw notFound('workflow version', String(workflow.version));
+      const workflow = await startableWorkflow(store, engine, workspace.id, request.params.id, request.body.version);
       const started = await startMany(
         store,
-        request.body.executions.map((start) => ({
-          workspaceId: workspace.id,
-          workflow: { id: workflow.id, version: workflow.version, definition: compiled.definition },
-          adhocDefinition: undefined,
-          input: start.input ?? {},
-          start: start.start ?? true,
-          labels: start.labels ?? {},
-          reference: start.reference ?? null,
-          webhookUrl: start.webhook_url ?? workflow.webhook_url,
-          trigger: null,
-          idempotencyKey: start.idempotency_key,
+        request.body.executions.map((fields) => ({
+          ...startOf(workspace.id, workflow, fields),
+          idempotencyKey: fields.idempotency_key,
         })),
       );
       if (started.some((entry) => !entry.replayed)) engine.wake();

@@ -26,31 +26,9 @@ import {
   workflowNames,
 } from './execution-views.js';
 import { compileBodySchema, compileDefinitionRouteSchema } from './request-validation.js';
-import {
-  errorResponses,
-  IdParams,
-  LabelsSchema,
-  PageOf,
-  PageQuery,
-  VersionNumber,
-  WebhookUrlSchema,
-} from './schemas.js';
+import { errorResponses, IdParams, PageOf, PageQuery, VersionNumber } from './schemas.js';
+import { StartFields, startableWorkflow, startOf } from './start-requests.js';
 
-/** The fields of a start, shared by the single start and the batch start. */
-export const StartFields = {
-  input: Type.Optional(Type.Unknown({ description: 'Checked against the input_schema.' })),
-  start: Type.Optional(Type.Boolean({ default: true, description: 'false creates it `pending`; start it later.' })),
-  webhook_url: Type.Optional(WebhookUrlSchema),
-  labels: Type.Optional(LabelsSchema),
-  reference: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Your own id, filterable.' })),
-  idempotency_key: Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: 255,
-      description: 'Same as the Idempotency-Key header: a repeat within 24 hours returns the first execution.',
-    }),
-  ),
-};
 const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
 });
@@ -135,25 +113,9 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     },
     async (request, reply) => {
       const { workspace } = authOf(request);
-      // One query for the workflow; its definition comes compiled from the engine's cache.
-      const workflow = await store.workflows.head(workspace.id, request.params.id, request.body.version);
-      if (!workflow?.exists) throw notFound('workflow', request.params.id);
-      if (!workflow.enabled)
-        throw new WeftError('CONFLICT', `workflow '${workflow.id}' is disabled; enable it to start executions`);
-      const compiled = await engine.compiledVersion(workflow.id, workflow.version);
-      if (!compiled) throw notFound('workflow version', String(workflow.version));
+      const workflow = await startableWorkflow(store, engine, workspace.id, request.params.id, request.body.version);
       const { execution, replayed, steps } = await start(
-        {
-          workspaceId: workspace.id,
-          workflow: { id: workflow.id, version: workflow.version, definition: compiled.definition },
-          adhocDefinition: undefined,
-          input: request.body.input ?? {},
-          start: request.body.start ?? true,
-          labels: request.body.labels ?? {},
-          reference: request.body.reference ?? null,
-          webhookUrl: request.body.webhook_url ?? workflow.webhook_url,
-          trigger: null,
-        },
+        startOf(workspace.id, workflow, request.body),
         request.headers['idempotency-key'] ?? request.body.idempotency_key,
       );
       if (replayed) reply.header('idempotent-replayed', 'true');

@@ -23,6 +23,48 @@ function planOf(index: number): { status: string; durationMs: number | null } {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** An execution row to write straight into the store: `fields` over an ended, undeleted run's. */
+export function seededExecution(
+  fields: Pick<ExecutionRow, 'id' | 'workspace_id' | 'workflow_id' | 'status' | 'created_at'> & Partial<ExecutionRow>,
+): ExecutionRow {
+  return {
+    workflow_version: fields.workflow_id === null ? null : 1,
+    adhoc_definition: fields.workflow_id === null ? '{}' : null,
+    input: '{}',
+    output: null,
+    error: null,
+    labels: '{}',
+    reference: null,
+    trigger: null,
+    webhook_url: null,
+    steps_total: 2,
+    steps_unsettled: 0,
+    timeout_at: null,
+    started_at: fields.created_at,
+    completed_at: null,
+    updated_at: fields.created_at,
+    deleted_at: null,
+    idempotency_key: null,
+    ...fields,
+  };
+}
+
+/** An attempt row to write straight into the store: `fields` over a first `noop` attempt's. */
+export function seededAttempt(
+  fields: Pick<StepAttemptRow, 'execution_id' | 'step_id' | 'workspace_id' | 'status' | 'started_at' | 'ended_at'> &
+    Partial<StepAttemptRow>,
+): StepAttemptRow {
+  return {
+    attempt: 1,
+    type: 'noop',
+    used_fallback: 0,
+    error: null,
+    worker: null,
+    queued_at: fields.started_at,
+    ...fields,
+  };
+}
+
 /** Seeds the executions and their attempts (step `fetch` twice when it failed, `store` once). */
 async function seed(server: TestServer, workspaceId: string, workflowId: string) {
   for (let start = 0; start < SEEDED_EXECUTIONS; start += 1000) {
@@ -32,44 +74,26 @@ async function seed(server: TestServer, workspaceId: string, workflowId: string)
       const { status, durationMs } = planOf(index);
       const created = BASE + index * 60_000;
       const id = newId('ex');
-      executions.push({
-        id,
-        workspace_id: workspaceId,
-        workflow_id: workflowId,
-        workflow_version: 1,
-        adhoc_definition: null,
-        status,
-        input: '{}',
-        output: null,
-        error: null,
-        labels: '{}',
-        reference: null,
-        trigger: null,
-        webhook_url: null,
-        steps_total: 2,
-        steps_unsettled: 0,
-        timeout_at: null,
-        created_at: iso(created),
-        started_at: iso(created),
-        completed_at: durationMs === null ? null : iso(created + durationMs),
-        updated_at: iso(created),
-        deleted_at: null,
-        idempotency_key: null,
-      });
-      const attempt = (stepId: string, number: number, outcome: string, ms: number): StepAttemptRow => ({
-        execution_id: id,
-        step_id: stepId,
-        attempt: number,
-        workspace_id: workspaceId,
-        type: 'noop',
-        status: outcome,
-        used_fallback: 0,
-        error: null,
-        worker: null,
-        queued_at: iso(created),
-        started_at: iso(created),
-        ended_at: iso(created + ms),
-      });
+      executions.push(
+        seededExecution({
+          id,
+          workspace_id: workspaceId,
+          workflow_id: workflowId,
+          status,
+          created_at: iso(created),
+          completed_at: durationMs === null ? null : iso(created + durationMs),
+        }),
+      );
+      const attempt = (stepId: string, number: number, outcome: string, ms: number): StepAttemptRow =>
+        seededAttempt({
+          execution_id: id,
+          step_id: stepId,
+          attempt: number,
+          workspace_id: workspaceId,
+          status: outcome,
+          started_at: iso(created),
+          ended_at: iso(created + ms),
+        });
       attempts.push(attempt('fetch', 1, status === 'failed' ? 'failed' : 'completed', 40));
       if (status === 'failed') attempts.push(attempt('fetch', 2, 'failed', 60));
       else attempts.push(attempt('store', 1, 'completed', 20));
