@@ -72,8 +72,7 @@ export async function settleCompleted(
   const completed = folded?.done ?? (await tx.steps.completeMany(completedRows(requests), env.owner));
 
   const workflows = new Map<string, { execution: ExecutionRow; workflow: CompiledWorkflow }>();
-  const increments = new Map<string, { executionId: string; stepId: string; settled: number; completed: number }>();
-  const settledPerExecution = new Map<string, number>();
+  const edges: SettleEdge[] = [];
   for (const { step, outcome, endedAt } of requests) {
     if (!completed.has(`${step.execution_id}/${step.step_id}`) || outcome.kind !== 'completed') continue;
     const execution = await batch.execution(step.execution_id);
@@ -95,23 +94,16 @@ export async function settleCompleted(
       ended_at: endedAt,
     });
     batch.event(execution, 'step.completed', { status: 'completed', output: outcome.output }, step.step_id);
-    settledPerExecution.set(execution.id, (settledPerExecution.get(execution.id) ?? 0) + 1);
+    if (folded?.counted) continue;
     for (const dependent of workflow.dependents.get(step.step_id) ?? []) {
-      const key = `${execution.id}/${dependent}`;
-      const entry = increments.get(key) ?? { executionId: execution.id, stepId: dependent, settled: 0, completed: 0 };
-      entry.settled += 1;
-      entry.completed += 1;
-      increments.set(key, entry);
+      edges.push({ executionId: execution.id, source: step.step_id, dependent });
     }
   }
 
-  // The dependents' counters and the executions' together (one statement on PostgreSQL).
-  const { counters, executions: finished } = folded?.counted
-    ? { counters: folded.counters, executions: folded.settled }
-    : await tx.settleCounters.count(
-        [...increments.values()],
-        [...settledPerExecution].map(([id, settled]) => ({ id, settled })),
-      );
+  // The dependents' counters and the executions' (counted already when the lock had the edges).
+  const { counters, settled: finished } = folded?.counted
+    ? folded
+    : await tx.settleCounters.countEdges(completed, edges);
   const ready: Array<{ execution: ExecutionRow; stepId: string }> = [];
   const skipped: Array<{ execution: ExecutionRow; workflow: CompiledWorkflow; stepId: string }> = [];
   for (const counter of counters) {

@@ -102,9 +102,7 @@ export class SettleCounterRepository {
       const executions = await this.executions.getManyLocked(executionIds);
       const done = await this.steps.completeMany(rows, owner);
       if (!edges) return { executions, done, counted: false, counters: [], settled: [] };
-      const { increments, decrements } = countsOf(done, edges);
-      const { counters, executions: settled } = await this.count(increments, decrements);
-      return { executions, done, counted: true, counters, settled };
+      return { executions, done, counted: true, ...(await this.countEdges(done, edges)) };
     }
     const edgeValues = (edges ?? []).map((edge) => sql`(${edge.executionId}, ${edge.dependent}, ${edge.source})`);
     const counting = edges
@@ -153,6 +151,19 @@ export class SettleCounterRepository {
     }
     completion.executions.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return completion;
+  }
+
+  /**
+   * Counts the steps of `done` (`execution_id/step_id`) as settled and completed on their
+   * dependents (the `edges` out of them; others are ignored) and on their executions.
+   */
+  async countEdges(
+    done: ReadonlySet<string>,
+    edges: readonly SettleEdge[],
+  ): Promise<Pick<LockedCompletion, 'counters' | 'settled'>> {
+    const { increments, decrements } = countsOf(done, edges);
+    const { counters, executions } = await this.count(increments, decrements);
+    return { counters, settled: executions };
   }
 
   /**
