@@ -3,9 +3,10 @@ import type { Database } from '../database-schema.js';
 
 /**
  * Aggregates for `GET /executions/stats`, `GET /workflows/{id}/metrics` and the Prometheus queue
- * gauges. Percentiles are nearest-rank (the value at rank ⌈p·n⌉ of the sorted durations),
- * computed in the database with window functions that SQLite and PostgreSQL share, so no
- * duration list ever travels to the process.
+ * gauges. Percentiles are nearest-rank (the value at rank ⌈p·n⌉ of the sorted durations). They
+ * are read from indexes over durations the database computes (migration 0018): an execution
+ * percentile is one index walk to its rank, a step's come from a histogram of its distinct
+ * durations, so no list of durations travels to the process and nothing is sorted.
  */
 
 /** Which executions an aggregate covers. */
