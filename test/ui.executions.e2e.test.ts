@@ -135,6 +135,8 @@ describe('UI: executions', { skip }, () => {
     const panelError = page.locator('[data-step-error=download]');
     await panelError.waitFor();
     assert.equal((await panelError.innerText()).trim(), download.error.message);
+    // The attempts come with the timeline, a request of their own that may answer after the step.
+    await page.locator('[data-step-panel=download] tr[data-attempt]').first().waitFor();
     assert.equal(await page.locator('[data-step-panel=download] tr[data-attempt]').count(), 2);
     await browser.screenshot(page, 'execution-failed');
     // The keyboard reaches steps too: a focused node opens with Enter.
