@@ -104,37 +104,32 @@ export class SettleCounterRepository {
       if (!edges) return { executions, done, counted: false, counters: [], settled: [] };
       return { executions, done, counted: true, ...(await this.countEdges(done, edges)) };
     }
-    const edgeValues = (edges ?? []).map((edge) => sql`(${edge.executionId}, ${edge.dependent}, ${edge.source})`);
-    const counting = edges
-      ? sql`,
-        e as (${settledExecutionsUpdateFrom(
-          sql`(select execution_id as column1, count(*)::integer as column2 from done group by execution_id)`,
-        )})${
-          edgeValues.length === 0
-            ? sql``
-            : sql`,
-        d as (${dependentCountersUpdateFrom(
-          sql`(select x.column1, x.column2, count(*)::integer as column3, count(*)::integer as column4
-                from (values ${sql.join(edgeValues)}) as x
-                join done on done.execution_id = x.column1 and done.step_id = x.column3
-                group by x.column1, x.column2)`,
-        )})`
-        }`
-      : sql``;
-    const counted = edges
-      ? sql`
-      union all select 'settled', to_jsonb(e) from e${
-        edgeValues.length === 0
-          ? sql``
-          : sql`
-      union all select 'counter', to_jsonb(d) from d`
-      }`
-      : sql``;
+    // The statement's CTEs and the parts of its answer, each part tagged with its kind.
+    const ctes = [
+      sql`locked as (select * from executions where id in (${sql.join(executionIds)}) order by id for update)`,
+      sql`done as (${completedStepsUpdate(rows, owner, 'locked')})`,
+    ];
+    const answers = [
+      sql`select 'execution' as kind, to_jsonb(locked) as row from locked`,
+      sql`select 'done', to_jsonb(done) from done`,
+    ];
+    if (edges) {
+      const perExecution = sql`(select execution_id as column1, count(*)::integer as column2 from done group by execution_id)`;
+      ctes.push(sql`e as (${settledExecutionsUpdateFrom(perExecution)})`);
+      answers.push(sql`select 'settled', to_jsonb(e) from e`);
+    }
+    if (edges && edges.length > 0) {
+      const values = edges.map((edge) => sql`(${edge.executionId}, ${edge.dependent}, ${edge.source})`);
+      // Per dependent, how many of its sources completed in `done`.
+      const perDependent = sql`(select x.column1, x.column2, count(*)::integer as column3, count(*)::integer as column4
+        from (values ${sql.join(values)}) as x
+        join done on done.execution_id = x.column1 and done.step_id = x.column3
+        group by x.column1, x.column2)`;
+      ctes.push(sql`d as (${dependentCountersUpdateFrom(perDependent)})`);
+      answers.push(sql`select 'counter', to_jsonb(d) from d`);
+    }
     const result = await sql<{ kind: string; row: Record<string, unknown> }>`
-      with locked as (select * from executions where id in (${sql.join(executionIds)}) order by id for update),
-        done as (${completedStepsUpdate(rows, owner, 'locked')})${counting}
-      select 'execution' as kind, to_jsonb(locked) as row from locked
-      union all select 'done', to_jsonb(done) from done${counted}`.execute(this.db);
+      with ${sql.join(ctes)} ${sql.join(answers, sql` union all `)}`.execute(this.db);
     const completion: LockedCompletion = {
       executions: [],
       done: new Set(),

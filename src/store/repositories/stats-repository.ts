@@ -109,12 +109,13 @@ export class StatsRepository {
       ].map(({ at, percentile }) => {
         // The rank's distance from the nearer end of the index, walked from that end.
         const fromTop = count - at < at - 1;
-        let pick = this.measuredExecutions(workspaceId, { ...filter, workflowId: bucket })
+        // `duration_ms is not null` is the predicate of executions_durations_idx, so it is used.
+        const pick = this.executions(workspaceId, { ...filter, workflowId: bucket })
+          .where('duration_ms', 'is not', null)
           .select('duration_ms as ms')
           .orderBy('duration_ms', fromTop ? 'desc' : 'asc')
           .limit(1)
           .offset(fromTop ? count - at : at - 1);
-        if (bucket === null) pick = pick.where('workflow_id', 'is', null);
         return { index, percentile, pick };
       }),
     );
@@ -204,29 +205,14 @@ export class StatsRepository {
     ];
   }
 
+  /** Live executions of a workspace; `workflowId` null means the ad-hoc runs. */
   private executions(workspaceId: string, filter: StatsFilter) {
     let query = this.db
       .selectFrom('executions')
       .where('workspace_id', '=', workspaceId)
       .where('deleted_at', 'is', null);
-    if (filter.workflowId !== undefined) query = query.where('workflow_id', '=', filter.workflowId);
-    if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
-    return query;
-  }
-
-  /**
-   * Live executions with a duration, in the words of `executions_durations_idx`'s predicate so
-   * both databases use it; `workflowId` null means the ad-hoc runs.
-   */
-  private measuredExecutions(workspaceId: string, filter: StatsFilter) {
-    let query = this.db
-      .selectFrom('executions')
-      .where('workspace_id', '=', workspaceId)
-      .where('deleted_at', 'is', null)
-      .where('duration_ms', 'is not', null);
-    if (filter.workflowId !== undefined && filter.workflowId !== null) {
-      query = query.where('workflow_id', '=', filter.workflowId);
-    }
+    if (filter.workflowId === null) query = query.where('workflow_id', 'is', null);
+    else if (filter.workflowId !== undefined) query = query.where('workflow_id', '=', filter.workflowId);
     if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
     return query;
   }
