@@ -114,7 +114,7 @@ export class Store {
     this.triggers = new TriggerRepository(db, dialect);
     this.statsWorkers =
       dialect.file !== undefined && !db.isTransaction ? new SqliteStatsReader(dialect.file) : undefined;
-    this.stats = this.statsWorkers ?? new StatsRepository(db);
+    this.stats = this.statsWorkers ?? new StatsRepository(db, dialect.name);
     this.secrets = new SecretRepository(db);
     this.items = new ItemRepository(db, dialect);
     this.itemAttempts = new ItemAttemptRepository(db);

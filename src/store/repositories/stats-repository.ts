@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { Database } from '../database-schema.js';
 
 /**
@@ -77,7 +77,11 @@ export type StatsReads = Pick<StatsRepository, 'executionSummary' | 'attemptSumm
 
 /** Aggregate reads over executions, attempts and steps (read-only). */
 export class StatsRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Which database `db` is: one query names its index on SQLite. */
+    private readonly backend: 'sqlite' | 'postgres',
+  ) {}
 
   /**
    * Executions of a workspace counted by workflow (`key`; null for ad-hoc runs) and status, and
@@ -88,15 +92,14 @@ export class StatsRepository {
    * are a second statement: executions that end between the two shift a rank by as many places.
    */
   async executionSummary(workspaceId: string, filter: StatsFilter): Promise<ExecutionSummary> {
-    const rows = await this.executions(workspaceId, filter)
-      .select([
-        'workflow_id as key',
-        'status',
-        (eb) => eb.fn.countAll<number>().as('count'),
-        (eb) => eb.fn.count<number>('duration_ms').as('measured'),
-      ])
-      .groupBy(['workflow_id', 'status'])
-      .execute();
+    // Without statistics SQLite counts one workflow through executions_workflow_status_idx and
+    // reads each row (22 ms for 20,000 executions); the covering index takes 1.3 ms.
+    const index = this.backend === 'sqlite' ? sql`indexed by executions_stats_idx` : sql``;
+    const { rows } = await sql<{ key: string | null; status: string; count: number; measured: number }>`
+      select workflow_id as key, status, count(*) as count, count(duration_ms) as measured
+      from executions ${index}
+      where ${this.liveExecutions(workspaceId, filter)}
+      group by workflow_id, status`.execute(this.db);
     const counts = rows.map((row) => ({ key: row.key, status: row.status, count: Number(row.count) }));
     const measured = new Map<string | null, number>();
     for (const row of rows) measured.set(row.key, (measured.get(row.key) ?? 0) + Number(row.measured));
@@ -141,22 +144,23 @@ export class StatsRepository {
   /**
    * A workflow's attempts per step: counted by outcome, and nearest-rank percentiles of the
    * completed and failed ones' durations. One pass: the attempts of the workflow's executions
-   * (through `step_attempts_stats_idx`, migration 0018, so no attempt row is read) grouped by
+   * (through `step_attempts_stats_idx`, migration 0018; PostgreSQL reads it alone, SQLite still
+   * computes its virtual `duration_ms` from the row) grouped by
    * step, outcome and duration; the percentiles come from that histogram, which is as long as
    * the distinct durations, not the attempts.
    */
   async attemptSummary(workspaceId: string, workflowId: string, since: string | undefined): Promise<AttemptSummary> {
-    let query = this.db
-      .selectFrom('executions as e')
-      .innerJoin('step_attempts as a', 'a.execution_id', 'e.id')
-      .where('e.workspace_id', '=', workspaceId)
-      .where('e.workflow_id', '=', workflowId)
-      .where('e.deleted_at', 'is', null);
-    if (since !== undefined) query = query.where('e.created_at', '>=', since);
-    const rows = await query
-      .select(['a.step_id', 'a.status', 'a.duration_ms', (eb) => eb.fn.countAll<number>().as('count')])
-      .groupBy(['a.step_id', 'a.status', 'a.duration_ms'])
-      .execute();
+    // SQLite's planner (without statistics) probes each execution's attempts through the primary
+    // key and reads every attempt row; the stats index has the same prefix and is 1.7x faster
+    // (53 -> 31 ms for 20,000 executions), so it is named. PostgreSQL plans with statistics.
+    const attempts =
+      this.backend === 'sqlite' ? sql`step_attempts as a indexed by step_attempts_stats_idx` : sql`step_attempts as a`;
+    const { rows } = await sql<{ step_id: string; status: string; duration_ms: number | null; count: number }>`
+      select a.step_id, a.status, a.duration_ms, count(*) as count
+      from executions as e join ${attempts} on a.execution_id = e.id
+      where e.workspace_id = ${workspaceId} and e.workflow_id = ${workflowId} and e.deleted_at is null
+        ${since === undefined ? sql`` : sql`and e.created_at >= ${since}`}
+      group by a.step_id, a.status, a.duration_ms`.execute(this.db);
     const counts = new Map<string, StatusCount>();
     const histograms = new Map<string, Array<{ ms: number; count: number }>>();
     for (const row of rows) {
@@ -207,13 +211,18 @@ export class StatsRepository {
 
   /** Live executions of a workspace; `workflowId` null means the ad-hoc runs. */
   private executions(workspaceId: string, filter: StatsFilter) {
-    let query = this.db
-      .selectFrom('executions')
-      .where('workspace_id', '=', workspaceId)
-      .where('deleted_at', 'is', null);
-    if (filter.workflowId === null) query = query.where('workflow_id', 'is', null);
-    else if (filter.workflowId !== undefined) query = query.where('workflow_id', '=', filter.workflowId);
-    if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
-    return query;
+    return this.db.selectFrom('executions').where(this.liveExecutions(workspaceId, filter));
+  }
+
+  /** The condition of `executions`, for a statement written as SQL. */
+  private liveExecutions(workspaceId: string, filter: StatsFilter): RawBuilder<SqlBool> {
+    const workflow =
+      filter.workflowId === null
+        ? sql`and workflow_id is null`
+        : filter.workflowId === undefined
+          ? sql``
+          : sql`and workflow_id = ${filter.workflowId}`;
+    const since = filter.since === undefined ? sql`` : sql`and created_at >= ${filter.since}`;
+    return sql<SqlBool>`workspace_id = ${workspaceId} and deleted_at is null ${workflow} ${since}`;
   }
 }

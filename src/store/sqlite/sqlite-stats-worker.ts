@@ -39,7 +39,7 @@ function repositoryFor(filename: string): StatsRepository {
     // from the OS page cache instead of copied through SQLite's 2 MB page cache on every read.
     database.pragma(`mmap_size = ${STATS_MMAP_BYTES}`);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    repository = new StatsRepository(db);
+    repository = new StatsRepository(db, 'sqlite');
     repositories.set(filename, repository);
   }
   return repository;
