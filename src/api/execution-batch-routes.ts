@@ -5,7 +5,7 @@ import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
 import { ExecutionSchema, executionView, queuePositions } from './execution-views.js';
 import { errorResponses, IdParams, VersionNumber } from './schemas.js';
-import { StartFields, startableWorkflow, startOf } from './start-requests.js';
+import { StartFields, startFromHead, startOf } from './start-requests.js';
 
 /**
  * `POST /workflows/{id}/executions/batch` (issue 13): up to 1,000 starts of one workflow in one
@@ -48,13 +48,22 @@ export const executionBatchRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
     },
     async (request, reply) => {
       const { workspace } = authOf(request);
-      const workflow = await startableWorkflow(store, engine, workspace.id, request.params.id, request.body.version);
-      const started = await startMany(
+      const { workflow, started } = await startFromHead(
         store,
-        request.body.executions.map((fields) => ({
-          ...startOf(workspace.id, workflow, fields),
-          idempotencyKey: fields.idempotency_key,
-        })),
+        engine,
+        workspace.id,
+        request.params.id,
+        request.body.version,
+        async (workflow) => ({
+          workflow,
+          started: await startMany(
+            store,
+            request.body.executions.map((fields) => ({
+              ...startOf(workspace.id, workflow, fields),
+              idempotencyKey: fields.idempotency_key,
+            })),
+          ),
+        }),
       );
       if (started.some((entry) => !entry.replayed)) engine.wake();
       const positions = await queuePositions(

@@ -27,7 +27,7 @@ import {
 } from './execution-views.js';
 import { compileBodySchema, compileDefinitionRouteSchema } from './request-validation.js';
 import { errorResponses, IdParams, PageOf, PageQuery, VersionNumber } from './schemas.js';
-import { StartFields, startableWorkflow, startOf } from './start-requests.js';
+import { StartFields, startFromHead, startOf } from './start-requests.js';
 
 const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
@@ -113,10 +113,19 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     },
     async (request, reply) => {
       const { workspace } = authOf(request);
-      const workflow = await startableWorkflow(store, engine, workspace.id, request.params.id, request.body.version);
-      const { execution, replayed, steps } = await start(
-        startOf(workspace.id, workflow, request.body),
-        request.headers['idempotency-key'] ?? request.body.idempotency_key,
+      const { workflow, execution, replayed, steps } = await startFromHead(
+        store,
+        engine,
+        workspace.id,
+        request.params.id,
+        request.body.version,
+        async (workflow) => ({
+          workflow,
+          ...(await start(
+            startOf(workspace.id, workflow, request.body),
+            request.headers['idempotency-key'] ?? request.body.idempotency_key,
+          )),
+        }),
       );
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(await fullView(execution, workflow.name, steps));

@@ -2,7 +2,9 @@ import { type Static, Type } from 'typebox';
 import type { WorkflowDefinition } from '../definition/definition-schema.js';
 import type { Engine } from '../engine/engine.js';
 import type { StartExecution } from '../engine/lifecycle.js';
+import { StaleWorkflowError } from '../engine/workflow-heads.js';
 import { notFound, WeftError } from '../errors.js';
+import type { WorkflowHead } from '../store/repositories/workflow-repository.js';
 import type { Store } from '../store/store.js';
 import { LabelsSchema, WebhookUrlSchema } from './schemas.js';
 
@@ -36,12 +38,15 @@ export interface StartableWorkflow {
   version: number;
   webhookUrl: string | null;
   definition: WorkflowDefinition;
+  /** The head it was read from, checked again when the start is inserted. */
+  head: WorkflowHead;
 }
 
 /**
  * The workflow (at `version`, else its latest) a start names: 404 when the workspace has no such
- * workflow or version, 409 when it is disabled. One query; the definition comes compiled from the
- * engine's cache of versions.
+ * workflow or version, 409 when it is disabled. The head comes from the engine's cache of heads
+ * (engine/workflow-heads.ts), read again before a 404 or 409 is answered from it; the definition
+ * from the engine's cache of compiled versions.
  */
 export async function startableWorkflow(
   store: Store,
@@ -50,20 +55,69 @@ export async function startableWorkflow(
   id: string,
   version: number | undefined,
 ): Promise<StartableWorkflow> {
-  const workflow = await store.workflows.head(workspaceId, id, version);
-  if (!workflow?.exists) throw notFound('workflow', id);
-  if (!workflow.enabled) {
-    throw new WeftError('CONFLICT', `workflow '${workflow.id}' is disabled; enable it to start executions`);
+  for (let fresh = false; ; fresh = true) {
+    const head = await engine.workflowHeads.get(store, workspaceId, id);
+    const runs = head && (version ?? head.latestVersion);
+    const compiled =
+      head?.enabled && runs !== undefined && runs <= head.latestVersion
+        ? await engine.compiledVersion(head.id, runs)
+        : undefined;
+    if (head && runs !== undefined && compiled) {
+      return {
+        id: head.id,
+        name: head.name,
+        version: runs,
+        webhookUrl: head.webhookUrl,
+        definition: compiled.definition,
+        head,
+      };
+    }
+    if (!fresh && head) {
+      // A refusal from a kept head is checked against a fresh one: another process may have
+      // enabled the workflow or added the version since.
+      engine.workflowHeads.forget(workspaceId, id);
+      continue;
+    }
+    engine.workflowHeads.forget(workspaceId, id);
+    if (!head) throw notFound('workflow', id);
+    if (!head.enabled) {
+      throw new WeftError('CONFLICT', `workflow '${head.id}' is disabled; enable it to start executions`);
+    }
+    throw notFound('workflow version', String(runs));
   }
-  const compiled = await engine.compiledVersion(workflow.id, workflow.version);
-  if (!compiled) throw notFound('workflow version', String(workflow.version));
-  return {
-    id: workflow.id,
-    name: workflow.name,
-    version: workflow.version,
-    webhookUrl: workflow.webhook_url,
-    definition: compiled.definition,
-  };
+}
+
+/** Starts allowed per request when the workflow keeps changing under them (see `startFromHead`). */
+const STALE_RETRIES = 3;
+
+/**
+ * Runs `start` with the workflow a start names, and again from a fresh read of the workflow when
+ * the insert found that it changed since it was read (`StaleWorkflowError`); a workflow that
+ * changes under every try is a 409.
+ */
+export async function startFromHead<T>(
+  store: Store,
+  engine: Engine,
+  workspaceId: string,
+  id: string,
+  version: number | undefined,
+  start: (workflow: StartableWorkflow) => Promise<T>,
+): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    const workflow = await startableWorkflow(store, engine, workspaceId, id, version);
+    try {
+      return await start(workflow);
+    } catch (error) {
+      if (!(error instanceof StaleWorkflowError)) throw error;
+      engine.workflowHeads.forget(workspaceId, id);
+      if (tries === STALE_RETRIES) {
+        throw new WeftError(
+          'CONFLICT',
+          `workflow '${id}' kept changing while the execution was started; start it again`,
+        );
+      }
+    }
+  }
 }
 
 /** The engine's request for one start of `workflow` (its idempotency key is the caller's). */
@@ -74,7 +128,7 @@ export function startOf(
 ): StartExecution {
   return {
     workspaceId,
-    workflow: { id: workflow.id, version: workflow.version, definition: workflow.definition },
+    workflow: { id: workflow.id, version: workflow.version, definition: workflow.definition, head: workflow.head },
     adhocDefinition: undefined,
     input: fields.input ?? {},
     start: fields.start ?? true,

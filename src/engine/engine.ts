@@ -25,6 +25,7 @@ import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.
 import { settleOneByOne } from './settle-one-by-one.js';
 import { StartBatcher } from './start-batcher.js';
 import { runClaimedStep } from './step-runner.js';
+import { WorkflowHeadCache } from './workflow-heads.js';
 import { WorkspaceSlots } from './workspace-slots.js';
 
 /**
@@ -55,6 +56,8 @@ export class Engine {
   /** WEFT_MAX_OUTPUT_BYTES: outputs over it fail their attempt (output-cap.ts); the task routes read it too. */
   readonly maxOutputBytes: number;
   readonly #workflows = new CompiledWorkflowCache();
+  /** Workflow heads the start routes read, kept between starts and checked at insert. */
+  readonly workflowHeads = new WorkflowHeadCache();
   /** Abort controllers of the steps running here, by `execution/step`. */
   readonly #running = new Map<string, AbortController>();
   #settleQueue: SettleRequest[] = [];

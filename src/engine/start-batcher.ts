@@ -1,11 +1,12 @@
 import type { Store } from '../store/store.js';
 import {
   checkStartInput,
-  insertExecutions,
+  insertCheckedExecutions,
   type PreparedExecution,
   prepareExecution,
   type StartExecution,
-} from './lifecycle.js';
+} from './start-execution.js';
+import { StaleWorkflowError, staleStarts } from './workflow-heads.js';
 
 /**
  * Group commit for starts: executions started together (a burst of API calls or triggered events)
@@ -41,13 +42,26 @@ export class StartBatcher {
       while (this.#waiting.length > 0) {
         const batch = this.#waiting.splice(0, 500);
         try {
-          await this.store.transaction((tx) =>
-            insertExecutions(
+          // A start whose workflow changed since its head was read fails alone (its route
+          // starts it again); the rest of the batch goes in.
+          const stale = await this.store.transaction(async (tx) => {
+            const staleOnes = new Set(
+              await staleStarts(
+                tx,
+                batch.map((entry) => entry.prepared),
+              ),
+            );
+            await insertCheckedExecutions(
               tx,
-              batch.map((entry) => entry.prepared),
-            ),
-          );
-          for (const entry of batch) entry.resolve(entry.prepared);
+              batch.filter((entry) => !staleOnes.has(entry.prepared)).map((entry) => entry.prepared),
+            );
+            return staleOnes;
+          });
+          for (const entry of batch) {
+            const head = entry.prepared.head;
+            if (head && stale.has(entry.prepared)) entry.reject(new StaleWorkflowError(head.id));
+            else entry.resolve(entry.prepared);
+          }
           this.onInserted();
         } catch (error) {
           for (const entry of batch) entry.reject(error);

@@ -10,8 +10,10 @@ import { checkInput, checkInputInline } from '../definition/input-validation.js'
 import { WeftError } from '../errors.js';
 import { newId, nowIso } from '../ids.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
+import type { WorkflowHead } from '../store/repositories/workflow-repository.js';
 import type { Store } from '../store/store.js';
 import { compileWorkflow } from './compiled-workflow.js';
+import { StaleWorkflowError, staleStarts } from './workflow-heads.js';
 
 /**
  * Starting executions (SPEC §3): the input and concurrency key checked, the rows of a new
@@ -22,7 +24,15 @@ import { compileWorkflow } from './compiled-workflow.js';
 /** How to start an execution. */
 export interface StartExecution {
   workspaceId: string;
-  workflow: { id: string; version: number; definition: WorkflowDefinition } | undefined;
+  workflow:
+    | {
+        id: string;
+        version: number;
+        definition: WorkflowDefinition;
+        /** The head this start was prepared from, checked again at insert (workflow-heads.ts). */
+        head?: WorkflowHead | undefined;
+      }
+    | undefined;
   /** Inline definition of an ad-hoc execution (already validated). */
   adhocDefinition: WorkflowDefinition | undefined;
   input: unknown;
@@ -93,6 +103,8 @@ export interface PreparedExecution {
   steps: ExecutionStepRow[];
   /** The workflow's concurrency rule, when it has one (admission decides at insert). */
   concurrency?: ConcurrencyRule | undefined;
+  /** The workflow head it was prepared from, when the caller read one (checked at insert). */
+  head?: WorkflowHead | undefined;
 }
 
 /** Creates an execution with its steps (and queues its roots when started), in its own transaction. */
@@ -145,9 +157,17 @@ export async function startIdempotent(
 /**
  * Inserts prepared executions (one statement per table for all of them) and announces the work.
  * Executions of a workflow with a `concurrency` block are admitted first (src/concurrency/): they
- * run, queue or are cancelled in this transaction.
+ * run, queue or are cancelled in this transaction. Throws `StaleWorkflowError`, writing nothing,
+ * when a start's workflow head changed since it was read.
  */
 export async function insertExecutions(tx: Store, prepared: PreparedExecution[]): Promise<void> {
+  const [stale] = await staleStarts(tx, prepared);
+  if (stale?.head) throw new StaleWorkflowError(stale.head.id);
+  await insertCheckedExecutions(tx, prepared);
+}
+
+/** `insertExecutions` of starts whose workflow heads were checked in this transaction already. */
+export async function insertCheckedExecutions(tx: Store, prepared: PreparedExecution[]): Promise<void> {
   if (prepared.length === 0) return;
   const admission = prepared.some((entry) => entry.concurrency) ? await admitStarts(tx, prepared) : [];
   await tx.executions.insertMany(prepared.map((entry) => entry.execution));
@@ -233,7 +253,7 @@ export function prepareExecution(request: StartExecution): PreparedExecution {
     started_at: null,
     completed_at: null,
   }));
-  return { execution, steps, concurrency: rule };
+  return { execution, steps, concurrency: rule, head: request.workflow?.head };
 }
 
 export function startedEvent(execution: ExecutionRow, at: string) {

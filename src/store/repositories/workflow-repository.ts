@@ -86,6 +86,16 @@ function toWorkflow(row: WorkflowRow, version: WorkflowVersionRow): Workflow {
   };
 }
 
+/** What a start reads of a workflow (engine/workflow-heads.ts keeps and re-checks it). */
+export interface WorkflowHead {
+  id: string;
+  workspaceId: string;
+  name: string;
+  enabled: boolean;
+  webhookUrl: string | null;
+  latestVersion: number;
+}
+
 /** Workflows and their immutable versions. */
 export class WorkflowRepository {
   constructor(
@@ -148,41 +158,26 @@ export class WorkflowRepository {
   }
 
   /**
-   * What a start needs of a workflow, in one query: its name, whether it is enabled, its webhook
-   * and the version to run (`version`, or the latest), with whether that version exists. The
-   * definition itself comes from the engine's cache of compiled versions (versions never change).
+   * What a start needs of live (not deleted) workflows, by id, in one query: workspace, name,
+   * whether enabled, webhook and latest version (engine/workflow-heads.ts). Ids are unique across
+   * workspaces; the caller compares the workspace.
    */
-  async head(
-    workspaceId: string,
-    id: string,
-    version?: number | undefined,
-  ): Promise<
-    | { id: string; name: string; enabled: boolean; webhook_url: string | null; version: number; exists: boolean }
-    | undefined
-  > {
-    const row = await this.db
+  async heads(ids: string[]): Promise<WorkflowHead[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
       .selectFrom('workflows')
-      .leftJoin('workflow_versions', (join) => {
-        const same = join.onRef('workflow_versions.workflow_id', '=', 'workflows.id');
-        return version === undefined
-          ? same.onRef('workflow_versions.version', '=', 'workflows.latest_version')
-          : same.on('workflow_versions.version', '=', version);
-      })
-      .select(['workflows.id', 'workflows.name', 'workflows.enabled', 'workflows.webhook_url'])
-      .select(['workflows.latest_version', 'workflow_versions.version'])
-      .where('workflows.workspace_id', '=', workspaceId)
-      .where('workflows.id', '=', id)
-      .where('workflows.deleted_at', 'is', null)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    return {
+      .select(['id', 'workspace_id', 'name', 'enabled', 'webhook_url', 'latest_version'])
+      .where('id', 'in', ids)
+      .where('deleted_at', 'is', null)
+      .execute();
+    return rows.map((row) => ({
       id: row.id,
+      workspaceId: row.workspace_id,
       name: row.name,
       enabled: row.enabled === 1,
-      webhook_url: row.webhook_url,
-      version: version ?? row.latest_version,
-      exists: row.version !== null,
-    };
+      webhookUrl: row.webhook_url,
+      latestVersion: row.latest_version,
+    }));
   }
 
   /** The stored definition of one version, for the engine (versions are immutable). */
