@@ -122,7 +122,24 @@ export class Engine {
         .filter((descriptor) => this.claimsType(descriptor.type))
         .map((descriptor) => descriptor.type),
     };
-    this.#starts = new StartBatcher(this.#store, () => this.wake());
+    this.#starts = new StartBatcher(this.#store, {
+      // Not before the engine lock is held (start): an engine alone first takes back old leases.
+      room: () =>
+        this.#stopped || !this.#engineLock
+          ? undefined
+          : {
+              owner: this.owner,
+              leaseMs: this.#options.leaseMs,
+              capacity: Math.max(0, this.#capacity),
+              workspaceRoom: (workspaceId) => this.#slots.room(workspaceId),
+              claimsType: (type) => this.claimsType(type),
+            },
+      inserted: (claimed, leftWork) => {
+        // After `stop` returned the store may be closed: the leases expire, the steps run again.
+        if (!this.#halted) for (const step of claimed) this.#dispatch(step);
+        if (leftWork) this.wake();
+      },
+    });
   }
 
   /**
@@ -173,6 +190,7 @@ export class Engine {
     // like the others (a settle that began before the stop was told there is room).
     await this.#pumpRun;
     await this.#flushing;
+    await this.#starts.flushing;
     if (this.#running.size > 0 && !(await this.#waitIdle(graceMs))) {
       // Handlers still running are interrupted; their steps go back to the queue (released).
       for (const controller of this.#running.values()) controller.abort(new Error('the process is stopping'));

@@ -1,7 +1,10 @@
+import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
+import { claimRoots, type StartClaimRoom } from './start-claims.js';
 import {
   checkStartInput,
   insertCheckedExecutions,
+  leavesWork,
   type PreparedExecution,
   prepareExecution,
   type StartExecution,
@@ -11,8 +14,20 @@ import { StaleWorkflowError, staleStarts } from './workflow-heads.js';
 /**
  * Group commit for starts: executions started together (a burst of API calls or triggered events)
  * are inserted in one transaction, so a burst costs a few commits, not one each. A bad input is
- * rejected before anything is written.
+ * rejected before anything is written. The root steps the engine has room for are inserted
+ * claimed by it (start-claims.ts), so they start without a claim transaction of their own.
  */
+
+/** The engine, as the batcher sees it. */
+export interface StartBatchEngine {
+  /** Room for steps claimed at start now; undefined when the engine does not run steps. */
+  room(): StartClaimRoom | undefined;
+  /**
+   * After each committed batch: the steps claimed at start, to run here, and whether any step
+   * was left for a claim (the engine then looks for due work).
+   */
+  inserted(claimed: ClaimedStep[], leftWork: boolean): void;
+}
 export class StartBatcher {
   #waiting: Array<{
     prepared: PreparedExecution;
@@ -21,11 +36,15 @@ export class StartBatcher {
   }> = [];
   #flushing: Promise<void> | undefined;
 
-  /** `onInserted` runs after each committed batch (the engine wakes to run the new steps). */
   constructor(
     private readonly store: Store,
-    private readonly onInserted: () => void,
+    private readonly engine: StartBatchEngine,
   ) {}
+
+  /** The batch being written, if any (`Engine.stop` waits for the steps it may claim). */
+  get flushing(): Promise<void> | undefined {
+    return this.#flushing;
+  }
 
   /** Starts an execution; resolves with its rows as inserted once they are committed. */
   async start(request: StartExecution): Promise<PreparedExecution> {
@@ -44,25 +63,30 @@ export class StartBatcher {
         try {
           // A start whose workflow changed since its head was read fails alone (its route
           // starts it again); the rest of the batch goes in.
-          const stale = await this.store.transaction(async (tx) => {
+          const { stale, inserted, claimed } = await this.store.transaction(async (tx) => {
             const staleOnes = new Set(
               await staleStarts(
                 tx,
                 batch.map((entry) => entry.prepared),
               ),
             );
-            await insertCheckedExecutions(
-              tx,
-              batch.filter((entry) => !staleOnes.has(entry.prepared)).map((entry) => entry.prepared),
-            );
-            return staleOnes;
+            const fresh = batch.filter((entry) => !staleOnes.has(entry.prepared)).map((entry) => entry.prepared);
+            // The room is read in the transaction, as close to the insert as it can be.
+            const room = this.engine.room();
+            const marked = room ? claimRoots(fresh, room) : { prepared: fresh, claimed: [] };
+            await insertCheckedExecutions(tx, marked.prepared, marked.claimed);
+            const rows = new Map(fresh.map((entry, index) => [entry, marked.prepared[index] ?? entry]));
+            return { stale: staleOnes, inserted: rows, claimed: marked.claimed };
           });
           for (const entry of batch) {
             const head = entry.prepared.head;
             if (head && stale.has(entry.prepared)) entry.reject(new StaleWorkflowError(head.id));
-            else entry.resolve(entry.prepared);
+            else entry.resolve(inserted.get(entry.prepared) ?? entry.prepared);
           }
-          this.onInserted();
+          this.engine.inserted(
+            claimed,
+            [...inserted.values()].some((prepared) => prepared.execution.status === 'running' && leavesWork(prepared)),
+          );
         } catch (error) {
           for (const entry of batch) entry.reject(error);
         }

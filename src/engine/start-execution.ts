@@ -10,9 +10,11 @@ import { checkInput, checkInputInline } from '../definition/input-validation.js'
 import { WeftError } from '../errors.js';
 import { newId, nowIso } from '../ids.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
+import type { ClaimedStep } from '../store/repositories/step-repository.js';
 import type { WorkflowHead } from '../store/repositories/workflow-repository.js';
 import type { Store } from '../store/store.js';
 import { compileWorkflow } from './compiled-workflow.js';
+import { stepStartedEvent } from './step-events.js';
 import { StaleWorkflowError, staleStarts } from './workflow-heads.js';
 
 /**
@@ -166,8 +168,17 @@ export async function insertExecutions(tx: Store, prepared: PreparedExecution[])
   await insertCheckedExecutions(tx, prepared);
 }
 
-/** `insertExecutions` of starts whose workflow heads were checked in this transaction already. */
-export async function insertCheckedExecutions(tx: Store, prepared: PreparedExecution[]): Promise<void> {
+/**
+ * `insertExecutions` of starts whose workflow heads were checked in this transaction already;
+ * `claimed`: their root steps this process claimed as they are inserted (start-claims.ts), whose
+ * `step.started` events are appended with the executions' own. Work is announced when a step
+ * was left queued for any process (or a concurrency block decides at admission).
+ */
+export async function insertCheckedExecutions(
+  tx: Store,
+  prepared: PreparedExecution[],
+  claimed: readonly ClaimedStep[] = [],
+): Promise<void> {
   if (prepared.length === 0) return;
   const admission = prepared.some((entry) => entry.concurrency) ? await admitStarts(tx, prepared) : [];
   await tx.executions.insertMany(prepared.map((entry) => entry.execution));
@@ -175,9 +186,15 @@ export async function insertCheckedExecutions(tx: Store, prepared: PreparedExecu
   const started = prepared.filter((entry) => entry.execution.status === 'running');
   await tx.executionLog.append([
     ...started.map((entry) => startedEvent(entry.execution, entry.execution.created_at)),
+    ...claimed.map((step) => stepStartedEvent(step)),
     ...admission,
   ]);
-  if (started.length > 0) await tx.notify('weft_work');
+  if (started.some(leavesWork)) await tx.notify('weft_work');
+}
+
+/** Whether a started execution leaves work for a claim: a queued step, or admission to decide. */
+export function leavesWork(entry: PreparedExecution): boolean {
+  return entry.concurrency !== undefined || entry.steps.some((step) => step.status === 'queued');
 }
 
 /**

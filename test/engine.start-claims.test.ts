@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { defineTask } from '../src/tasks/task-type.js';
+import { startTestServer, type TestServer } from './helpers/api-server.js';
+import { testBackends } from './helpers/backends.js';
+import { waitForExecution } from './helpers/http-fixtures.js';
+
+/**
+ * Claims at start (engine/start-claims.ts): executions started together have their root steps
+ * inserted running on this process when it has room, the rest queued for a later claim. With
+ * two slots, eight starts at once show two steps running in their start answers, never more than
+ * two handlers at once, and all eight complete with one attempt each and their events in order.
+ */
+
+/** A step that holds its slot until released, counting handlers in flight. */
+function heldTask() {
+  const state = { inFlight: 0, maxInFlight: 0, release: () => {} };
+  let released = new Promise<void>((resolve) => {
+    state.release = resolve;
+  });
+  const task = defineTask({
+    type: 'test.held',
+    description: 'Waits until the test releases it.',
+    handler: async () => {
+      state.inFlight += 1;
+      state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+      await released;
+      state.inFlight -= 1;
+      return { ok: true };
+    },
+  });
+  const reset = () => {
+    released = new Promise<void>((resolve) => {
+      state.release = resolve;
+    });
+  };
+  return { task, state, reset };
+}
+
+for (const backend of testBackends()) {
+  describe(`claims at start (${backend})`, () => {
+    const held = heldTask();
+    let server: TestServer;
+
+    before(async () => {
+      server = await startTestServer(backend, { workerConcurrency: 2, workspaceSlotShare: 100, pollIntervalMs: 50 }, [
+        held.task,
+      ]);
+    });
+    after(async () => {
+      held.state.release();
+      await server.close();
+    });
+
+    it('starts the steps it has room for at once, queues the rest, and runs each once', async () => {
+      const workflow = await server.request('POST', '/workflows', {
+        body: { name: 'Held', steps: [{ id: 'hold', type: 'test.held' }] },
+      });
+      assert.equal(workflow.status, 201, workflow.text);
+      const starts = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          server.request('POST', `/workflows/${workflow.body.id}/executions`, { body: {} }),
+        ),
+      );
+      for (const start of starts) assert.equal(start.status, 202, start.text);
+      const statuses = starts.map((start) => start.body.steps[0].status as string);
+      // The two slots are taken by steps inserted running: no handler has ended to free one.
+      assert.equal(
+        statuses.filter((status) => status === 'running').length,
+        2,
+        `two steps start with their executions: ${statuses}`,
+      );
+      assert.ok(
+        statuses.every((status) => status === 'running' || status === 'queued'),
+        `a step is running or queued at start: ${statuses}`,
+      );
+      // Both slots fill (at start or by the claim that follows), and no more.
+      for (let waited = 0; held.state.inFlight < 2 && waited < 5000; waited += 20) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(held.state.inFlight, 2);
+      held.state.release();
+      for (const start of starts) {
+        const done = await waitForExecution(server, start.body.id, ['completed', 'failed']);
+        assert.equal(done.status, 'completed');
+        const events = await server.request('GET', `/executions/${start.body.id}/events?order=asc&limit=50`);
+        const types = (events.body.items as Array<{ type: string; data: { attempt?: number } }>).map(
+          (event) => event.type,
+        );
+        assert.deepEqual(types, ['workflow.started', 'step.started', 'step.completed', 'workflow.completed']);
+        const started = events.body.items.find((event: { type: string }) => event.type === 'step.started');
+        assert.equal(started.data.attempt, 1);
+      }
+      assert.equal(held.state.maxInFlight, 2);
+      held.reset();
+    });
+  });
+}
