@@ -96,3 +96,51 @@ for (const backend of testBackends()) {
     });
   });
 }
+
+for (const backend of testBackends()) {
+  describe(`claims at start under a flood of starts (${backend})`, () => {
+    let server: TestServer;
+
+    before(async () => {
+      // A short lease: an outcome left unsettled (its lease not renewed) for longer is lost.
+      server = await startTestServer(backend, { leaseMs: 600, pollIntervalMs: 100 });
+    });
+    after(async () => {
+      await server.close();
+    });
+
+    it('leases no more steps than it settles: every step runs once, none is lost', async () => {
+      const workflow = await server.request('POST', '/workflows', {
+        body: { name: 'Flood', steps: [{ id: 'only', type: 'noop' }] },
+      });
+      assert.equal(workflow.status, 201, workflow.text);
+      const ids: string[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 40 }, async () => {
+          while (next < 2000) {
+            next += 1;
+            const started = await server.request('POST', `/workflows/${workflow.body.id}/executions`, { body: {} });
+            assert.equal(started.status, 202, started.text);
+            ids.push(started.body.id);
+          }
+        }),
+      );
+      for (let waited = 0; ; waited += 100) {
+        const running = await server.request(
+          'GET',
+          `/executions?workflow_id=${workflow.body.id}&status=running&limit=1`,
+        );
+        if (running.body.items.length === 0) break;
+        assert.ok(waited < 60_000, 'the executions finish');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // Every attempt of the step, as its metrics count them: one completed per execution.
+      const metrics = await server.request('GET', `/workflows/${workflow.body.id}/metrics`);
+      assert.equal(metrics.status, 200, metrics.text);
+      assert.equal(metrics.body.executions.by_status.completed, 2000);
+      assert.deepEqual(metrics.body.steps[0].by_status, { completed: 2000 });
+      assert.equal(ids.length, 2000);
+    });
+  });
+}

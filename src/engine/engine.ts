@@ -61,6 +61,8 @@ export class Engine {
   /** Abort controllers of the steps running here, by `execution/step`. */
   readonly #running = new Map<string, AbortController>();
   #settleQueue: SettleRequest[] = [];
+  /** Outcomes of the batch being settled now (taken off `#settleQueue`). */
+  #settling = 0;
   #flushing: Promise<void> | undefined;
   #pumping = false;
   #pumpAgain = false;
@@ -287,8 +289,13 @@ export class Engine {
     return compiledVersionOf(this.#store, this.#workflows, workflowId, version);
   }
 
+  /**
+   * Slots free here. A step holds its slot from its claim until its outcome is settled, not only
+   * while its handler runs: when settles fall behind (starts claiming their steps at once, say),
+   * claims wait for them instead of leasing steps faster than they can be settled.
+   */
   get #capacity(): number {
-    return this.#options.concurrency - this.#running.size;
+    return this.#options.concurrency - this.#running.size - this.#settleQueue.length - this.#settling;
   }
 
   async #pump(): Promise<void> {
@@ -407,6 +414,15 @@ export class Engine {
   async #flush(): Promise<void> {
     const batch = this.#settleQueue;
     this.#settleQueue = [];
+    this.#settling = batch.length;
+    try {
+      await this.#settleBatch(batch);
+    } finally {
+      this.#settling = 0;
+    }
+  }
+
+  async #settleBatch(batch: SettleRequest[]): Promise<void> {
     try {
       this.#apply(await this.#settle(batch));
       return;
@@ -437,16 +453,17 @@ export class Engine {
   }
 
   #settle(batch: SettleRequest[]): Promise<SettleResult> {
-    return this.#store.transaction((tx) => this.#settleIn(tx, batch, this.owner, this.owner));
+    return this.#store.transaction((tx) => this.#settleIn(tx, batch, this.owner, this.owner, batch.length));
   }
 
-  async #settleIn(tx: Store, batch: SettleRequest[], owner: string, worker: string): Promise<SettleResult> {
+  /** `freed`: slots the batch's outcomes hold here, free once it settles (0 for a worker's). */
+  async #settleIn(tx: Store, batch: SettleRequest[], owner: string, worker: string, freed = 0): Promise<SettleResult> {
     const settled = await settleOutcomes(tx, batch, {
       owner,
       worker,
       claimOwner: this.owner,
       leaseMs: this.#options.leaseMs,
-      capacity: this.#stopped ? 0 : Math.max(0, this.#capacity),
+      capacity: this.#stopped ? 0 : Math.max(0, this.#capacity + freed),
       workspaceRoom: (workspaceId) => this.#slots.room(workspaceId),
       claimsType: (type) => this.claimsType(type),
       ...(this.#maxWorkflowDepth === undefined ? {} : { maxWorkflowDepth: this.#maxWorkflowDepth }),
@@ -486,7 +503,8 @@ export class Engine {
   }
 
   #renewLeases(): void {
-    if (this.#running.size === 0) return;
+    // Outcomes waiting to be settled hold their leases too.
+    if (this.#running.size + this.#settleQueue.length + this.#settling === 0) return;
     const until = Date.now() + this.#options.leaseMs;
     Promise.all([this.#store.leases.renew(this.owner, until), this.#store.items.renew(this.owner, until)]).catch(
       (error: unknown) => this.#options.logger.warn({ err: error }, 'renewing leases failed'),
