@@ -290,12 +290,21 @@ export class Engine {
   }
 
   /**
-   * Slots free here. A step holds its slot from its claim until its outcome is settled, not only
-   * while its handler runs: when settles fall behind (starts claiming their steps at once, say),
-   * claims wait for them instead of leasing steps faster than they can be settled.
+   * Slots free here: `concurrency` less the handlers running, and less the outcomes waiting to be
+   * settled past as many again. Settles are batched, so a batch's worth of outcomes waiting is
+   * normal and claims go on meanwhile (a fan-out's children keep starting); past that, settles
+   * have fallen behind (starts claiming their steps at once, say) and claims wait for them
+   * instead of leasing steps faster than they can be settled.
    */
   get #capacity(): number {
-    return this.#options.concurrency - this.#running.size - this.#settleQueue.length - this.#settling;
+    return this.#capacityAfter(0);
+  }
+
+  /** `#capacity` once `settled` of the outcomes waiting here are settled. */
+  #capacityAfter(settled: number): number {
+    const unsettled = this.#settleQueue.length + this.#settling - settled;
+    const concurrency = this.#options.concurrency;
+    return concurrency - this.#running.size - Math.max(0, unsettled - concurrency);
   }
 
   async #pump(): Promise<void> {
@@ -456,14 +465,14 @@ export class Engine {
     return this.#store.transaction((tx) => this.#settleIn(tx, batch, this.owner, this.owner, batch.length));
   }
 
-  /** `freed`: slots the batch's outcomes hold here, free once it settles (0 for a worker's). */
+  /** `freed`: outcomes of the batch that wait here (0 for a worker's), no longer once it settles. */
   async #settleIn(tx: Store, batch: SettleRequest[], owner: string, worker: string, freed = 0): Promise<SettleResult> {
     const settled = await settleOutcomes(tx, batch, {
       owner,
       worker,
       claimOwner: this.owner,
       leaseMs: this.#options.leaseMs,
-      capacity: this.#stopped ? 0 : Math.max(0, this.#capacity + freed),
+      capacity: this.#stopped ? 0 : Math.max(0, this.#capacityAfter(freed)),
       workspaceRoom: (workspaceId) => this.#slots.room(workspaceId),
       claimsType: (type) => this.claimsType(type),
       ...(this.#maxWorkflowDepth === undefined ? {} : { maxWorkflowDepth: this.#maxWorkflowDepth }),
