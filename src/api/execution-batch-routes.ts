@@ -48,22 +48,17 @@ export const executionBatchRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
     },
     async (request, reply) => {
       const { workspace } = authOf(request);
-      const { workflow, started } = await startFromHead(
-        store,
-        engine,
-        workspace.id,
-        request.params.id,
-        request.body.version,
-        async (workflow) => ({
-          workflow,
-          started: await startMany(
+      const target = { store, engine, workspaceId: workspace.id, workflowId: request.params.id };
+      const { workflow, value: started } = await startFromHead(
+        { ...target, version: request.body.version },
+        (workflow) =>
+          startMany(
             store,
             request.body.executions.map((fields) => ({
               ...startOf(workspace.id, workflow, fields),
               idempotencyKey: fields.idempotency_key,
             })),
           ),
-        }),
       );
       if (started.some((entry) => !entry.replayed)) engine.wake();
       const positions = await queuePositions(

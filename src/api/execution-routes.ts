@@ -113,20 +113,12 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     },
     async (request, reply) => {
       const { workspace } = authOf(request);
-      const { workflow, execution, replayed, steps } = await startFromHead(
-        store,
-        engine,
-        workspace.id,
-        request.params.id,
-        request.body.version,
-        async (workflow) => ({
-          workflow,
-          ...(await start(
-            startOf(workspace.id, workflow, request.body),
-            request.headers['idempotency-key'] ?? request.body.idempotency_key,
-          )),
-        }),
+      const target = { store, engine, workspaceId: workspace.id, workflowId: request.params.id };
+      const key = request.headers['idempotency-key'] ?? request.body.idempotency_key;
+      const { workflow, value } = await startFromHead({ ...target, version: request.body.version }, (workflow) =>
+        start(startOf(workspace.id, workflow, request.body), key),
       );
+      const { execution, replayed, steps } = value;
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(202).send(await fullView(execution, workflow.name, steps));
     },

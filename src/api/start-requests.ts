@@ -90,30 +90,37 @@ export async function startableWorkflow(
 /** Starts allowed per request when the workflow keeps changing under them (see `startFromHead`). */
 const STALE_RETRIES = 3;
 
+/** Which workflow a start names, and where to find it. */
+export interface StartTarget {
+  store: Store;
+  engine: Engine;
+  workspaceId: string;
+  workflowId: string;
+  /** The version asked for; the latest when undefined. */
+  version: number | undefined;
+}
+
 /**
  * Runs `start` with the workflow a start names, and again from a fresh read of the workflow when
  * the insert found that it changed since it was read (`StaleWorkflowError`); a workflow that
- * changes under every try is a 409.
+ * changes under every try is a 409. Answers the workflow it started and what `start` answered.
  */
 export async function startFromHead<T>(
-  store: Store,
-  engine: Engine,
-  workspaceId: string,
-  id: string,
-  version: number | undefined,
+  target: StartTarget,
   start: (workflow: StartableWorkflow) => Promise<T>,
-): Promise<T> {
+): Promise<{ workflow: StartableWorkflow; value: T }> {
+  const { store, engine, workspaceId, workflowId, version } = target;
   for (let tries = 1; ; tries++) {
-    const workflow = await startableWorkflow(store, engine, workspaceId, id, version);
+    const workflow = await startableWorkflow(store, engine, workspaceId, workflowId, version);
     try {
-      return await start(workflow);
+      return { workflow, value: await start(workflow) };
     } catch (error) {
       if (!(error instanceof StaleWorkflowError)) throw error;
-      engine.workflowHeads.forget(workspaceId, id);
+      engine.workflowHeads.forget(workspaceId, workflowId);
       if (tries === STALE_RETRIES) {
         throw new WeftError(
           'CONFLICT',
-          `workflow '${id}' kept changing while the execution was started; start it again`,
+          `workflow '${workflowId}' kept changing while the execution was started; start it again`,
         );
       }
     }
