@@ -22,7 +22,7 @@ import type { PreparedExecution, StartExecution } from './lifecycle.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
 import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
 import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
-import { settleOneByOne } from './settle-one-by-one.js';
+import { SettleQueue } from './settle-queue.js';
 import { StartBatcher } from './start-batcher.js';
 import { runClaimedStep } from './step-runner.js';
 import { WorkflowHeadCache } from './workflow-heads.js';
@@ -60,10 +60,8 @@ export class Engine {
   readonly workflowHeads = new WorkflowHeadCache();
   /** Abort controllers of the steps running here, by `execution/step`. */
   readonly #running = new Map<string, AbortController>();
-  #settleQueue: SettleRequest[] = [];
-  /** Outcomes of the batch being settled now (taken off `#settleQueue`). */
-  #settling = 0;
-  #flushing: Promise<void> | undefined;
+  /** Outcomes of the attempts run here, waiting to be settled. */
+  readonly #outcomes: SettleQueue;
   #pumping = false;
   #pumpAgain = false;
   /** The claim loop under way, awaited by `stop` so nothing it claims starts after `stop` returned. */
@@ -124,6 +122,13 @@ export class Engine {
         .filter((descriptor) => this.claimsType(descriptor.type))
         .map((descriptor) => descriptor.type),
     };
+    this.#outcomes = new SettleQueue({
+      settle: (batch) => this.#settle(batch),
+      apply: (result) => this.#apply(result),
+      isUnavailable: (error) => this.#store.isUnavailableError(error),
+      stopped: () => this.#stopped,
+      logger: this.#options.logger,
+    });
     this.#starts = new StartBatcher(this.#store, {
       // Not before the engine lock is held (start): an engine alone first takes back old leases.
       room: () =>
@@ -191,16 +196,16 @@ export class Engine {
     // A claim or a settle under way may still hand steps to this process; they are waited for
     // like the others (a settle that began before the stop was told there is room).
     await this.#pumpRun;
-    await this.#flushing;
+    await this.#outcomes.flushing;
     await this.#starts.flushing;
     if (this.#running.size > 0 && !(await this.#waitIdle(graceMs))) {
       // Handlers still running are interrupted; their steps go back to the queue (released).
       for (const controller of this.#running.values()) controller.abort(new Error('the process is stopping'));
       await this.#waitIdle(2000);
     }
-    await this.#flushing;
+    await this.#outcomes.flushing;
     // Bounded: with the database gone the leases expire and the outcomes are redone elsewhere.
-    for (let round = 0; round < 10 && this.#settleQueue.length > 0; round += 1) await this.#flush();
+    await this.#outcomes.drain(10);
     this.#halted = true;
     await this.#engineLock?.release();
     this.#engineLock = undefined;
@@ -302,7 +307,7 @@ export class Engine {
 
   /** `#capacity` once `settled` of the outcomes waiting here are settled. */
   #capacityAfter(settled: number): number {
-    const unsettled = this.#settleQueue.length + this.#settling - settled;
+    const unsettled = this.#outcomes.size - settled;
     const concurrency = this.#options.concurrency;
     return concurrency - this.#running.size - Math.max(0, unsettled - concurrency);
   }
@@ -406,59 +411,7 @@ export class Engine {
       );
       return;
     }
-    this.#settleQueue.push({ step, outcome, endedAt: nowIso() });
-    if (!this.#flushing) this.#flushing = this.#flushSoon();
-  }
-
-  async #flushSoon(): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
-    try {
-      // Once stopping, `stop` writes what is left itself, in a bounded number of rounds.
-      while (this.#settleQueue.length > 0 && !this.#stopped) await this.#flush();
-    } finally {
-      this.#flushing = undefined;
-    }
-  }
-
-  async #flush(): Promise<void> {
-    const batch = this.#settleQueue;
-    this.#settleQueue = [];
-    this.#settling = batch.length;
-    try {
-      await this.#settleBatch(batch);
-    } finally {
-      this.#settling = 0;
-    }
-  }
-
-  async #settleBatch(batch: SettleRequest[]): Promise<void> {
-    try {
-      this.#apply(await this.#settle(batch));
-      return;
-    } catch (error) {
-      if (this.#store.isUnavailableError(error)) {
-        // Kept and written again; if this process dies first, the leases expire and the steps
-        // run again elsewhere (at-least-once).
-        this.#options.logger.error(
-          { err: error, outcomes: batch.length },
-          'the database is unavailable; settling again soon',
-        );
-        this.#settleQueue.unshift(...batch);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        return;
-      }
-      this.#options.logger.error(
-        { err: error, outcomes: batch.length },
-        'settling a batch failed; settling its outcomes one by one',
-      );
-    }
-    await settleOneByOne(batch, {
-      settle: (requests) => this.#settle(requests),
-      apply: (result) => this.#apply(result),
-      isUnavailable: (error) => this.#store.isUnavailableError(error),
-      requeue: (request) => this.#settleQueue.push(request),
-      logger: this.#options.logger,
-    });
+    this.#outcomes.push({ step, outcome, endedAt: nowIso() });
   }
 
   #settle(batch: SettleRequest[]): Promise<SettleResult> {
@@ -513,7 +466,7 @@ export class Engine {
 
   #renewLeases(): void {
     // Outcomes waiting to be settled hold their leases too.
-    if (this.#running.size + this.#settleQueue.length + this.#settling === 0) return;
+    if (this.#running.size + this.#outcomes.size === 0) return;
     const until = Date.now() + this.#options.leaseMs;
     Promise.all([this.#store.leases.renew(this.owner, until), this.#store.items.renew(this.owner, until)]).catch(
       (error: unknown) => this.#options.logger.warn({ err: error }, 'renewing leases failed'),
