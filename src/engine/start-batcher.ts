@@ -4,7 +4,6 @@ import { claimRoots, type StartClaimRoom } from './start-claims.js';
 import {
   checkStartInput,
   insertCheckedExecutions,
-  leavesWork,
   type PreparedExecution,
   prepareExecution,
   type StartExecution,
@@ -63,7 +62,7 @@ export class StartBatcher {
         try {
           // A start whose workflow changed since its head was read fails alone (its route
           // starts it again); the rest of the batch goes in.
-          const { stale, inserted, claimed } = await this.store.transaction(async (tx) => {
+          const { stale, inserted, claimed, leftWork } = await this.store.transaction(async (tx) => {
             const staleOnes = new Set(
               await staleStarts(
                 tx,
@@ -74,19 +73,16 @@ export class StartBatcher {
             // The room is read in the transaction, as close to the insert as it can be.
             const room = this.engine.room();
             const marked = room ? claimRoots(fresh, room) : { prepared: fresh, claimed: [] };
-            await insertCheckedExecutions(tx, marked.prepared, marked.claimed);
+            const leftWork = await insertCheckedExecutions(tx, marked.prepared, marked.claimed);
             const rows = new Map(fresh.map((entry, index) => [entry, marked.prepared[index] ?? entry]));
-            return { stale: staleOnes, inserted: rows, claimed: marked.claimed };
+            return { stale: staleOnes, inserted: rows, claimed: marked.claimed, leftWork };
           });
           for (const entry of batch) {
             const head = entry.prepared.head;
             if (head && stale.has(entry.prepared)) entry.reject(new StaleWorkflowError(head.id));
             else entry.resolve(inserted.get(entry.prepared) ?? entry.prepared);
           }
-          this.engine.inserted(
-            claimed,
-            [...inserted.values()].some((prepared) => prepared.execution.status === 'running' && leavesWork(prepared)),
-          );
+          this.engine.inserted(claimed, leftWork);
         } catch (error) {
           for (const entry of batch) entry.reject(error);
         }

@@ -172,14 +172,15 @@ export async function insertExecutions(tx: Store, prepared: PreparedExecution[])
  * `insertExecutions` of starts whose workflow heads were checked in this transaction already;
  * `claimed`: their root steps this process claimed as they are inserted (start-claims.ts), whose
  * `step.started` events are appended with the executions' own. Work is announced when a step
- * was left queued for any process (or a concurrency block decides at admission).
+ * was left queued for any process (or a concurrency block decides at admission); the answer says
+ * whether it was.
  */
 export async function insertCheckedExecutions(
   tx: Store,
   prepared: PreparedExecution[],
   claimed: readonly ClaimedStep[] = [],
-): Promise<void> {
-  if (prepared.length === 0) return;
+): Promise<boolean> {
+  if (prepared.length === 0) return false;
   const admission = prepared.some((entry) => entry.concurrency) ? await admitStarts(tx, prepared) : [];
   await tx.executions.insertMany(prepared.map((entry) => entry.execution));
   await tx.steps.insertMany(prepared.flatMap((entry) => entry.steps));
@@ -189,12 +190,12 @@ export async function insertCheckedExecutions(
     ...claimed.map((step) => stepStartedEvent(step)),
     ...admission,
   ]);
-  if (started.some(leavesWork)) await tx.notify('weft_work');
-}
-
-/** Whether a started execution leaves work for a claim: a queued step, or admission to decide. */
-export function leavesWork(entry: PreparedExecution): boolean {
-  return entry.concurrency !== undefined || entry.steps.some((step) => step.status === 'queued');
+  // Work for a claim: a queued step, or admission to decide.
+  const leftWork = started.some(
+    (entry) => entry.concurrency !== undefined || entry.steps.some((step) => step.status === 'queued'),
+  );
+  if (leftWork) await tx.notify('weft_work');
+  return leftWork;
 }
 
 /**

@@ -11,8 +11,6 @@ import type { Store } from '../store/store.js';
  * head was read per request, and costs one query per batch instead of one per request.
  */
 
-export type { WorkflowHead };
-
 /** A start was prepared from a workflow head that has changed since; start it again. */
 export class StaleWorkflowError extends Error {
   constructor(readonly workflowId: string) {
