@@ -79,7 +79,7 @@ export type StatsReads = Pick<StatsRepository, 'executionSummary' | 'attemptSumm
 export class StatsRepository {
   constructor(
     private readonly db: Kysely<Database>,
-    /** Which database `db` is: one query names its index on SQLite. */
+    /** Which database `db` is: on SQLite the aggregates name their indexes. */
     private readonly backend: 'sqlite' | 'postgres',
   ) {}
 
