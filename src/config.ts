@@ -67,6 +67,12 @@ export interface WeftConfig {
    * transaction mode, which does not keep them per client.
    */
   pgPreparedStatements: boolean;
+  /**
+   * `WEFT_PG_ONE_STATEMENT_SETTLE`: settle a completed step whose dependents run in this process
+   * in one statement instead of a transaction of five round trips
+   * (src/engine/settle-in-one-statement.ts). Default true; false to compare or to rule it out.
+   */
+  pgOneStatementSettle: boolean;
   /** `WEFT_WORKER_CONCURRENCY`: steps one process runs at once. Default 200. */
   workerConcurrency: number;
   /** `WEFT_POLL_INTERVAL_MS`: safety-net poll for work, timers, expired leases, timeouts. Default 1000. */
@@ -244,6 +250,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     ),
     pgPoolSize: intVar(env, 'WEFT_PG_POOL_SIZE', 10, 1, 1000),
     pgPreparedStatements: enumVar(env, 'WEFT_PG_PREPARED_STATEMENTS', ['true', 'false'], 'true') === 'true',
+    pgOneStatementSettle: enumVar(env, 'WEFT_PG_ONE_STATEMENT_SETTLE', ['true', 'false'], 'true') === 'true',
     workerConcurrency: intVar(env, 'WEFT_WORKER_CONCURRENCY', 200, 1, 100_000),
     pollIntervalMs: intVar(env, 'WEFT_POLL_INTERVAL_MS', 1000, 10, 600_000),
     leaseMs: intVar(env, 'WEFT_LEASE_MS', 30_000, 300, 3_600_000),

@@ -40,6 +40,7 @@ export function engineFromConfig(
     | 'maxOutputBytes'
     | 'artifactsDir'
     | 'artifactMaxBytes'
+    | 'pgOneStatementSettle'
   >,
 ): Engine {
   configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
@@ -65,5 +66,6 @@ export function engineFromConfig(
     maxWorkflowDepth: config.maxWorkflowDepth,
     maxOutputBytes: config.maxOutputBytes,
     artifacts: artifactsFromConfig(store, config),
+    settleInOneStatement: config.pgOneStatementSettle,
   });
 }

@@ -36,6 +36,12 @@ export interface EngineOptions {
   maxWorkflowDepth?: number;
   /** WEFT_MAX_OUTPUT_BYTES: largest step, item or execution output in bytes of JSON (default 1 MiB). */
   maxOutputBytes?: number;
+  /**
+   * On PostgreSQL, settle completed steps whose dependents run here in one statement instead of a
+   * transaction of five round trips (settle-in-one-statement.ts). Default true; tests turn it off
+   * to hold the settle transaction to the same results.
+   */
+  settleInOneStatement?: boolean;
 }
 
 /** A node id usable inside lease owners: the characters of host names, at most 64 of them. */

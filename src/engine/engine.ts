@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Artifacts } from '../artifacts/artifacts.js';
-import { admitStranded } from '../concurrency/admission.js';
 import { nowIso } from '../ids.js';
 import { isItemClaim, itemRunKey } from '../items/for-each.js';
 import { SecretVault } from '../secrets/secret-vault.js';
@@ -20,10 +19,12 @@ import { holdEngineLock } from './engine-lock.js';
 import { type EngineOptions, nodeIdOf } from './engine-options.js';
 import type { PreparedExecution, StartExecution } from './lifecycle.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
-import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
-import { type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
+import { type SettleEnvironment, type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
+import { settleInOneStatement } from './settle-in-one-statement.js';
 import { SettleQueue } from './settle-queue.js';
 import { StartBatcher } from './start-batcher.js';
+import { sweepOnce } from './sweep.js';
+import type { StartClaimRoom } from './start-claims.js';
 import { runClaimedStep } from './step-runner.js';
 import { WorkflowHeadCache } from './workflow-heads.js';
 import { WorkspaceSlots } from './workspace-slots.js';
@@ -114,6 +115,7 @@ export class Engine {
       leaseMs: options.leaseMs ?? 30_000,
       pollMs: options.pollMs ?? 1000,
       workspaceSlotShare: options.workspaceSlotShare ?? 80,
+      settleInOneStatement: options.settleInOneStatement ?? true,
     };
     this.#slots = new WorkspaceSlots(this.#options.concurrency, this.#options.workspaceSlotShare);
     this.#claims = {
@@ -131,16 +133,7 @@ export class Engine {
     });
     this.#starts = new StartBatcher(this.#store, {
       // Not before the engine lock is held (start): an engine alone first takes back old leases.
-      room: () =>
-        this.#stopped || !this.#engineLock
-          ? undefined
-          : {
-              owner: this.owner,
-              leaseMs: this.#options.leaseMs,
-              capacity: Math.max(0, this.#capacity),
-              workspaceRoom: (workspaceId) => this.#slots.room(workspaceId),
-              claimsType: (type) => this.claimsType(type),
-            },
+      room: () => (this.#stopped || !this.#engineLock ? undefined : this.#environment(this.#store, 0)),
       inserted: (claimed, leftWork) => {
         // After `stop` returned the store may be closed: the leases expire, the steps run again.
         if (!this.#halted) for (const step of claimed) this.#dispatch(step);
@@ -414,13 +407,21 @@ export class Engine {
     this.#outcomes.push({ step, outcome, endedAt: nowIso() });
   }
 
-  #settle(batch: SettleRequest[]): Promise<SettleResult> {
-    return this.#store.transaction((tx) => this.#settleIn(tx, batch, this.owner, this.owner, batch.length));
+  async #settle(batch: SettleRequest[]): Promise<SettleResult> {
+    let rest = batch;
+    if (this.#options.settleInOneStatement) {
+      // What it settles is acted on at once, so the transaction below sees its steps running.
+      const settled = await settleInOneStatement(this.#store, batch, this.#environment(this.#store, batch.length));
+      if (settled.result) this.#apply(settled.result);
+      rest = settled.rest;
+      if (rest.length === 0) return { dispatch: [], wakeAt: undefined, aborted: [], queuedElsewhere: 0 };
+    }
+    return this.#store.transaction((tx) => this.#settleIn(tx, rest, this.owner, this.owner, batch.length));
   }
 
-  /** `freed`: outcomes of the batch that wait here (0 for a worker's), no longer once it settles. */
-  async #settleIn(tx: Store, batch: SettleRequest[], owner: string, worker: string, freed = 0): Promise<SettleResult> {
-    const settled = await settleOutcomes(tx, batch, {
+  /** What a settle needs of this engine; `freed`: outcomes of the batch that wait here (see `#settleIn`). */
+  #environment(store: Store, freed: number, owner = this.owner, worker = this.owner): SettleEnvironment & StartClaimRoom {
+    return {
       owner,
       worker,
       claimOwner: this.owner,
@@ -430,8 +431,13 @@ export class Engine {
       claimsType: (type) => this.claimsType(type),
       ...(this.#maxWorkflowDepth === undefined ? {} : { maxWorkflowDepth: this.#maxWorkflowDepth }),
       maxOutputBytes: this.maxOutputBytes,
-      workflowOf: (execution) => this.workflowOf(execution, tx),
-    });
+      workflowOf: (execution) => this.workflowOf(execution, store),
+    };
+  }
+
+  /** `freed`: outcomes of the batch that wait here (0 for a worker's), no longer once it settles. */
+  async #settleIn(tx: Store, batch: SettleRequest[], owner: string, worker: string, freed = 0): Promise<SettleResult> {
+    const settled = await settleOutcomes(tx, batch, this.#environment(tx, freed, owner, worker));
     if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
     for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
     return settled;
@@ -477,15 +483,8 @@ export class Engine {
     if (this.#stopped) return;
     // Items queued by other processes, recovered or due after a retry delay: claimed from here on.
     this.#itemsMayBeDue();
-    const now = Date.now();
-    Promise.all([
-      recoverExpiredLeases(this.#store, now, (execution, tx) => this.workflowOf(execution, tx)),
-      timeOutExecutions(this.#store, now),
-      // Queued executions whose slots are free without a slot having been freed (a workflow
-      // enabled again, a limit raised): admitted here.
-      admitStranded(this.#store),
-    ])
-      .then(([recovered, timedOut, admitted]) => {
+    sweepOnce(this.#store, Date.now(), (execution, tx) => this.workflowOf(execution, tx))
+      .then(({ recovered, timedOut, admitted }) => {
         for (const aborted of timedOut) this.abortExecution(aborted);
         if (recovered > 0 || timedOut.length > 0 || admitted > 0)
           this.#options.logger.info({ recovered, timedOut, admitted }, 'recovered work');

@@ -167,7 +167,7 @@ export async function settleOutcomes(
 }
 
 /** A request whose output was measured against the cap (or failed for it). */
-function withCappedOutput(request: SettleRequest, cap: number): SettleRequest {
+export function withCappedOutput(request: SettleRequest, cap: number): SettleRequest {
   const { step, outcome } = request;
   const what = isItemClaim(step) ? `item ${step.item_index} output` : 'step output';
   const capped = capOutput(outcome, cap, what, step.execution_id);

@@ -22,6 +22,7 @@ import {
 } from './repositories/execution-log-repository.js';
 import { ExecutionRepository } from './repositories/execution-repository.js';
 import { LeaseRepository } from './repositories/lease-repository.js';
+import { OneStatementSettleRepository } from './repositories/one-statement-settle-repository.js';
 import { SecretRepository } from './repositories/secret-repository.js';
 import { SettleCounterRepository } from './repositories/settle-counter-repository.js';
 import { type StatsReads, StatsRepository } from './repositories/stats-repository.js';
@@ -78,6 +79,8 @@ export class Store {
   readonly workers: WorkerRepository;
   /** The dependents' and executions' counters a settle moves, together. */
   readonly settleCounters: SettleCounterRepository;
+  /** The settle of completed steps in one statement (PostgreSQL, outside a transaction only). */
+  readonly oneStatementSettle: OneStatementSettleRepository | undefined;
 
   constructor(
     private readonly dialect: StoreDialect,
@@ -99,6 +102,10 @@ export class Store {
     this.executions = new ExecutionRepository(db, dialect);
     this.steps = new StepRepository(db, dialect);
     this.settleCounters = new SettleCounterRepository(db, dialect, this.steps, this.executions);
+    this.oneStatementSettle =
+      dialect.name === 'postgres' && !db.isTransaction
+        ? new OneStatementSettleRepository(db, (log) => this.logged(log))
+        : undefined;
     this.leases = new LeaseRepository(db);
     // PostgreSQL announces appended events itself (a trigger, at commit); SQLite through here.
     this.executionLog = new ExecutionLogRepository(
