@@ -23,9 +23,9 @@ import { type SettleEnvironment, type SettleRequest, type SettleResult, settleOu
 import { settleInOneStatement } from './settle-in-one-statement.js';
 import { SettleQueue } from './settle-queue.js';
 import { StartBatcher } from './start-batcher.js';
-import { sweepOnce } from './sweep.js';
 import type { StartClaimRoom } from './start-claims.js';
 import { runClaimedStep } from './step-runner.js';
+import { sweepOnce } from './sweep.js';
 import { WorkflowHeadCache } from './workflow-heads.js';
 import { WorkspaceSlots } from './workspace-slots.js';
 
@@ -420,7 +420,7 @@ export class Engine {
   }
 
   /** What a settle needs of this engine; `freed`: outcomes of the batch that wait here (see `#settleIn`). */
-  #environment(store: Store, freed: number, owner = this.owner, worker = this.owner): SettleEnvironment & StartClaimRoom {
+  #environment(store: Store, freed: number, owner = this.owner, worker = owner): SettleEnvironment & StartClaimRoom {
     return {
       owner,
       worker,
