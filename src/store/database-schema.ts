@@ -78,6 +78,16 @@ export interface Database {
   signals: SignalRow;
   artifacts: ArtifactRow;
   workers: WorkerRow;
+  /** SQLite only (migration 0019): each execution's labels, one row each, for the label filter. */
+  execution_labels: ExecutionLabelRow;
+}
+
+/** One label of an execution (SQLite; a trigger writes them when the execution is inserted). */
+export interface ExecutionLabelRow {
+  workspace_id: string;
+  key: string;
+  value: string;
+  execution_id: string;
 }
 
 /**

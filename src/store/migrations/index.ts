@@ -17,6 +17,7 @@ import * as workers from './0015-workers.js';
 import * as executionListIndexes from './0016-execution-list-indexes.js';
 import * as executionLabelIndex from './0017-execution-label-index.js';
 import * as executionDurations from './0018-execution-durations.js';
+import * as executionLabels from './0019-execution-labels.js';
 import type { MigrationContext } from './migration-context.js';
 
 /**
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, context: MigrationC
   '0016-execution-list-indexes': executionListIndexes,
   '0017-execution-label-index': executionLabelIndex,
   '0018-execution-durations': executionDurations,
+  '0019-execution-labels': executionLabels,
 };
 
 /** A Kysely migration provider for one backend. */

@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { firstIdAt } from '../../ids.js';
 import type { Database, ExecutionRow } from '../database-schema.js';
 import { decodeCursor, type PageRequest, toPage } from '../pagination.js';
@@ -12,6 +12,9 @@ import type { StoreDialect } from '../store-dialect.js';
  * of a broken clock, and costs the list walk only the executions created in those ten minutes.
  */
 const ID_TIME_MARGIN_MS = 10 * 60 * 1000;
+
+/** Up to how many executions a label may have on SQLite for the list to be driven by it. */
+const RARE_LABEL_ROWS = 2000;
 
 /** Filters of `GET /executions`. */
 export interface ExecutionFilters {
@@ -161,9 +164,39 @@ export class ExecutionRepository {
         .where('id', '<', firstIdAt('ex', Date.parse(filters.createdBefore) + ID_TIME_MARGIN_MS));
     }
     for (const [key, value] of filters.labels ?? [])
-      query = query.where(this.dialect.jsonFieldEquals('labels', key, value));
+      query = query.where(await this.labelFilter(workspaceId, key, value));
     if (page.cursor) query = query.where('id', '<', decodeCursor(page.cursor));
     return toPage(await query.execute(), page.limit, (row) => row);
+  }
+
+  /**
+   * The filter on one label. PostgreSQL: containment, through its GIN index (migration 0017).
+   * SQLite keeps no statistics to choose a plan by, so the choice is made here from the label's
+   * count in `execution_labels` (migration 0019), read up to `RARE_LABEL_ROWS`: a rarer label
+   * drives the query (its executions by primary key, sorted: 1.4 ms for 100 of 100,000), a
+   * commoner one is checked on the walk of the list's index in id order, which finds a page of
+   * them soon (2.5 ms for a label on every execution, where the label-driven plan sorts 100,000:
+   * 29 ms).
+   */
+  private async labelFilter(workspaceId: string, key: string, value: string) {
+    if (this.dialect.name === 'postgres') return this.dialect.jsonFieldEquals('labels', key, value);
+    const labelled = this.db
+      .selectFrom('execution_labels')
+      .where('workspace_id', '=', workspaceId)
+      .where('key', '=', key)
+      .where('value', '=', value);
+    const { count } = await this.db
+      .selectFrom(
+        labelled
+          .select(sql<number>`1`.as('one'))
+          .limit(RARE_LABEL_ROWS + 1)
+          .as('rows'),
+      )
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirstOrThrow();
+    return Number(count) <= RARE_LABEL_ROWS
+      ? sql<SqlBool>`${sql.ref('executions.id')} in (${labelled.select('execution_id')})`
+      : this.dialect.jsonFieldEquals('labels', key, value);
   }
 
   /**
