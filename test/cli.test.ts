@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { sendRequest } from './helpers/api-server.js';
@@ -12,6 +13,18 @@ interface Finished {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/** A port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 function runCli(args: string[], env: Record<string, string> = {}): Promise<Finished> {
@@ -29,6 +42,48 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<Finis
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+describe('weft --version and the flags of weft serve', () => {
+  it('prints the version of package.json', async () => {
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await runCli([flag]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.trim(), manifest.version);
+    }
+  });
+
+  it('serves on the port, interface and data folder its flags name, over the variables', async () => {
+    const database = await createTestDatabase('sqlite');
+    const port = await freePort();
+    const dataDir = path.join(database.config.dataDir, 'flagged');
+    // The variables say otherwise: the flags win.
+    const serve = await startServe({ WEFT_DATA_DIR: path.join(database.config.dataDir, 'from-env'), WEFT_PORT: '1' }, [
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      dataDir,
+    ]);
+    try {
+      assert.equal(serve.url, `http://127.0.0.1:${port}`);
+      const health = await fetch(`${serve.url}/healthz`);
+      assert.equal(health.status, 200);
+      assert.ok(statSync(path.join(dataDir, 'weft.db')).isFile(), 'the SQLite file is in --data-dir');
+      assert.equal(statSync(path.join(database.config.dataDir, 'from-env'), { throwIfNoEntry: false }), undefined);
+    } finally {
+      assert.equal(await serve.stop(), 0);
+      await database.drop();
+    }
+  });
+
+  it('refuses a port flag that is not a port, naming it', async () => {
+    const result = await runCli(['serve', '--port', 'eighty'], { WEFT_DATA_DIR: '/nonexistent/never-created' });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /WEFT_PORT|--port/);
+  });
+});
 
 describe('weft validate', () => {
   it('prints the plan of a valid file and exits 0', async () => {

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { WeftError } from '../errors.js';
 import { configureExpressionLimits } from '../expressions/index.js';
 import { runMigrations } from './migrate-command.js';
 import { runWorkflowFile } from './run-command.js';
-import { startServer } from './serve-command.js';
+import { type ServeFlags, startServer, withServeFlags } from './serve-command.js';
 import { validateFile } from './validate-command.js';
 import { runWorkerCommand, type WorkerFlags } from './worker-command.js';
 
@@ -13,13 +14,17 @@ import { runWorkerCommand, type WorkerFlags } from './worker-command.js';
 const program = new Command()
   .name('weft')
   .description('Durable multi-step workflows: server and tools. Configuration comes from WEFT_* variables.')
+  .version(packageVersion(), '-V, --version', 'print the version of weft')
   .showHelpAfterError();
 
 program
   .command('serve')
   .description('serve the API and docs (SQLite in ./data unless WEFT_DATABASE_URL says otherwise)')
-  .action(async () => {
-    const server = await startServer(loadConfig());
+  .option('--port <port>', 'HTTP port (WEFT_PORT, default 8080)')
+  .option('--host <host>', 'interface to bind (WEFT_HOST, default 0.0.0.0)')
+  .option('--data-dir <dir>', 'folder of the SQLite file and the bootstrap admin key (WEFT_DATA_DIR, default ./data)')
+  .action(async (flags: ServeFlags) => {
+    const server = await startServer(loadConfig(withServeFlags(process.env, flags)));
     const shutdown = (signal: string) => {
       server.app.log.info({ signal }, 'shutting down');
       server.stop().then(
@@ -98,6 +103,14 @@ program
     const applied = await runMigrations(loadConfig(), (error) => process.stderr.write(`database: ${error.message}\n`));
     process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
   });
+
+/** The version in package.json (two folders up from src/cli/ and from dist/cli/ alike). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof WeftError ? `${error.code}: ${error.message}` : (error as Error).stack;

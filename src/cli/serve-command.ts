@@ -13,6 +13,26 @@ import { openStore, type Store } from '../store/store.js';
 import { loadPlugins } from '../tasks/plugins.js';
 import { TaskTypeRegistry } from '../tasks/registry.js';
 
+/** `weft serve`'s flags; each wins over its variable. */
+export interface ServeFlags {
+  port?: string;
+  host?: string;
+  dataDir?: string;
+}
+
+/**
+ * The environment with `weft serve`'s flags in place of their variables (`--port` → WEFT_PORT,
+ * `--host` → WEFT_HOST, `--data-dir` → WEFT_DATA_DIR), so a flag is checked like its variable.
+ */
+export function withServeFlags(env: NodeJS.ProcessEnv, flags: ServeFlags): NodeJS.ProcessEnv {
+  return {
+    ...env,
+    ...(flags.port === undefined ? {} : { WEFT_PORT: flags.port }),
+    ...(flags.host === undefined ? {} : { WEFT_HOST: flags.host }),
+    ...(flags.dataDir === undefined ? {} : { WEFT_DATA_DIR: flags.dataDir }),
+  };
+}
+
 /** A running server and how to stop it. */
 export interface RunningServer {
   app: FastifyInstance;

@@ -43,9 +43,9 @@ export function weftCli(options: { typescript?: boolean } = {}): string[] {
 }
 
 /** How `weft serve` children start (see weftCli). */
-function serveCommand(env: Record<string, string>): string[] {
+function serveCommand(env: Record<string, string>, args: readonly string[]): string[] {
   const tsPlugin = (env.WEFT_PLUGINS ?? '').split(',').some((module) => module.trim().endsWith('.ts'));
-  return [...weftCli({ typescript: tsPlugin }), 'serve'];
+  return [...weftCli({ typescript: tsPlugin }), 'serve', ...args];
 }
 
 /** A running `weft serve` child. */
@@ -66,11 +66,11 @@ export interface ServeProcess {
  */
 const TEST_DURABILITY = { WEFT_SQLITE_SYNCHRONOUS: 'NORMAL', WEFT_PG_SYNCHRONOUS_COMMIT: 'off' };
 
-/** Starts `weft serve` with `env` and waits for its `weft is serving` line. */
-export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
+/** Starts `weft serve` with `env` (and `args`, its flags) and waits for its `weft is serving` line. */
+export async function startServe(env: Record<string, string>, args: readonly string[] = []): Promise<ServeProcess> {
   // BENCH_SERVE_NODE_ARGS: flags for the child's node (`--cpu-prof`, which NODE_OPTIONS refuses).
   const nodeArgs = process.env.BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, ...serveCommand(env)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...serveCommand(env, args)], {
     cwd: ROOT,
     env: { ...process.env, WEFT_PORT: '0', WEFT_HOST: '127.0.0.1', ...TEST_DURABILITY, ...env },
   });
