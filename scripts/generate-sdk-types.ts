@@ -60,6 +60,22 @@ export async function currentOpenApiDocument(): Promise<OpenAPI3> {
   }
 }
 
+/** `paths` with the operations' `operationId`s left out (see `generateSdkTypes`). */
+function withoutOperationIds(paths: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(paths).map(([route, item]) => [
+      route,
+      Object.fromEntries(
+        Object.entries(item as Record<string, unknown>).map(([method, operation]) => {
+          if (operation === null || typeof operation !== 'object') return [method, operation];
+          const { operationId: _id, ...rest } = operation as Record<string, unknown>;
+          return [method, rest];
+        }),
+      ),
+    ]),
+  );
+}
+
 function areaOf(route: string): string {
   if (/^\/api\/v1\/executions\/\{id\}\/(start|pause|resume|cancel|retry|cleanup)$/.test(route)) {
     return 'execution-actions';
@@ -87,7 +103,9 @@ export async function generateSdkTypes(): Promise<Map<string, string>> {
   const document = await currentOpenApiDocument();
   const generate = async (paths: Record<string, unknown>) =>
     astToString(
-      await openapiTS({ ...document, paths } as OpenAPI3, {
+      // Without operation ids: with them openapi-typescript moves each operation into one
+      // `operations` interface, which the per-area files here would all have to share.
+      await openapiTS({ ...document, paths: withoutOperationIds(paths) } as OpenAPI3, {
         silent: true,
         alphabetize: true,
         // A field is required only when the schema says so: a default makes it optional to send

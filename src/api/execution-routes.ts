@@ -6,8 +6,9 @@ import { WorkflowDefinitionSchema } from '../definition/definition-schema.js';
 import { describeAjvErrors } from '../definition/json-schema.js';
 import { validateDefinition } from '../definition/validate-definition.js';
 import { applyAction, type StartExecution, startIdempotent } from '../engine/lifecycle.js';
-import { EXECUTION_ACTIONS, type ExecutionAction, isTerminal } from '../engine/states.js';
+import { EXECUTION_ACTIONS, EXECUTION_STATUSES, type ExecutionAction, isTerminal } from '../engine/states.js';
 import { notFound, validationFailed, WeftError } from '../errors.js';
+import { LOGGED_EVENT_TYPES } from '../events/webhook-events.js';
 import { nowIso } from '../ids.js';
 import { itemTimelineEntries } from '../items/item-timeline.js';
 import type { ExecutionRow, ExecutionStepRow } from '../store/database-schema.js';
@@ -26,7 +27,7 @@ import {
   workflowNames,
 } from './execution-views.js';
 import { compileBodySchema, compileDefinitionRouteSchema } from './request-validation.js';
-import { errorResponses, IdParams, PageOf, PageQuery, VersionNumber } from './schemas.js';
+import { errorResponses, IdParams, OneOf, PageOf, PageQuery, VersionNumber } from './schemas.js';
 import { StartFields, startFromHead, startOf } from './start-requests.js';
 
 const IdempotencyHeaders = Type.Object({
@@ -51,13 +52,13 @@ const validateAdhocEnvelope = compileBodySchema(
 const EventSchema = Type.Object({
   id: Type.String(),
   execution_id: Type.String(),
-  type: Type.String(),
+  type: OneOf(LOGGED_EVENT_TYPES),
   step_id: Type.Union([Type.String(), Type.Null()]),
   data: Type.Record(Type.String(), Type.Unknown()),
   created_at: Type.String({ format: 'date-time' }),
 });
 
-const StatusSchema = Type.Object({ id: Type.String(), status: Type.String(), progress: ProgressSchema });
+const StatusSchema = Type.Object({ id: Type.String(), status: OneOf(EXECUTION_STATUSES), progress: ProgressSchema });
 const tags = ['executions'];
 
 /** The execution routes of SPEC §5. */

@@ -1,11 +1,12 @@
 import { type Static, Type } from 'typebox';
 import { workerOfOwner } from '../engine/external-tasks.js';
+import { ATTEMPT_STATUSES, EXECUTION_STATUSES, STEP_STATUSES } from '../engine/states.js';
 import type { ItemCounts } from '../items/item-repository.js';
 import { ItemCountsSchema, itemCountsView } from '../items/item-routes.js';
 import type { ExecutionRow, ExecutionStepRow, StepAttemptRow } from '../store/database-schema.js';
 import type { StepTally } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
-import { Timestamp } from './schemas.js';
+import { OneOf, Timestamp } from './schemas.js';
 
 /** How executions, their steps, progress and timeline are shown by the API. */
 
@@ -24,7 +25,7 @@ export const ProgressSchema = Type.Object({
 export const ExecutionStepSchema = Type.Object({
   step_id: Type.String(),
   type: Type.String(),
-  status: Type.String(),
+  status: OneOf(STEP_STATUSES),
   attempts: Type.Integer(),
   input: Type.Unknown(),
   output: Type.Unknown(),
@@ -50,7 +51,7 @@ export const ExecutionSchema = Type.Object(
     workflow_name: Nullable(
       Type.String({ description: "The workflow's current name (also once deleted); null for an ad-hoc run." }),
     ),
-    status: Type.String(),
+    status: OneOf(EXECUTION_STATUSES),
     input: Type.Unknown(),
     output: Type.Unknown(),
     error: Type.Unknown(),
@@ -181,10 +182,11 @@ export const TimelineEntrySchema = Type.Object({
   ),
   attempt: Type.Integer(),
   type: Type.String(),
-  status: Type.String({
+  status: OneOf(ATTEMPT_STATUSES, {
     description:
-      'completed, failed, lost (lease expired), interrupted (the process stopped), released (by a worker), ' +
-      'cancelled (the execution ended while it ran), or running / waiting (under way).',
+      'How the attempt ended: completed, failed, lost (its lease expired), interrupted (its process stopped), ' +
+      'released (a worker handed it back), cancelled (the execution ended while it ran); or running / waiting ' +
+      '(the attempt under way).',
   }),
   used_fallback: Type.Boolean(),
   queued_at: Nullable(Timestamp),
@@ -198,7 +200,7 @@ export const TimelineEntrySchema = Type.Object({
 export const TimelineSchema = Type.Object(
   {
     execution_id: Type.String(),
-    status: Type.String(),
+    status: OneOf(EXECUTION_STATUSES),
     started_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
     items: Type.Array(TimelineEntrySchema),

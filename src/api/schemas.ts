@@ -30,6 +30,14 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map((status) => [status, ProblemSchema]));
 }
 
+/**
+ * A string answered from a known set (statuses, event types): an `enum` in the document, so
+ * generated clients get a union, while the handler's type stays `string` (rows hold text).
+ */
+export function OneOf(values: readonly string[], options: Record<string, unknown> = {}) {
+  return Type.String({ enum: [...values], ...options });
+}
+
 export const PageQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),

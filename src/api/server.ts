@@ -29,6 +29,7 @@ import { executionRoutes } from './execution-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { lazySerializerFactory } from './lazy-serializers.js';
 import { shareNamedSchemas } from './openapi-components.js';
+import { completeDocument } from './openapi-document.js';
 import { installRequestLimits } from './request-limits.js';
 import { compileRequestSchema } from './request-validation.js';
 import { secretRoutes } from './secret-routes.js';
@@ -98,6 +99,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       info: {
         title: 'Weft API',
         version: '1',
+        license: { name: 'MIT', identifier: 'MIT' },
         description:
           'Durable multi-step workflows. Authenticate with `Authorization: Bearer <api key>`. Errors are RFC 9457 ' +
           'problem+json; lists are `{items, next_cursor}`, newest first. Live events: WebSocket ' +
@@ -107,7 +109,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       security: [{ apiKey: [] }],
     },
     transformObject: (documents) =>
-      shareNamedSchemas(('openapiObject' in documents ? documents.openapiObject : {}) as Record<string, unknown>),
+      completeDocument(
+        shareNamedSchemas(('openapiObject' in documents ? documents.openapiObject : {}) as Record<string, unknown>),
+      ),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

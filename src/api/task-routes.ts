@@ -2,10 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { WeftConfig } from '../config.js';
 import { MAX_WAIT_SECONDS } from '../engine/external-tasks.js';
+import { STEP_STATUSES } from '../engine/states.js';
 import { WeftError } from '../errors.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
-import { errorResponses, Timestamp } from './schemas.js';
+import { errorResponses, OneOf, Timestamp } from './schemas.js';
 import { TASK_TYPE_PATTERN } from './task-type-routes.js';
 
 /**
@@ -71,7 +72,7 @@ const SettledSchema = Type.Object(
     id: Type.String(),
     execution_id: Type.String(),
     step_id: Type.String(),
-    status: Type.String({ description: 'The step status now: completed, queued (a retry), failed, ...' }),
+    status: OneOf(STEP_STATUSES, { description: 'The step status now: completed, queued (a retry), failed, ...' }),
   },
   { title: 'Settled task' },
 );

@@ -2,14 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { StringEnum } from '../definition/definition-schema.js';
 import { notFound } from '../errors.js';
-import { SUBSCRIBABLE_EVENT_TYPES } from '../events/webhook-events.js';
+import { EXECUTION_EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES } from '../events/webhook-events.js';
 import { generateWebhookSecret } from '../events/webhook-signing.js';
 import type { WebhookSigningSecretRow } from '../store/database-schema.js';
 import { DEFAULT_PAGE_SIZE } from '../store/pagination.js';
 import { DELIVERY_STATUSES } from '../store/repositories/webhook-delivery-repository.js';
 import type { ApiContext } from './api-context.js';
 import { authOf } from './auth.js';
-import { errorResponses, IdParams, JsonObject, PageOf, PageQuery, Timestamp } from './schemas.js';
+import { errorResponses, IdParams, JsonObject, OneOf, PageOf, PageQuery, Timestamp } from './schemas.js';
 
 /**
  * Webhooks (SPEC §5): subscriptions by event type with their delivery log, the delivery log of an
@@ -87,7 +87,7 @@ const DeliverySchema = Type.Object(
     webhook_id: Nullable(Type.String({ description: "null for the execution's webhook_url." })),
     execution_id: Type.String(),
     event_id: Type.String(),
-    event_type: Type.String(),
+    event_type: OneOf(EXECUTION_EVENT_TYPES),
     url: Nullable(Type.String()),
     status: StringEnum(DELIVERY_STATUSES),
     next_attempt_at: Nullable(Timestamp),

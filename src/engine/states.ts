@@ -28,6 +28,34 @@ export type StepStatus =
   | 'skipped'
   | 'cancelled';
 
+/** Every step status, in lifecycle order. */
+export const STEP_STATUSES = Object.freeze([
+  'pending',
+  'queued',
+  'running',
+  'waiting',
+  'completed',
+  'failed',
+  'skipped',
+  'cancelled',
+] as const satisfies readonly StepStatus[]);
+
+/**
+ * What a timeline entry shows of an attempt: how a recorded attempt ended (`lost`: its lease
+ * expired; `interrupted`: its process stopped; `released`: a worker handed it back; `cancelled`:
+ * the execution ended while it ran), or `running` / `waiting` for the attempt under way.
+ */
+export const ATTEMPT_STATUSES = Object.freeze([
+  'completed',
+  'failed',
+  'lost',
+  'interrupted',
+  'released',
+  'cancelled',
+  'running',
+  'waiting',
+] as const);
+
 /** Execution statuses after which nothing runs until a resume or retry. */
 export const TERMINAL_EXECUTION_STATUSES: readonly ExecutionStatus[] = Object.freeze([
   'completed',

@@ -21,5 +21,11 @@ export const EXECUTION_EVENT_TYPES = Object.freeze([
 /** One execution event type. */
 export type ExecutionEventType = (typeof EXECUTION_EVENT_TYPES)[number];
 
+/**
+ * Every type of event an execution's log holds: the subscribable ones and `step.waiting` (a
+ * `workflow` step waiting for its child, src/children/), which the log and streams show.
+ */
+export const LOGGED_EVENT_TYPES = Object.freeze([...EXECUTION_EVENT_TYPES, 'step.waiting'] as const);
+
 /** What a subscription may list: an event type, or `*` for every type. */
 export const SUBSCRIBABLE_EVENT_TYPES = Object.freeze([...EXECUTION_EVENT_TYPES, '*'] as const);

@@ -28,7 +28,7 @@ export interface AdminPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List the API keys of the workspace (without secrets) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -40,6 +40,7 @@ export interface AdminPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -61,7 +62,7 @@ export interface AdminPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Created: Create an API key (the raw key is returned once); only owners create owner keys */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -73,6 +74,9 @@ export interface AdminPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -103,7 +107,7 @@ export interface AdminPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description No content: Revoke an API key (owner keys only by an owner) */
                 204: {
                     headers: {
                         [name: string]: unknown;
@@ -114,6 +118,7 @@ export interface AdminPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                503: components["responses"]["Error503"];
             };
         };
         options?: never;
@@ -141,7 +146,7 @@ export interface AdminPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List the names of the workspace secrets, A–Z (never the values) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -153,6 +158,7 @@ export interface AdminPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -183,7 +189,7 @@ export interface AdminPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: A secret's metadata (never its value) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -196,6 +202,7 @@ export interface AdminPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         /** Create (201) or replace (200) a secret; the value is never returned */
@@ -218,7 +225,7 @@ export interface AdminPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Create (201) or replace (200) a secret; the value is never returned */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -227,7 +234,7 @@ export interface AdminPaths {
                         "application/json": components["schemas"]["Secret"];
                     };
                 };
-                /** @description Default Response */
+                /** @description Created: Create (201) or replace (200) a secret; the value is never returned */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -239,6 +246,9 @@ export interface AdminPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         post?: never;
@@ -255,7 +265,7 @@ export interface AdminPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description No content: Delete a secret (steps naming it then fail with SECRET_MISSING) */
                 204: {
                     headers: {
                         [name: string]: unknown;
@@ -266,6 +276,7 @@ export interface AdminPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         options?: never;
@@ -293,7 +304,7 @@ export interface AdminPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List workspaces (all for owner keys, the own one otherwise) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -305,6 +316,7 @@ export interface AdminPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -326,7 +338,7 @@ export interface AdminPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Created: Create a workspace (owner keys only) */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -339,6 +351,9 @@ export interface AdminPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;

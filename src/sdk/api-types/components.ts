@@ -152,7 +152,8 @@ export interface components {
                 execution_id: string;
                 id: string;
                 step_id: string | null;
-                type: string;
+                /** @enum {string} */
+                type: "workflow.started" | "workflow.queued" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped" | "step.waiting";
             }[];
             next_cursor: string | null;
         };
@@ -185,7 +186,8 @@ export interface components {
             queue_position: number | null;
             reference: string | null;
             started_at: string | null;
-            status: string;
+            /** @enum {string} */
+            status: "pending" | "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
             steps?: {
                 attempts: number;
                 child_execution_id: string | null;
@@ -196,7 +198,8 @@ export interface components {
                 output: unknown;
                 skip_reason: string | null;
                 started_at: string | null;
-                status: string;
+                /** @enum {string} */
+                status: "pending" | "queued" | "running" | "waiting" | "completed" | "failed" | "skipped" | "cancelled";
                 step_id: string;
                 type: string;
                 used_fallback: boolean;
@@ -290,15 +293,19 @@ export interface components {
                 index: number | null;
                 queued_at: string | null;
                 started_at: string | null;
-                /** @description completed, failed, lost (lease expired), interrupted (the process stopped), released (by a worker), cancelled (the execution ended while it ran), or running / waiting (under way). */
-                status: string;
+                /**
+                 * @description How the attempt ended: completed, failed, lost (its lease expired), interrupted (its process stopped), released (a worker handed it back), cancelled (the execution ended while it ran); or running / waiting (the attempt under way).
+                 * @enum {string}
+                 */
+                status: "completed" | "failed" | "lost" | "interrupted" | "released" | "cancelled" | "running" | "waiting";
                 step_id: string;
                 type: string;
                 used_fallback: boolean;
                 worker: string | null;
             }[];
             started_at: string | null;
-            status: string;
+            /** @enum {string} */
+            status: "pending" | "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
         };
         /** Fallback */
         Fallback: {
@@ -400,8 +407,11 @@ export interface components {
         SettledTask: {
             execution_id: string;
             id: string;
-            /** @description The step status now: completed, queued (a retry), failed, ... */
-            status: string;
+            /**
+             * @description The step status now: completed, queued (a retry), failed, ...
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "waiting" | "completed" | "failed" | "skipped" | "cancelled";
             step_id: string;
         };
         /** Signal */
@@ -590,7 +600,8 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             event_id: string;
-            event_type: string;
+            /** @enum {string} */
+            event_type: "workflow.started" | "workflow.queued" | "workflow.completed" | "workflow.failed" | "workflow.cancelled" | "workflow.paused" | "workflow.resumed" | "step.started" | "step.completed" | "step.failed" | "step.retrying" | "step.skipped";
             execution_id: string;
             /** @description Also the `webhook-id` header: the same on every attempt. */
             id: string;
@@ -791,85 +802,94 @@ export interface components {
         };
     };
     responses: {
-        /** @description Default Response */
+        /** @description The request is invalid: the problem lists each failing path. */
         Error400: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description No API key, or an unknown or revoked one. */
         Error401: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description The key's role may not do this. */
         Error403: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description No such object in this workspace (objects of other workspaces are not found either). */
         Error404: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description The object is not in a state that allows this (the problem names both states). */
         Error409: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description The request body (or a task output) is larger than allowed. */
         Error413: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description The body has a content type this operation does not read. */
+        Error415: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The range cannot be satisfied. */
         Error416: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "*/*": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description Too many requests (the problem says which limit). */
         Error429: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Default Response */
+        /** @description The database is unavailable; retry later. */
         Error503: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
     };

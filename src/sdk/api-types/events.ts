@@ -29,7 +29,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List posted events, newest first */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -44,6 +44,7 @@ export interface EventsPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -72,7 +73,7 @@ export interface EventsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Accepted: the work goes on in the background: Post an event: starts every enabled workflow whose trigger matches (202) */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -85,6 +86,9 @@ export interface EventsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -112,7 +116,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: One posted event, with the executions it started */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -124,6 +128,7 @@ export interface EventsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -154,7 +159,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List the subscriptions of the workspace (without secrets) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -166,6 +171,7 @@ export interface EventsPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -196,7 +202,7 @@ export interface EventsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Created: Subscribe a URL to event types (201; the signing secret is returned once) */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -208,6 +214,9 @@ export interface EventsPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -235,7 +244,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: A subscription (without its secret) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -247,6 +256,7 @@ export interface EventsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -263,7 +273,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description No content: Delete a subscription with its pending deliveries and delivery log */
                 204: {
                     headers: {
                         [name: string]: unknown;
@@ -273,6 +283,7 @@ export interface EventsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         options?: never;
@@ -301,7 +312,7 @@ export interface EventsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Change url, event_types, description or enabled */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -314,6 +325,9 @@ export interface EventsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         trace?: never;
@@ -341,7 +355,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Deliveries of a subscription, newest first, each with its attempts */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -354,6 +368,7 @@ export interface EventsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -381,7 +396,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: The workspace's secret signing deliveries to workflow and execution webhook_urls */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -392,6 +407,7 @@ export interface EventsPaths {
                 };
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -421,7 +437,7 @@ export interface EventsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Replace the webhook_url signing secret (the old one keeps signing for 24 h) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -432,6 +448,7 @@ export interface EventsPaths {
                 };
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;

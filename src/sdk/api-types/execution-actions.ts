@@ -27,13 +27,13 @@ export interface ExecutionActionsPaths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": Record<string, never>;
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Cancel an execution (from: pending, queued, running, paused) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -47,6 +47,9 @@ export interface ExecutionActionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -78,7 +81,7 @@ export interface ExecutionActionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Soft-delete a finished execution; `delete_artifacts=true` also deletes its files */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -91,6 +94,7 @@ export interface ExecutionActionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -118,13 +122,13 @@ export interface ExecutionActionsPaths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": Record<string, never>;
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Pause an execution (from: running) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -138,6 +142,9 @@ export interface ExecutionActionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -165,13 +172,13 @@ export interface ExecutionActionsPaths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": Record<string, never>;
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Resume an execution (from: paused, failed, cancelled) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -185,6 +192,9 @@ export interface ExecutionActionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -212,7 +222,7 @@ export interface ExecutionActionsPaths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         from_step?: string;
@@ -220,7 +230,7 @@ export interface ExecutionActionsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Retry an execution (from: completed, failed, cancelled) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -234,6 +244,9 @@ export interface ExecutionActionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -261,13 +274,13 @@ export interface ExecutionActionsPaths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": Record<string, never>;
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Start an execution (from: pending) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -281,6 +294,9 @@ export interface ExecutionActionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;

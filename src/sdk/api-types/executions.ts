@@ -39,7 +39,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List executions, newest first (without steps) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -51,6 +51,7 @@ export interface ExecutionsPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -88,7 +89,7 @@ export interface ExecutionsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Accepted: the work goes on in the background: Run an inline definition once (ad hoc, 202) */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -101,6 +102,9 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -128,7 +132,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: An execution with its steps */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -140,6 +144,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -172,7 +177,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List an execution's artifacts by name */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -185,6 +190,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -251,43 +257,44 @@ export interface ExecutionsPaths {
                     };
                     content?: never;
                 };
-                /** @description Default Response */
+                /** @description The request is invalid: the problem lists each failing path. */
                 400: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "*/*": components["schemas"]["Problem"];
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Default Response */
+                /** @description No API key, or an unknown or revoked one. */
                 401: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "*/*": components["schemas"]["Problem"];
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Default Response */
+                /** @description The key's role may not do this. */
                 403: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "*/*": components["schemas"]["Problem"];
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Default Response */
+                /** @description No such object in this workspace (objects of other workspaces are not found either). */
                 404: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "*/*": components["schemas"]["Problem"];
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
                 416: components["responses"]["Error416"];
+                503: components["responses"]["Error503"];
             };
         };
         /**
@@ -318,7 +325,7 @@ export interface ExecutionsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Created: Upload an artifact (raw body, any content type, streamed); replaces one of that name */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -332,6 +339,8 @@ export interface ExecutionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         post?: never;
@@ -352,7 +361,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description No content: Delete an artifact (its file and its record) */
                 204: {
                     headers: {
                         [name: string]: unknown;
@@ -363,6 +372,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         options?: never;
@@ -389,7 +399,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: The definition an execution runs, with its plan */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -401,6 +411,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -434,7 +445,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Webhook deliveries of an execution's events (its webhook_url and subscriptions) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -447,6 +458,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -480,7 +492,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: The execution's event log (newest first; `order=asc` for oldest first) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -493,6 +505,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -525,7 +538,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: An execution's signals, newest first, with the step that consumed each */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -538,6 +551,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -584,7 +598,7 @@ export interface ExecutionsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Accepted: the work goes on in the background: Send a signal to an execution (202); a `wait_for_signal` step of that name consumes it */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -598,7 +612,10 @@ export interface ExecutionsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
                 429: components["responses"]["Error429"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -626,7 +643,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Status and progress */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -644,13 +661,15 @@ export interface ExecutionsPaths {
                                 skipped: number;
                                 total: number;
                             };
-                            status: string;
+                            /** @enum {string} */
+                            status: "pending" | "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
                         };
                     };
                 };
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -685,7 +704,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: The items of a for_each step, by index */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -698,6 +717,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -727,7 +747,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Per step and attempt: queued, started and ended times, durations, worker */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -739,6 +759,7 @@ export interface ExecutionsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -770,7 +791,7 @@ export interface ExecutionsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Counts by status and durations (p50/p95/max) per workflow */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -782,6 +803,7 @@ export interface ExecutionsPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;

@@ -25,7 +25,7 @@ export interface ServicePaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Liveness: the process answers */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -101,7 +101,7 @@ export interface ServicePaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Readiness: the database answers (503 when it does not) */
                 200: {
                     headers: {
                         [name: string]: unknown;

@@ -25,7 +25,7 @@ export interface WorkersPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Built-in, plugin and declared task types with their schemas (a single page) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -36,6 +36,7 @@ export interface WorkersPaths {
                 };
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -65,7 +66,7 @@ export interface WorkersPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: One task type */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -78,6 +79,7 @@ export interface WorkersPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         /** Declare (or update) a task type served by external workers */
@@ -107,7 +109,7 @@ export interface WorkersPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Declare (or update) a task type served by external workers */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -120,6 +122,9 @@ export interface WorkersPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         post?: never;
@@ -157,7 +162,7 @@ export interface WorkersPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Complete the task with its output; an output over WEFT_MAX_OUTPUT_BYTES fails the attempt (413) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -172,6 +177,8 @@ export interface WorkersPaths {
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
                 413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -215,7 +222,7 @@ export interface WorkersPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Fail this attempt (retried per the step policy when retryable, then the fallback) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -229,6 +236,9 @@ export interface WorkersPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -256,13 +266,13 @@ export interface WorkersPaths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": Record<string, never>;
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Extend the lease; cancel_requested says to stop (the execution was cancelled) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -280,6 +290,9 @@ export interface WorkersPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -307,13 +320,13 @@ export interface WorkersPaths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": Record<string, never>;
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Hand the task back to the queue without using up an attempt (worker shutdown) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -327,6 +340,9 @@ export interface WorkersPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -369,7 +385,7 @@ export interface WorkersPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Claim tasks of the given types, waiting up to wait_seconds for one to be queued */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -383,6 +399,9 @@ export interface WorkersPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -413,7 +432,7 @@ export interface WorkersPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Workers that polled for tasks in the last 7 days, latest poll first */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -425,6 +444,7 @@ export interface WorkersPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;

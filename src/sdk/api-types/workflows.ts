@@ -25,7 +25,7 @@ export interface WorkflowsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Starter definitions (a single page) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -36,6 +36,7 @@ export interface WorkflowsPaths {
                 };
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -72,7 +73,7 @@ export interface WorkflowsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List workflows, newest first */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -84,6 +85,7 @@ export interface WorkflowsPaths {
                 400: components["responses"]["Error400"];
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -101,7 +103,7 @@ export interface WorkflowsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Created: Create a workflow (version 1) */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -114,6 +116,8 @@ export interface WorkflowsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -144,7 +148,7 @@ export interface WorkflowsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Get a workflow at its latest version, or at `?version=N` */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -157,6 +161,7 @@ export interface WorkflowsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         /** Replace the definition: creates the next version (unless identical to the latest) */
@@ -175,7 +180,7 @@ export interface WorkflowsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Replace the definition: creates the next version (unless identical to the latest) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -190,6 +195,8 @@ export interface WorkflowsPaths {
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
                 413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         post?: never;
@@ -211,7 +218,7 @@ export interface WorkflowsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description No content: Soft-delete a workflow */
                 204: {
                     headers: {
                         [name: string]: unknown;
@@ -222,6 +229,7 @@ export interface WorkflowsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                503: components["responses"]["Error503"];
             };
         };
         options?: never;
@@ -250,7 +258,7 @@ export interface WorkflowsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Change name, description, enabled, labels or webhook_url (no new version) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -263,6 +271,9 @@ export interface WorkflowsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         trace?: never;
@@ -299,7 +310,7 @@ export interface WorkflowsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List a workflow's executions, newest first (the filters and pages of GET /executions) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -312,6 +323,7 @@ export interface WorkflowsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -351,7 +363,7 @@ export interface WorkflowsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Accepted: the work goes on in the background: Start an execution of a workflow (202) */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -365,6 +377,9 @@ export interface WorkflowsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -419,7 +434,7 @@ export interface WorkflowsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description Accepted: the work goes on in the background: Start up to 1,000 executions of a workflow, all or none (202) */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -433,6 +448,9 @@ export interface WorkflowsPaths {
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
                 409: components["responses"]["Error409"];
+                413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;
@@ -463,7 +481,7 @@ export interface WorkflowsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: Success rate, duration p50/p95/max, per-step durations and failure counts */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -476,6 +494,7 @@ export interface WorkflowsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -508,7 +527,7 @@ export interface WorkflowsPaths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description OK: List the versions of a workflow, newest first */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -521,6 +540,7 @@ export interface WorkflowsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 404: components["responses"]["Error404"];
+                503: components["responses"]["Error503"];
             };
         };
         put?: never;
@@ -554,7 +574,7 @@ export interface WorkflowsPaths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description OK: Validate a definition without saving it (always 200; see `valid`) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -567,6 +587,8 @@ export interface WorkflowsPaths {
                 401: components["responses"]["Error401"];
                 403: components["responses"]["Error403"];
                 413: components["responses"]["Error413"];
+                415: components["responses"]["Error415"];
+                503: components["responses"]["Error503"];
             };
         };
         delete?: never;

@@ -10,6 +10,7 @@ import { EXECUTION_STATUSES, executionActions } from '../ui/status';
 import { StatusBadge } from '../ui/status-badge';
 import { formatAgo, formatSpan, formatTime } from '../ui/time';
 import { useCursorPages } from '../ui/use-cursor-pages';
+import { isExecutionStatus } from './apply-event';
 import { listQuery, readFilters } from './list-filters';
 
 const PAGE_SIZE = 50;
@@ -59,14 +60,13 @@ export function ExecutionsPage() {
     const executionId = message.data.execution_id;
     if (typeof executionId !== 'string') return;
     const shown = list.data?.items.some((item) => item.id === executionId) ?? false;
-    if (message.type.startsWith('workflow.') && shown && typeof message.data.status === 'string') {
+    const status = message.data.status;
+    if (message.type.startsWith('workflow.') && shown && typeof status === 'string' && isExecutionStatus(status)) {
       queryClient.setQueryData<ExecutionPage>(listKey, (page) =>
         page
           ? {
               ...page,
-              items: page.items.map((item) =>
-                item.id === executionId ? { ...item, status: message.data.status as string } : item,
-              ),
+              items: page.items.map((item) => (item.id === executionId ? { ...item, status } : item)),
             }
           : page,
       );
