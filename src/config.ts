@@ -31,6 +31,8 @@ export interface WeftConfig {
   llmBaseUrl: string | undefined;
   /** `WEFT_LLM_API_KEY`: bearer key sent to the `llm.chat` endpoint. */
   llmApiKey: string | undefined;
+  /** `WEFT_LLM_MODEL`: model of an `llm.chat` step whose input names none (else the step fails). */
+  llmModel: string | undefined;
   /** `WEFT_WEBHOOK_MAX_ATTEMPTS`: attempts per webhook delivery before it is abandoned. Default 10. */
   webhookMaxAttempts: number;
   /** `WEFT_WEBHOOK_RETRY_BASE_MS`: first webhook retry delay, doubled per attempt, jittered. Default 1000. */
@@ -235,6 +237,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
       .filter((entry) => entry !== ''),
     llmBaseUrl: optional(env, 'WEFT_LLM_BASE_URL'),
     llmApiKey: optional(env, 'WEFT_LLM_API_KEY'),
+    llmModel: optional(env, 'WEFT_LLM_MODEL'),
     webhookMaxAttempts: intVar(env, 'WEFT_WEBHOOK_MAX_ATTEMPTS', 10, 1, 1000),
     webhookRetryBaseMs: intVar(env, 'WEFT_WEBHOOK_RETRY_BASE_MS', 1000, 1, 86_400_000),
     webhookTimeoutMs: intVar(env, 'WEFT_WEBHOOK_TIMEOUT_MS', 10_000, 100, 300_000),

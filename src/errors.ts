@@ -25,6 +25,7 @@ export const ERROR_REGISTRY = Object.freeze({
   FORBIDDEN: { status: 403, title: 'The API key does not allow this' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   CONFLICT: { status: 409, title: 'Conflict with the current state' },
   LEASE_LOST: { status: 409, title: 'The task lease was lost' },
   REQUEST_TIMEOUT: { status: 408, title: 'The request was not received in time' },

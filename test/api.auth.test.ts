@@ -35,8 +35,13 @@ for (const backend of testBackends()) {
       assert.ok(operations.length >= 10, 'the OpenAPI document lists the API routes');
       for (const { method, path } of operations) {
         const concrete = path.replace('{id}', 'some_id');
-        assertProblem(await server.request(method, concrete, { key: null }), 401, 'UNAUTHORIZED');
-        assertProblem(await server.request(method, concrete, { key: 'weft_not-a-real-key' }), 401, 'UNAUTHORIZED');
+        const anonymous = await server.request(method, concrete, { key: null });
+        assertProblem(anonymous, 401, 'UNAUTHORIZED');
+        // RFC 9110: a 401 names the scheme it accepts.
+        assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer realm="weft"', `${method} ${path}`);
+        const wrong = await server.request(method, concrete, { key: 'weft_not-a-real-key' });
+        assertProblem(wrong, 401, 'UNAUTHORIZED');
+        assert.equal(wrong.headers.get('www-authenticate'), 'Bearer realm="weft"');
         const basic = await server.request(method, concrete, {
           key: null,
           headers: { authorization: 'Basic dXNlcjpwYXNz' },

@@ -75,12 +75,17 @@ for (const backend of testBackends()) {
       ]);
     });
 
-    it('ignores unknown parameters like GET /executions, and workflow_id cannot widen it', async () => {
-      const all = [...started].reverse();
-      assert.deepEqual(ids((await server.request('GET', `/workflows/${workflowId}/executions?colour=blue`)).body), all);
-      assert.equal((await server.request('GET', '/executions?colour=blue')).status, 200);
+    it('refuses unknown parameters like GET /executions, and workflow_id cannot widen it', async () => {
+      const unknown = { path: 'query/colour', message: "unknown query parameter 'colour'" };
+      const scoped = await server.request('GET', `/workflows/${workflowId}/executions?colour=blue`);
+      assertProblem(scoped, 400, 'VALIDATION_FAILED');
+      assert.deepEqual(scoped.body.errors, [unknown]);
+      assert.deepEqual((await server.request('GET', '/executions?colour=blue')).body.errors, [unknown]);
       const widened = await server.request('GET', `/workflows/${workflowId}/executions?workflow_id=${otherWorkflowId}`);
-      assert.deepEqual(ids(widened.body), all);
+      assertProblem(widened, 400, 'VALIDATION_FAILED');
+      assert.deepEqual(widened.body.errors, [
+        { path: 'query/workflow_id', message: "unknown query parameter 'workflow_id'" },
+      ]);
     });
 
     it('rejects bad parameters with 400 naming them, as GET /executions does', async () => {

@@ -239,6 +239,51 @@ for (const backend of testBackends()) {
 
     it('answers unknown routes with a problem', async () => {
       assertProblem(await server.request('GET', '/nothing-here'), 404, 'ROUTE_NOT_FOUND');
+      assertProblem(await server.request('DELETE', '/nothing-here/at-all'), 404, 'ROUTE_NOT_FOUND');
+    });
+
+    it('takes an empty JSON body as no body: optional bodies pass, required ones are a 400', async () => {
+      const emptyJson = (method: string, path: string) =>
+        fetch(`${server.url}/api/v1${path}`, {
+          method,
+          headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' },
+          body: '',
+        });
+      const created = await server.request('POST', '/workflows', { body: simpleDefinition('Empty bodies') });
+      const started = await server.request('POST', `/workflows/${created.body.id}/executions`, {
+        body: { start: false },
+      });
+      assert.equal(started.status, 202, started.text);
+      const cancelled = await emptyJson('POST', `/executions/${started.body.id}/cancel`);
+      assert.equal(cancelled.status, 200, await cancelled.clone().text());
+      assert.equal(((await cancelled.json()) as { status: string }).status, 'cancelled');
+      const deleted = await emptyJson('DELETE', `/workflows/${created.body.id}`);
+      assert.ok(deleted.status === 200 || deleted.status === 204, `DELETE answered ${deleted.status}`);
+      const needsBody = await emptyJson('POST', '/workspaces');
+      assert.equal(needsBody.status, 400);
+      assert.equal(((await needsBody.json()) as { code: string }).code, 'VALIDATION_FAILED');
+    });
+
+    it('refuses query parameters a route does not take, naming them', async () => {
+      for (const path of ['/workflows?stauts=failed', '/executions?limit=5&stauts=failed']) {
+        const response = await server.request('GET', path);
+        assertProblem(response, 400, 'VALIDATION_FAILED');
+        assert.deepEqual(response.body.errors, [{ path: 'query/stauts', message: "unknown query parameter 'stauts'" }]);
+      }
+      assert.equal((await server.request('GET', '/executions?limit=5&status=failed')).status, 200);
+    });
+
+    it('answers a known path with a wrong method 405, with the methods it takes in Allow', async () => {
+      const list = await server.request('DELETE', '/executions');
+      assertProblem(list, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(list.headers.get('allow'), 'GET, HEAD, POST');
+      assert.match(list.body.detail, /\/api\/v1\/executions does not take DELETE; it takes GET, HEAD, POST/);
+      const cancel = await server.request('GET', '/executions/ex_anything/cancel');
+      assertProblem(cancel, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(cancel.headers.get('allow'), 'POST');
+      const workflow = await server.request('POST', '/workflows/wf_anything');
+      assertProblem(workflow, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(workflow.headers.get('allow'), 'DELETE, GET, HEAD, PATCH, PUT');
     });
 
     it('publishes OpenAPI 3.1 with every route, and interactive docs', async () => {

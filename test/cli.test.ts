@@ -130,11 +130,13 @@ describe('weft run', () => {
           '--input',
           JSON.stringify({ webpage_url: `${site.url}/owls` }),
         ],
-        { WEFT_LLM_BASE_URL: llm.url },
+        { WEFT_LLM_BASE_URL: llm.url, WEFT_LLM_MODEL: 'owl-7b' },
       );
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(JSON.parse(result.stdout), { title: 'Owls', summary: 'Owls hunt quietly at night.' });
       assert.match(result.stderr, /summarize: completed/);
+      // The template names no model: WEFT_LLM_MODEL's is sent.
+      assert.equal((llm.requests[0]?.body as { model?: string } | undefined)?.model, 'owl-7b');
     } finally {
       await site.close();
       await llm.close();

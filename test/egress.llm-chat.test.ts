@@ -18,10 +18,15 @@ const OPERATOR_KEY = 'sk-operator-key-never-leaves';
 /** An OpenAI-compatible endpoint on loopback recording the Authorization header of each call (null when absent). */
 async function startChatEndpoint() {
   const authorizations: Array<string | null> = [];
+  const models: Array<string | undefined> = [];
   const server = http.createServer((req, res) => {
     authorizations.push(req.headers.authorization ?? null);
-    req.resume();
+    let body = '';
+    req.on('data', (chunk) => {
+      body += chunk;
+    });
     req.on('end', () => {
+      models.push((JSON.parse(body || '{}') as { model?: string }).model);
       const path = req.url ?? '/';
       const content = path.startsWith('/big/') ? 'x'.repeat(20_000) : `answered ${path}`;
       res
@@ -35,6 +40,7 @@ async function startChatEndpoint() {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     authorizations,
+    models,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -91,6 +97,7 @@ for (const backend of testBackends()) {
         pollIntervalMs: 50,
         llmBaseUrl: `${configured.url}/v1`,
         llmApiKey: OPERATOR_KEY,
+        llmModel: 'house-model',
         httpMaxResponseBytes: 4096,
       });
     });
@@ -131,6 +138,13 @@ for (const backend of testBackends()) {
       assert.deepEqual(configured.authorizations, ['Bearer sk-step-key'], 'it replaces the operator key');
     });
 
+    it("sends WEFT_LLM_MODEL when the step names no model, and the step's model when it does", async () => {
+      configured.models.length = 0;
+      assert.equal((await chat(server, {})).status, 'completed');
+      assert.equal((await chat(server, { model: 'step-model' })).status, 'completed');
+      assert.deepEqual(configured.models, ['house-model', 'step-model']);
+    });
+
     it('fails an answer over WEFT_HTTP_MAX_RESPONSE_BYTES without retry', async () => {
       const step = await chat(server, { base_url: `${other.url}/big` });
       assert.equal(step.status, 'failed');
@@ -149,6 +163,7 @@ for (const backend of testBackends()) {
       server = await startTestServer(backend, {
         pollIntervalMs: 50,
         llmBaseUrl: endpoint.url,
+        llmModel: 'any-model',
         llmApiKey: OPERATOR_KEY,
         egressPrivate: 'deny',
       });
@@ -167,6 +182,30 @@ for (const backend of testBackends()) {
         assert.match(step.error.message, /llm\.chat: .*egress refused: .*(WEFT_EGRESS_PRIVATE=deny|link-local)/);
       }
       assert.deepEqual(endpoint.authorizations, []);
+    });
+  });
+}
+
+for (const backend of testBackends()) {
+  describe(`llm.chat without a model (${backend})`, () => {
+    let endpoint: Awaited<ReturnType<typeof startChatEndpoint>>;
+    let server: TestServer;
+
+    before(async () => {
+      endpoint = await startChatEndpoint();
+      server = await startTestServer(backend, { pollIntervalMs: 50, llmBaseUrl: endpoint.url });
+    });
+    after(async () => {
+      await server.close();
+      await endpoint.close();
+    });
+
+    it('fails at once, naming WEFT_LLM_MODEL, when neither it nor the step names a model', async () => {
+      const step = await chat(server, {});
+      assert.equal(step.status, 'failed');
+      assert.equal(step.attempts, 1, 'not retried');
+      assert.match(step.error.message, /set WEFT_LLM_MODEL or give input\.model/);
+      assert.deepEqual(endpoint.models, [], 'nothing was sent');
     });
   });
 }

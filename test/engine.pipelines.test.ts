@@ -38,7 +38,7 @@ for (const backend of testBackends()) {
           },
         };
       });
-      server = await startTestServer(backend, { llmBaseUrl: llm.url, pollIntervalMs: 100 });
+      server = await startTestServer(backend, { llmBaseUrl: llm.url, llmModel: 'summarizer', pollIntervalMs: 100 });
     });
     after(async () => {
       await server.close();

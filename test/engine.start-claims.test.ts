@@ -8,8 +8,10 @@ import { waitForExecution } from './helpers/http-fixtures.js';
 /**
  * Claims at start (engine/start-claims.ts): executions started together have their root steps
  * inserted running on this process when it has room, the rest queued for a later claim. With
- * two slots, eight starts at once show two steps running in their start answers, never more than
- * two handlers at once, and all eight complete with one attempt each and their events in order.
+ * two slots, eight starts at once show one or two steps running in their start answers (two when
+ * they arrive in one batch; a later batch may find the room taken by the claim the first one
+ * woke), never more than two handlers at once (a step claimed past the slots waits for one), and
+ * all eight complete with one attempt each and their events in order.
  */
 
 /** A step that holds its slot until released, counting handlers in flight. */
@@ -43,9 +45,8 @@ for (const backend of testBackends()) {
     let server: TestServer;
 
     before(async () => {
-      server = await startTestServer(backend, { workerConcurrency: 2, workspaceSlotShare: 100, pollIntervalMs: 50 }, [
-        held.task,
-      ]);
+      // The poll stays at its default: each poll wakes a claim, which may take the room first.
+      server = await startTestServer(backend, { workerConcurrency: 2, workspaceSlotShare: 100 }, [held.task]);
     });
     after(async () => {
       held.state.release();
@@ -64,11 +65,12 @@ for (const backend of testBackends()) {
       );
       for (const start of starts) assert.equal(start.status, 202, start.text);
       const statuses = starts.map((start) => start.body.steps[0].status as string);
-      // The two slots are taken by steps inserted running: no handler has ended to free one.
-      assert.equal(
-        statuses.filter((status) => status === 'running').length,
-        2,
-        `two steps start with their executions: ${statuses}`,
+      // The first batch of starts finds the engine idle with two slots: its steps are inserted
+      // running. No handler has ended to free a slot, so never more than two.
+      const runningAtStart = statuses.filter((status) => status === 'running').length;
+      assert.ok(
+        runningAtStart >= 1 && runningAtStart <= 2,
+        `one or two steps start with their executions: ${statuses}`,
       );
       assert.ok(
         statuses.every((status) => status === 'running' || status === 'queued'),

@@ -2,6 +2,7 @@ import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeAjvErrors } from '../definition/json-schema.js';
 import { toProblem, validationFailed, WeftError } from '../errors.js';
+import { RouteMethods } from './route-methods.js';
 
 /**
  * Turns every error into RFC 9457 problem+json. Routes throw WeftErrors; Fastify's own errors
@@ -50,14 +51,20 @@ export function asWeftError(error: unknown, isUnavailable: (error: unknown) => b
 /** Sends a WeftError as problem+json. */
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: WeftError): FastifyReply {
   if (error.code === 'DATABASE_UNAVAILABLE') reply.header('retry-after', '5');
+  // RFC 9110 §11.6.1: a 401 names the scheme that would be accepted.
+  if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="weft"');
   return reply
     .status(error.status)
     .type('application/problem+json; charset=utf-8')
     .send(JSON.stringify(toProblem(error, request.url.split('?')[0])));
 }
 
-/** Installs the error and not-found handlers on the root instance. */
+/**
+ * Installs the error and not-found handlers on the root instance, before its routes: a path that
+ * exists with other methods is a 405 with `Allow` (route-methods.ts), any other a 404.
+ */
 export function installErrorHandling(app: FastifyInstance, isUnavailable: (error: unknown) => boolean): void {
+  const routes = new RouteMethods(app);
   app.setErrorHandler((error, request, reply) => {
     const weftError = asWeftError(error, isUnavailable);
     if (weftError.status >= 500) {
@@ -70,11 +77,17 @@ export function installErrorHandling(app: FastifyInstance, isUnavailable: (error
     }
     return sendProblem(reply, request, weftError);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = routes.allowed(path);
+    if (allowed.length === 0) {
+      return sendProblem(reply, request, new WeftError('ROUTE_NOT_FOUND', `no route ${request.method} ${path}`));
+    }
+    reply.header('allow', allowed.join(', '));
+    return sendProblem(
       reply,
       request,
-      new WeftError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
-    ),
-  );
+      new WeftError('METHOD_NOT_ALLOWED', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`),
+    );
+  });
 }

@@ -34,7 +34,7 @@ const ListQuery = Type.Object({
 
 /**
  * The query of `GET /workflows/{id}/executions`: that of `GET /executions` without `workflow_id`
- * (the path names the workflow; a `workflow_id` given anyway is ignored like any unknown parameter).
+ * (the path names the workflow; a `workflow_id` given anyway is a 400 like any unknown parameter).
  */
 const WorkflowListQuery = Type.Omit(ListQuery, ['workflow_id']);
 

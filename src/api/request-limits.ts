@@ -28,6 +28,9 @@ export function installRequestLimits(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // An empty body is no body (curl and many clients send the header on DELETE and bare POSTs):
+    // a route whose body is optional takes it, one that needs a body says so at `/`.
+    if (body === '') return done(null, undefined);
     parseJson(request, body as string, (error: Error | null, value?: unknown) => {
       if (error) return done(error, undefined);
       const problem = findUnacceptableValue(value, '', MAX_JSON_DEPTH);

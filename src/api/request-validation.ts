@@ -64,9 +64,22 @@ function compileLazily(ajv: typeof bodyAjv, schema: unknown): LazyValidator {
   return validate;
 }
 
+/**
+ * A query-string schema that refuses parameters it does not name (`?stauts=failed` is a 400
+ * naming `stauts`, not a list that ignores the filter), unless the schema says otherwise.
+ */
+export function strictQuery(schema: unknown): unknown {
+  if (schema === null || typeof schema !== 'object') return schema;
+  const object = schema as Record<string, unknown>;
+  if (object.type !== 'object' || object.additionalProperties !== undefined) return schema;
+  return { ...object, additionalProperties: false };
+}
+
 /** The validator compiler of every route (each compiles on its route's first request). */
 export const compileRequestSchema: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  compileLazily(httpPart === 'body' ? bodyAjv : textAjv, schema);
+  httpPart === 'body'
+    ? compileLazily(bodyAjv, schema)
+    : compileLazily(textAjv, httpPart === 'querystring' ? strictQuery(schema) : schema);
 
 /** A body validator for a schema that a handler applies itself (strict, like every body). */
 export function compileBodySchema(schema: object): LazyValidator {

@@ -71,6 +71,7 @@ program
       signals: flags.signal,
       llmBaseUrl: config.llmBaseUrl,
       llmApiKey: config.llmApiKey,
+      llmModel: config.llmModel,
       progress: process.stderr,
       output: process.stdout,
     });

@@ -29,6 +29,8 @@ export interface RunOptions {
   signals?: string[];
   llmBaseUrl: string | undefined;
   llmApiKey: string | undefined;
+  /** `WEFT_LLM_MODEL`. */
+  llmModel?: string | undefined;
   /** Where progress goes; a TTY gets the redrawn view. */
   progress: NodeJS.WriteStream | { isTTY?: boolean; write(text: string): boolean };
   output: { write(text: string): boolean };
@@ -87,7 +89,7 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
     store,
     taskTypes,
     logger: pino({ level: 'silent' }),
-    config: { llmBaseUrl: options.llmBaseUrl, llmApiKey: options.llmApiKey },
+    config: { llmBaseUrl: options.llmBaseUrl, llmApiKey: options.llmApiKey, llmModel: options.llmModel },
     pollMs: 200,
     artifacts: new Artifacts(store, new FilesystemArtifactStorage(artifactsDir), 1024 ** 3),
   });

@@ -100,7 +100,7 @@ export function describeAjvError(error: ErrorObject, base = ''): FieldError {
     case 'additionalProperties':
       return {
         path: `${path}/${pointerSegment(String(params.additionalProperty))}`,
-        message: `unknown field '${String(params.additionalProperty)}'`,
+        message: `unknown ${base === 'query' ? 'query parameter' : 'field'} '${String(params.additionalProperty)}'`,
       };
     case 'required':
       return {

@@ -21,6 +21,7 @@ export function engineFromConfig(
     WeftConfig,
     | 'llmBaseUrl'
     | 'llmApiKey'
+    | 'llmModel'
     | 'workerConcurrency'
     | 'pollIntervalMs'
     | 'leaseMs'
@@ -52,6 +53,7 @@ export function engineFromConfig(
     config: {
       llmBaseUrl: config.llmBaseUrl,
       llmApiKey: config.llmApiKey,
+      llmModel: config.llmModel,
       egress: egressPolicyFromConfig(config),
       httpMaxResponseBytes: config.httpMaxResponseBytes,
       httpDefaultTimeoutMs: config.httpDefaultTimeoutMs,

@@ -17,10 +17,10 @@ import {
 } from './compiled-workflow.js';
 import { holdEngineLock } from './engine-lock.js';
 import { type EngineOptions, nodeIdOf } from './engine-options.js';
+import { EngineSettles } from './engine-settles.js';
 import type { PreparedExecution, StartExecution } from './lifecycle.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
-import { type SettleEnvironment, type SettleRequest, type SettleResult, settleOutcomes } from './settle.js';
-import { settleInOneStatement } from './settle-in-one-statement.js';
+import type { SettleEnvironment, SettleRequest, SettleResult } from './settle.js';
 import { SettleQueue } from './settle-queue.js';
 import { StartBatcher } from './start-batcher.js';
 import type { StartClaimRoom } from './start-claims.js';
@@ -76,6 +76,13 @@ export class Engine {
   #unlisten: (() => Promise<void>) | undefined;
   #idle: Array<() => void> = [];
   readonly #starts: StartBatcher;
+  readonly #settles: EngineSettles;
+  /**
+   * Steps claimed here while every slot was taken (a claim, a start batch and a settle read the
+   * same free room at once): leased, waiting for a slot instead of running past
+   * WEFT_WORKER_CONCURRENCY; handed back to the queue if the engine stops first.
+   */
+  readonly #held: ClaimedStep[] = [];
   /**
    * Whether the claim also looks for due `for_each` items. Chains and fan-outs have none, and
    * the item claim would be one more statement per claim (a round trip on PostgreSQL): it runs
@@ -124,8 +131,16 @@ export class Engine {
         .filter((descriptor) => this.claimsType(descriptor.type))
         .map((descriptor) => descriptor.type),
     };
+    this.#settles = new EngineSettles({
+      store: this.#store,
+      owner: this.owner,
+      oneStatement: this.#options.settleInOneStatement,
+      room: (freed) => this.#room(freed),
+      environment: (store, room, owner, worker) => this.#environment(store, room, owner, worker),
+      apply: (result) => this.#apply(result),
+    });
     this.#outcomes = new SettleQueue({
-      settle: (batch) => this.#settle(batch),
+      settle: (batch) => this.#settles.settle(batch),
       apply: (result) => this.#apply(result),
       isUnavailable: (error) => this.#store.isUnavailableError(error),
       stopped: () => this.#stopped,
@@ -133,7 +148,7 @@ export class Engine {
     });
     this.#starts = new StartBatcher(this.#store, {
       // Not before the engine lock is held (start): an engine alone first takes back old leases.
-      room: () => (this.#stopped || !this.#engineLock ? undefined : this.#environment(this.#store, 0)),
+      room: () => (this.#stopped || !this.#engineLock ? undefined : this.#environment(this.#store, this.#room(0))),
       inserted: (claimed, leftWork) => {
         // After `stop` returned the store may be closed: the leases expire, the steps run again.
         if (!this.#halted) for (const step of claimed) this.#dispatch(step);
@@ -196,6 +211,9 @@ export class Engine {
       for (const controller of this.#running.values()) controller.abort(new Error('the process is stopping'));
       await this.#waitIdle(2000);
     }
+    // Held steps never started: back to the queue, their retry budget untouched.
+    for (const step of this.#held.splice(0))
+      this.#outcomes.push({ step, outcome: { kind: 'released' }, endedAt: nowIso() });
     await this.#outcomes.flushing;
     // Bounded: with the database gone the leases expire and the outcomes are redone elsewhere.
     await this.#outcomes.drain(10);
@@ -302,8 +320,11 @@ export class Engine {
   #capacityAfter(settled: number): number {
     const unsettled = this.#outcomes.size - settled;
     const concurrency = this.#options.concurrency;
-    return concurrency - this.#running.size - Math.max(0, unsettled - concurrency);
+    return concurrency - this.#running.size - this.#held.length - Math.max(0, unsettled - concurrency);
   }
+
+  /** The room a claim may fill now (none once stopping), `freed` as in `#capacityAfter`. */
+  #room = (freed: number): number => (this.#stopped ? 0 : Math.max(0, this.#capacityAfter(freed)));
 
   async #pump(): Promise<void> {
     try {
@@ -362,6 +383,10 @@ export class Engine {
   }
 
   #dispatch(step: ClaimedStep): void {
+    if (this.#running.size >= this.#options.concurrency) {
+      this.#held.push(step);
+      return;
+    }
     // Keyed by attempt: after a lease recovery this process may hold an old and a new attempt.
     const key = isItemClaim(step) ? itemRunKey(step) : `${step.execution_id}/${step.step_id}#${step.attempts}`;
     const controller = new AbortController();
@@ -371,6 +396,8 @@ export class Engine {
     void this.#run(step, controller).finally(() => {
       this.#running.delete(key);
       this.#slots.give(workspaceId);
+      const next = this.#stopped ? undefined : this.#held.shift();
+      if (next) this.#dispatch(next);
       if (this.#running.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
       if (!this.#stopped && this.#backlog) this.#wakeUp();
     });
@@ -407,26 +434,14 @@ export class Engine {
     this.#outcomes.push({ step, outcome, endedAt: nowIso() });
   }
 
-  async #settle(batch: SettleRequest[]): Promise<SettleResult> {
-    let rest = batch;
-    if (this.#options.settleInOneStatement) {
-      // What it settles is acted on at once, so the transaction below sees its steps running.
-      const settled = await settleInOneStatement(this.#store, batch, this.#environment(this.#store, batch.length));
-      if (settled.result) this.#apply(settled.result);
-      rest = settled.rest;
-      if (rest.length === 0) return { dispatch: [], wakeAt: undefined, aborted: [], queuedElsewhere: 0 };
-    }
-    return this.#store.transaction((tx) => this.#settleIn(tx, rest, this.owner, this.owner, batch.length));
-  }
-
-  /** What a settle needs of this engine; `freed`: outcomes of the batch that wait here (see `#settleIn`). */
-  #environment(store: Store, freed: number, owner = this.owner, worker = owner): SettleEnvironment & StartClaimRoom {
+  /** What a settle needs of this engine, with the `room` it may claim (reserved by the caller). */
+  #environment(store: Store, room: number, owner = this.owner, worker = owner): SettleEnvironment & StartClaimRoom {
     return {
       owner,
       worker,
       claimOwner: this.owner,
       leaseMs: this.#options.leaseMs,
-      capacity: this.#stopped ? 0 : Math.max(0, this.#capacityAfter(freed)),
+      capacity: room,
       workspaceRoom: (workspaceId) => this.#slots.room(workspaceId),
       claimsType: (type) => this.claimsType(type),
       ...(this.#maxWorkflowDepth === undefined ? {} : { maxWorkflowDepth: this.#maxWorkflowDepth }),
@@ -435,29 +450,14 @@ export class Engine {
     };
   }
 
-  /** `freed`: outcomes of the batch that wait here (0 for a worker's), no longer once it settles. */
-  async #settleIn(tx: Store, batch: SettleRequest[], owner: string, worker: string, freed = 0): Promise<SettleResult> {
-    const settled = await settleOutcomes(tx, batch, this.#environment(tx, freed, owner, worker));
-    if (settled.queuedElsewhere > 0) await tx.notify('weft_work');
-    for (const aborted of settled.aborted) await tx.notify('weft_cancel', aborted.executionId);
-    return settled;
-  }
-
   /**
    * Settles outcomes of attempts leased to an external worker's task in one transaction that
-   * first runs `check` (which locks and verifies the lease, or throws, and names the lease owner
-   * and worker); steps that became ready start here as after any settle. Returns what `check`
-   * returned.
+   * first runs `check` (which locks and verifies the lease, or throws); see `EngineSettles.leased`.
    */
-  async settleLeased<T>(
+  settleLeased<T>(
     check: (tx: Store) => Promise<{ requests: SettleRequest[]; value: T; owner: string; worker: string }>,
   ): Promise<T> {
-    const { value, result } = await this.#store.transaction(async (tx) => {
-      const { requests, value, owner, worker } = await check(tx);
-      return { value, result: await this.#settleIn(tx, requests, owner, worker) };
-    });
-    this.#apply(result);
-    return value;
+    return this.#settles.leased(check);
   }
 
   #apply(result: SettleResult): void {

@@ -55,6 +55,8 @@ export interface TaskProcessConfig {
   llmBaseUrl: string | undefined;
   /** `WEFT_LLM_API_KEY`: sent to `llmBaseUrl` only. */
   llmApiKey: string | undefined;
+  /** `WEFT_LLM_MODEL`: the model of an `llm.chat` step that names none. */
+  llmModel?: string | undefined;
   /** The egress policy every outbound request goes through (see `egressClientFor`); default policy when absent. */
   egress?: EgressPolicy;
   /** `WEFT_HTTP_MAX_RESPONSE_BYTES`; 10 MiB when absent. */

@@ -101,6 +101,8 @@ export const llmChatTask = defineTask({
     const request = input as ChatInput;
     const baseUrl = request.base_url ?? config.llmBaseUrl;
     if (!baseUrl) throw new NonRetryableError('llm.chat: set WEFT_LLM_BASE_URL or give input.base_url');
+    const model = request.model ?? config.llmModel;
+    if (!model) throw new NonRetryableError('llm.chat: set WEFT_LLM_MODEL or give input.model');
     const messages = request.messages ?? [
       ...(request.system ? [{ role: 'system', content: request.system }] : []),
       { role: 'user', content: request.prompt ?? '' },
@@ -109,7 +111,7 @@ export const llmChatTask = defineTask({
     const apiKey = chatApiKey(baseUrl, request.api_key, config);
     if (apiKey) headers.authorization = `Bearer ${apiKey}`;
     const body = {
-      model: request.model ?? 'default',
+      model,
       messages,
       max_tokens: request.max_tokens,
       temperature: request.temperature,
