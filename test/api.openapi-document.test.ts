@@ -4,6 +4,7 @@ import { createConfig, lintFromString } from '@redocly/openapi-core';
 import createClient from 'openapi-fetch';
 import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
 import { OPERATION_IDS } from '../src/api/openapi-document.js';
+import { EXECUTION_STATUSES } from '../src/engine/states.js';
 import { startTestServer, type TestServer } from './helpers/api-server.js';
 
 /**
@@ -122,15 +123,7 @@ describe('the OpenAPI document', () => {
     const schemas = (document as unknown as { components: { schemas: Record<string, Record<string, unknown>> } })
       .components.schemas;
     const execution = schemas.Execution as { properties: Record<string, { enum?: string[] }> };
-    assert.deepEqual(execution.properties.status?.enum, [
-      'pending',
-      'queued',
-      'running',
-      'paused',
-      'completed',
-      'failed',
-      'cancelled',
-    ]);
+    assert.deepEqual(execution.properties.status?.enum, [...EXECUTION_STATUSES]);
     const text = JSON.stringify(schemas);
     // The timeline's attempt statuses (with `released` and `lost`), the event log's types.
     assert.match(

@@ -1,5 +1,5 @@
 import { nowIso } from '../ids.js';
-import type { ExecutionRow } from '../store/database-schema.js';
+import type { ExecutionRow, StepAttemptRow } from '../store/database-schema.js';
 import type { LockedCompletion, SettleEdge } from '../store/repositories/settle-counter-repository.js';
 import type { CompletedStepRow } from '../store/repositories/step-repository.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
@@ -32,6 +32,27 @@ export function completedRows(requests: readonly SettleRequest[]): CompletedStep
     output: outcome.kind === 'completed' ? (outcome.outputText ?? jsonText(outcome.output)) : null,
     at: endedAt,
   }));
+}
+
+/** The attempt row of a completed outcome, as the settle records it. */
+export function completedAttemptRow(
+  { step, endedAt }: Pick<SettleRequest, 'step' | 'endedAt'>,
+  env: Pick<SettleEnvironment, 'worker' | 'owner'>,
+): StepAttemptRow {
+  return {
+    execution_id: step.execution_id,
+    step_id: step.step_id,
+    attempt: step.attempts,
+    workspace_id: step.workspace_id,
+    type: step.attempt_type,
+    status: 'completed',
+    used_fallback: step.used_fallback,
+    error: null,
+    worker: env.worker ?? env.owner,
+    queued_at: step.queued_at,
+    started_at: step.started_at,
+    ended_at: endedAt,
+  };
 }
 
 /**
@@ -79,20 +100,7 @@ export async function settleCompleted(
     if (!execution) continue;
     const workflow = await env.workflowOf(execution);
     workflows.set(execution.id, { execution, workflow });
-    batch.attempts.push({
-      execution_id: step.execution_id,
-      step_id: step.step_id,
-      attempt: step.attempts,
-      workspace_id: step.workspace_id,
-      type: step.attempt_type,
-      status: 'completed',
-      used_fallback: step.used_fallback,
-      error: null,
-      worker: env.worker ?? env.owner,
-      queued_at: step.queued_at,
-      started_at: step.started_at,
-      ended_at: endedAt,
-    });
+    batch.attempts.push(completedAttemptRow({ step, endedAt }, env));
     batch.event(execution, 'step.completed', { status: 'completed', output: outcome.output }, step.step_id);
     if (folded?.counted) continue;
     for (const dependent of workflow.dependents.get(step.step_id) ?? []) {

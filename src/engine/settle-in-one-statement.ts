@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
 import { DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
 import { type SettleEnvironment, type SettleRequest, type SettleResult, withCappedOutput } from './settle.js';
-import { completedRows } from './settle-completed.js';
+import { completedAttemptRow, completedRows } from './settle-completed.js';
 
 /**
  * The PostgreSQL settle of the common outcome, a completed step whose dependents this process
@@ -129,20 +129,7 @@ async function settleTaken(store: Store, taken: SettleRequest[], env: SettleEnvi
   const rows = completedRows(ordered);
   const completions: OneStatementCompletion[] = ordered.map(({ step, outcome, endedAt }, index) => ({
     row: rows[index] as (typeof rows)[number],
-    attempt: {
-      execution_id: step.execution_id,
-      step_id: step.step_id,
-      attempt: step.attempts,
-      workspace_id: step.workspace_id,
-      type: step.attempt_type,
-      status: 'completed',
-      used_fallback: step.used_fallback,
-      error: null,
-      worker: env.worker ?? env.owner,
-      queued_at: step.queued_at,
-      started_at: step.started_at,
-      ended_at: endedAt,
-    },
+    attempt: completedAttemptRow({ step, endedAt }, env),
     event: eventRow(step, 'step.completed', {
       status: 'completed',
       output: outcome.kind === 'completed' ? outcome.output : null,
