@@ -434,7 +434,7 @@ export class Engine {
     this.#outcomes.push({ step, outcome, endedAt: nowIso() });
   }
 
-  /** What a settle needs of this engine, with the `room` it may claim (reserved by the caller). */
+  /** What a settle (or a start batch) needs of this engine, with the `room` it may claim. */
   #environment(store: Store, room: number, owner = this.owner, worker = owner): SettleEnvironment & StartClaimRoom {
     return {
       owner,
