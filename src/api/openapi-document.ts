@@ -107,10 +107,8 @@ const OPTIONAL_BODIES = new Set([
   'POST /api/v1/executions/{id}/resume',
   'POST /api/v1/executions/{id}/cancel',
   'POST /api/v1/executions/{id}/retry',
-  'POST /api/v1/executions/{id}/cleanup',
   'POST /api/v1/tasks/{id}/heartbeat',
   'POST /api/v1/tasks/{id}/release',
-  'POST /api/v1/webhooks/signing-secret/rotate',
 ]);
 
 /** Operations that answer without an API key. */

@@ -50,8 +50,10 @@ export async function settleInOneStatement(
   const roomLeft = new Map<string, number>();
   let room = env.capacity;
   let edges = 0;
+  /** Each taken outcome's dependents, read once here for the statement's edges and claims. */
+  const dependentsOf = new Map<SettleRequest, string[]>();
   for (const group of byExecution.values()) {
-    const plan = await planOf(group, env);
+    const plan = await planOf(group, env, dependentsOf);
     // Every dependent of the execution's steps might become ready: it takes room for all.
     const workspaceId = group[0]?.step.workspace_id ?? '';
     const left = roomLeft.get(workspaceId) ?? env.workspaceRoom?.(workspaceId) ?? Number.POSITIVE_INFINITY;
@@ -71,7 +73,7 @@ export async function settleInOneStatement(
   }
   if (taken.length === 0) return { result: undefined, rest };
   try {
-    return { result: await settleTaken(store, taken, env), rest };
+    return { result: await settleTaken(store, taken, dependentsOf, env), rest };
   } catch (error) {
     if (isFallback(error)) return { result: undefined, rest: [...taken, ...rest] };
     throw error;
@@ -85,12 +87,14 @@ export async function settleInOneStatement(
 async function planOf(
   group: readonly SettleRequest[],
   env: SettleEnvironment,
+  dependentsOf: Map<SettleRequest, string[]>,
 ): Promise<{ dependents: number; edges: number } | undefined> {
   const dependents = new Set<string>();
   let edges = 0;
   for (const request of group) {
     const ofStep = await eligibleDependents(request, env);
     if (ofStep === undefined) return undefined;
+    dependentsOf.set(request, ofStep);
     edges += ofStep.length;
     for (const dependent of ofStep) dependents.add(dependent);
   }
@@ -120,7 +124,12 @@ async function eligibleDependents(request: SettleRequest, env: SettleEnvironment
 }
 
 /** Runs the statement for outcomes that qualify; throws its deliberate failure to fall back. */
-async function settleTaken(store: Store, taken: SettleRequest[], env: SettleEnvironment): Promise<SettleResult> {
+async function settleTaken(
+  store: Store,
+  taken: SettleRequest[],
+  dependentsOf: ReadonlyMap<SettleRequest, readonly string[]>,
+  env: SettleEnvironment,
+): Promise<SettleResult> {
   const repository = store.oneStatementSettle;
   if (!repository) throw new Error('the one-statement settle needs PostgreSQL');
   const ordered = [...taken].sort((a, b) =>
@@ -138,9 +147,9 @@ async function settleTaken(store: Store, taken: SettleRequest[], env: SettleEnvi
   const edges: SettleEdge[] = [];
   const candidates: OneStatementCandidate[] = [];
   const seen = new Set<string>();
-  for (const { step } of ordered) {
-    const workflow = await env.workflowOf({ ...step, id: step.execution_id });
-    for (const dependent of workflow.dependents.get(step.step_id) ?? []) {
+  for (const request of ordered) {
+    const { step } = request;
+    for (const dependent of dependentsOf.get(request) ?? []) {
       edges.push({ executionId: step.execution_id, source: step.step_id, dependent });
       const key = `${step.execution_id}/${dependent}`;
       if (seen.has(key)) continue;
