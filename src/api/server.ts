@@ -20,6 +20,7 @@ import type { ApiContext } from './api-context.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { installAuthentication } from './auth.js';
 import { clientErrorHandler, frameworkErrors, refuseExpectation } from './client-errors.js';
+import { CorsOrigins, installCors } from './cors.js';
 import { installErrorHandling } from './errors.js';
 import { eventRoutes } from './event-routes.js';
 import { executionBatchRoutes } from './execution-batch-routes.js';
@@ -79,6 +80,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, (error) => options.store.isUnavailableError(error));
+  const corsOrigins = new CorsOrigins(options.config.corsOrigins);
+  installCors(app, corsOrigins);
   installRequestLimits(app);
   app.server.on('checkExpectation', refuseExpectation);
 
@@ -153,7 +156,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(healthRoutes, context);
   await app.register(prometheusRoutes, context);
   // Streams authenticate themselves (header or `token` query) and report failures on the socket.
-  await app.register(streamRoutes, { ...context, bus, prefix: API_PREFIX });
+  await app.register(streamRoutes, { ...context, bus, corsOrigins, prefix: API_PREFIX });
   await app.register(
     async (api) => {
       installAuthentication(api, options.store);
