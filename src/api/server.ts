@@ -8,6 +8,7 @@ import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
 import { ExternalTasks } from '../engine/external-tasks.js';
 import { EventBus } from '../events/event-bus.js';
+import { ExecutionEnds } from '../events/execution-ends.js';
 import { Scheduler } from '../events/scheduler.js';
 import { itemRoutes } from '../items/item-routes.js';
 import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js';
@@ -133,6 +134,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // One event bus per server feeds every stream (one LISTEN connection on PostgreSQL).
   const bus = new EventBus(options.store, (error) => options.logger.error({ err: error }, 'streaming an event failed'));
   app.addHook('onClose', async () => bus.close());
+  const executionEnds = new ExecutionEnds(bus, (error) =>
+    options.logger.error({ err: error }, 'listening for execution ends failed'),
+  );
+  // Starts waiting for their execution answer (202) as the server closes instead of holding it up.
+  app.addHook('preClose', async () => executionEnds.close());
   // Metrics count what this process commits, after the commit, from what it wrote (no query).
   enableProcessMetrics();
   const stopCounting = options.store.observeCommits((log) => {
@@ -152,6 +158,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     sightings: new WorkerSightings(options.store, (error) =>
       options.logger.warn({ err: error }, 'recording a polling worker failed'),
     ),
+    executionEnds,
   };
   await app.register(healthRoutes, context);
   await app.register(prometheusRoutes, context);
