@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { isTerminal } from '../engine/states.js';
 import { unwrap, WeftApiError } from './api-error.js';
 import type { RawClient } from './client.js';
@@ -58,6 +57,15 @@ export class ExecutionWaitTimeoutError extends Error {
   }
 }
 
+/**
+ * A random idempotency key. Web Crypto's `getRandomValues`, not `node:crypto` (the web UI bundles
+ * this client) nor `randomUUID` (browsers offer it on secure origins only).
+ */
+function randomKey(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return `sdk-wait-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
 /** The completed execution, or the error its end calls for. */
 function outcome(execution: Execution): Execution {
   if (execution.status === 'completed') return execution;
@@ -103,7 +111,7 @@ export async function startAndWait(
   options: WaitOptions,
 ): Promise<Execution> {
   const deadline = deadlineOf(options);
-  const body = { ...request, idempotency_key: request.idempotency_key ?? randomUUID() };
+  const body = { ...request, idempotency_key: request.idempotency_key ?? randomKey() };
   const startedAt = Date.now();
   let latest: Execution | undefined;
   for (;;) {
