@@ -23,6 +23,12 @@ export interface WeftConfig {
   port: number;
   /** `WEFT_HOST`: interface to bind. Default `0.0.0.0` (all interfaces). */
   host: string;
+  /**
+   * `WEFT_CORS_ORIGINS`: comma-separated origins (`https://app.example.com`, or `*` for any) that
+   * browsers may call the REST API from and open streams from (src/api/cors.ts). Empty (default):
+   * no CORS headers at all and no `Origin` check on stream upgrades.
+   */
+  corsOrigins: string[];
   /** `WEFT_ADMIN_KEY`: the admin key to ensure at start instead of generating one. */
   adminKey: string | undefined;
   /** `WEFT_PLUGINS`: comma-separated module specifiers loaded at start (task-type plugins). */
@@ -205,6 +211,34 @@ function secretsKeyVar(env: Env): Buffer | undefined {
   }
 }
 
+/**
+ * `WEFT_CORS_ORIGINS`, each entry checked now and kept as a browser serialises an `Origin`
+ * (lower-case scheme and host, no default port), so that `HTTPS://App.example.com:443` matches.
+ */
+function corsOriginsVar(env: Env): string[] {
+  const entries = (optional(env, 'WEFT_CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  return entries.map((entry) => {
+    if (entry === '*') return entry;
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    const bare = url && /^https?:$/.test(url.protocol) && !url.username && !url.password && !url.search && !url.hash;
+    if (!url || !bare || !/^[a-z]+:\/\/[^/]+\/?$/i.test(entry)) {
+      throw new WeftError(
+        'CONFIG_INVALID',
+        `WEFT_CORS_ORIGINS entries are origins like https://app.example.com (scheme, host, optional port; no path) or *, got '${entry}'`,
+      );
+    }
+    return url.origin;
+  });
+}
+
 function optional(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
@@ -230,6 +264,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     dataDir,
     port: intVar(env, 'WEFT_PORT', 8080, 0, 65535),
     host: optional(env, 'WEFT_HOST') ?? '0.0.0.0',
+    corsOrigins: corsOriginsVar(env),
     adminKey: optional(env, 'WEFT_ADMIN_KEY'),
     plugins: (optional(env, 'WEFT_PLUGINS') ?? '')
       .split(',')

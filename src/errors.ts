@@ -23,6 +23,7 @@ export const ERROR_REGISTRY = Object.freeze({
   MALFORMED_REQUEST: { status: 400, title: 'Malformed request' },
   UNAUTHORIZED: { status: 401, title: 'Missing or invalid API key' },
   FORBIDDEN: { status: 403, title: 'The API key does not allow this' },
+  ORIGIN_NOT_ALLOWED: { status: 403, title: 'Origin not allowed' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },

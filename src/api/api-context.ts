@@ -1,6 +1,7 @@
 import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
 import type { ExternalTasks } from '../engine/external-tasks.js';
+import type { ExecutionEnds } from '../events/execution-ends.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
 import type { WorkerSightings } from '../workers/worker-sightings.js';
@@ -15,4 +16,6 @@ export interface ApiContext {
   tasks: ExternalTasks;
   /** Records the workers that poll, throttled per process (src/workers/). */
   sightings: WorkerSightings;
+  /** Waits for executions to end (start and wait). */
+  executionEnds: ExecutionEnds;
 }

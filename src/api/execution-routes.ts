@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { type Static, Type } from 'typebox';
 import type { ArtifactCleanup } from '../artifacts/artifacts.js';
 import { withChildWorkflowReferences } from '../children/child-references.js';
@@ -28,6 +29,7 @@ import {
 } from './execution-views.js';
 import { compileBodySchema, compileDefinitionRouteSchema } from './request-validation.js';
 import { errorResponses, IdParams, OneOf, PageOf, PageQuery, VersionNumber } from './schemas.js';
+import { answerStartRequest, type StartedExecution, StartQuery } from './start-and-wait.js';
 import { StartFields, startFromHead, startOf } from './start-requests.js';
 
 const IdempotencyHeaders = Type.Object({
@@ -62,7 +64,10 @@ const StatusSchema = Type.Object({ id: Type.String(), status: OneOf(EXECUTION_ST
 const tags = ['executions'];
 
 /** The execution routes of SPEC §5. */
-export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, taskTypes, engine }) => {
+export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
+  app,
+  { store, taskTypes, engine, executionEnds },
+) => {
   /**
    * Starts an execution; under an idempotency key a repeat returns the first one (`replayed`).
    * `steps` are its step rows as inserted, when they can be shown as they are (no concurrency
@@ -94,6 +99,33 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     return execution.workflow_id === null ? null : (names.get(execution.workflow_id) ?? null);
   };
 
+  /** An execution as `GET /executions/{id}` shows it (with the item counts of `for_each` steps). */
+  const detailedView = async (execution: ExecutionRow) => {
+    const [steps, items, positions, workflowName] = await Promise.all([
+      store.steps.list(execution.id),
+      store.items.countsOfExecution(execution.id),
+      queuePositions(store, [execution]),
+      nameOf(execution),
+    ]);
+    return executionView(execution, steps, {
+      items,
+      queuePosition: positions.get(execution.id) ?? null,
+      workflowName,
+    });
+  };
+
+  /** Answers a start (start-and-wait.ts): 202 as started, or 200 once it ended within `wait_seconds`. */
+  const answerStart = (
+    reply: FastifyReply,
+    waitSeconds: number | undefined,
+    started: StartedExecution,
+    workflowName: string | null,
+  ) =>
+    answerStartRequest(reply, { ends: executionEnds, store, seconds: waitSeconds }, started, {
+      unended: (execution, steps) => fullView(execution, workflowName, steps),
+      ended: detailedView,
+    });
+
   const load = async (workspaceId: string, id: string) => {
     const execution = await store.executions.get(workspaceId, id);
     if (!execution) throw notFound('execution', id);
@@ -105,11 +137,12 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     {
       schema: {
         tags,
-        summary: 'Start an execution of a workflow (202)',
+        summary: 'Start an execution of a workflow (202; 200 when it ended within `wait_seconds`)',
         params: IdParams,
+        querystring: StartQuery,
         body: StartBody,
         headers: IdempotencyHeaders,
-        response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
+        response: { 200: ExecutionSchema, 202: ExecutionSchema, ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -119,9 +152,8 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       const { workflow, value } = await startFromHead({ ...target, version: request.body.version }, (workflow) =>
         start(startOf(workspace.id, workflow, request.body), key),
       );
-      const { execution, replayed, steps } = value;
-      if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send(await fullView(execution, workflow.name, steps));
+      if (value.replayed) reply.header('idempotent-replayed', 'true');
+      return answerStart(reply, request.query.wait_seconds, value, workflow.name);
     },
   );
 
@@ -131,10 +163,11 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       validatorCompiler: compileDefinitionRouteSchema,
       schema: {
         tags,
-        summary: 'Run an inline definition once (ad hoc, 202)',
+        summary: 'Run an inline definition once (ad hoc; 202, or 200 when it ended within `wait_seconds`)',
+        querystring: StartQuery,
         body: AdhocBody,
         headers: IdempotencyHeaders,
-        response: { 202: ExecutionSchema, ...errorResponses(400, 401, 403, 409) },
+        response: { 200: ExecutionSchema, 202: ExecutionSchema, ...errorResponses(400, 401, 403, 409) },
       },
     },
     async (request, reply) => {
@@ -161,7 +194,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       }
       if (envelopeErrors.length > 0 || !validation?.definition) throw validationFailed(envelopeErrors);
       const fields = envelope as Static<typeof AdhocBody>;
-      const { execution, replayed, steps } = await start(
+      const started = await start(
         {
           workspaceId: workspace.id,
           workflow: undefined,
@@ -175,8 +208,8 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         },
         request.headers['idempotency-key'] ?? fields.idempotency_key,
       );
-      if (replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send(await fullView(execution, null, steps));
+      if (started.replayed) reply.header('idempotent-replayed', 'true');
+      return answerStart(reply, request.query.wait_seconds, started, null);
     },
   );
 
@@ -190,20 +223,7 @@ export const executionRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         response: { 200: ExecutionSchema, ...errorResponses(401, 403, 404) },
       },
     },
-    async (request) => {
-      const execution = await load(authOf(request).workspace.id, request.params.id);
-      const [steps, items, positions, workflowName] = await Promise.all([
-        store.steps.list(execution.id),
-        store.items.countsOfExecution(execution.id),
-        queuePositions(store, [execution]),
-        nameOf(execution),
-      ]);
-      return executionView(execution, steps, {
-        items,
-        queuePosition: positions.get(execution.id) ?? null,
-        workflowName,
-      });
-    },
+    async (request) => detailedView(await load(authOf(request).workspace.id, request.params.id)),
   );
 
   app.get(

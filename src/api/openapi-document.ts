@@ -141,6 +141,20 @@ const SUCCESS_DESCRIPTIONS: Record<string, string> = {
   '304': 'Not modified',
 };
 
+const WAITED_START_ENDED =
+  'The execution ended within `wait_seconds` (completed, failed or cancelled): the final execution, as ' +
+  '`GET /executions/{id}` shows it';
+const WAITED_START_ACCEPTED =
+  'Accepted: the execution goes on in the background (with `wait_seconds`: it had not ended when they passed)';
+
+/** Success responses whose meaning is the operation's own, by `METHOD path status`. */
+const OPERATION_RESPONSE_DESCRIPTIONS: Record<string, string> = {
+  'POST /api/v1/workflows/{id}/executions 200': WAITED_START_ENDED,
+  'POST /api/v1/workflows/{id}/executions 202': WAITED_START_ACCEPTED,
+  'POST /api/v1/executions 200': WAITED_START_ENDED,
+  'POST /api/v1/executions 202': WAITED_START_ACCEPTED,
+};
+
 /** A shared error response, as problem+json. */
 const problem = (status: string): JsonObject => ({
   description: ERROR_DESCRIPTIONS[status] ?? 'Error',
@@ -187,7 +201,11 @@ function completeOperation(key: string, operation: JsonObject): JsonObject {
   }
   const responses: JsonObject = {};
   for (const [status, response] of Object.entries(isObject(operation.responses) ? operation.responses : {})) {
-    responses[status] = describeResponse(status, response, String(operation.summary ?? ''));
+    const own = OPERATION_RESPONSE_DESCRIPTIONS[`${key} ${status}`];
+    responses[status] =
+      own && isObject(response)
+        ? { ...response, description: own }
+        : describeResponse(status, response, String(operation.summary ?? ''));
   }
   const shared = (status: string) => {
     responses[status] ??= { $ref: `#/components/responses/Error${status}` };

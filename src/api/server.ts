@@ -8,6 +8,7 @@ import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
 import { ExternalTasks } from '../engine/external-tasks.js';
 import { EventBus } from '../events/event-bus.js';
+import { ExecutionEnds } from '../events/execution-ends.js';
 import { Scheduler } from '../events/scheduler.js';
 import { itemRoutes } from '../items/item-routes.js';
 import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js';
@@ -20,6 +21,7 @@ import type { ApiContext } from './api-context.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { installAuthentication } from './auth.js';
 import { clientErrorHandler, frameworkErrors, refuseExpectation } from './client-errors.js';
+import { CorsOrigins, installCors } from './cors.js';
 import { installErrorHandling } from './errors.js';
 import { eventRoutes } from './event-routes.js';
 import { executionBatchRoutes } from './execution-batch-routes.js';
@@ -79,6 +81,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, (error) => options.store.isUnavailableError(error));
+  const corsOrigins = new CorsOrigins(options.config.corsOrigins);
+  installCors(app, corsOrigins);
   installRequestLimits(app);
   app.server.on('checkExpectation', refuseExpectation);
 
@@ -130,6 +134,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // One event bus per server feeds every stream (one LISTEN connection on PostgreSQL).
   const bus = new EventBus(options.store, (error) => options.logger.error({ err: error }, 'streaming an event failed'));
   app.addHook('onClose', async () => bus.close());
+  const executionEnds = new ExecutionEnds(bus, (error) =>
+    options.logger.error({ err: error }, 'listening for execution ends failed'),
+  );
+  // Starts waiting for their execution answer (202) as the server closes instead of holding it up.
+  app.addHook('preClose', async () => executionEnds.close());
   // Metrics count what this process commits, after the commit, from what it wrote (no query).
   enableProcessMetrics();
   const stopCounting = options.store.observeCommits((log) => {
@@ -149,11 +158,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     sightings: new WorkerSightings(options.store, (error) =>
       options.logger.warn({ err: error }, 'recording a polling worker failed'),
     ),
+    executionEnds,
   };
   await app.register(healthRoutes, context);
   await app.register(prometheusRoutes, context);
   // Streams authenticate themselves (header or `token` query) and report failures on the socket.
-  await app.register(streamRoutes, { ...context, bus, prefix: API_PREFIX });
+  await app.register(streamRoutes, { ...context, bus, corsOrigins, prefix: API_PREFIX });
   await app.register(
     async (api) => {
       installAuthentication(api, options.store);

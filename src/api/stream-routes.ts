@@ -12,6 +12,7 @@ import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
 import type { ApiContext } from './api-context.js';
 import { authenticate, bearerToken, type RequestAuth } from './auth.js';
+import { type CorsOrigins, installUpgradeOriginCheck } from './cors.js';
 import { asWeftError } from './errors.js';
 import { executionView, queuePositions, workflowNames } from './execution-views.js';
 import { IdParams } from './schemas.js';
@@ -28,6 +29,8 @@ import { IdParams } from './schemas.js';
 /** What the stream routes need beyond the API context. */
 export interface StreamContext extends ApiContext {
   bus: EventBus;
+  /** `WEFT_CORS_ORIGINS`: which browser origins may open streams. */
+  corsOrigins: CorsOrigins;
 }
 
 /** Executions a workspace stream's snapshot shows at most (newest active ones first). */
@@ -123,7 +126,8 @@ class StreamSocket {
 }
 
 /** The stream routes; registered under `/api/v1` without the API's authentication hook. */
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamContext> = async (app, { store, bus }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamContext> = async (app, { store, bus, corsOrigins }) => {
+  installUpgradeOriginCheck(app, corsOrigins);
   /** Authenticates the upgrade request, then runs a session until the socket closes. */
   const serve = async (
     client: StreamSocket,

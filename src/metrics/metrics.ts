@@ -92,6 +92,12 @@ const streamConnections = new Gauge({
   registers: [metricsRegistry],
 });
 
+const executionWaits = new Gauge({
+  name: 'weft_execution_waits',
+  help: 'Start requests (wait_seconds) waiting on this process for their execution to end.',
+  registers: [metricsRegistry],
+});
+
 // Known label values start at zero, so a rate() over them works before the first increment.
 for (const status of ['completed', 'failed', 'cancelled']) executionsFinished.labels({ status }).inc(0);
 for (const outcome of ['delivered', 'failed', 'abandoned']) webhookDeliveries.labels({ outcome }).inc(0);
@@ -142,6 +148,11 @@ export function recordLeaseExpiry(holder: 'engine' | 'worker'): void {
 /** Tracks open WebSocket streams: +1 when one opens, -1 when it closes. */
 export function recordStreamConnection(delta: 1 | -1): void {
   streamConnections.inc(delta);
+}
+
+/** Tracks start requests waiting for their execution's end: +1 when one waits, -1 when it stops. */
+export function recordExecutionWait(delta: 1 | -1): void {
+  executionWaits.inc(delta);
 }
 
 /**

@@ -1,6 +1,7 @@
 import createFetchClient, { type Client } from 'openapi-fetch';
 import { unwrap } from './api-error.js';
 import { ArtifactsApi } from './artifacts-client.js';
+import { result, startAndWait, type WaitOptions } from './execution-waits.js';
 import type {
   AdhocExecutionRequest,
   ApiPaths,
@@ -149,6 +150,15 @@ export class WeftClient {
           ...options,
         }),
       ),
+    /**
+     * Starts an execution and waits for it to end (slices of up to 60 s of `wait_seconds`):
+     * resolves to the completed execution; throws `ExecutionFailedError` (with the execution) when
+     * it failed or was cancelled, `ExecutionWaitTimeoutError` past `timeoutSeconds`.
+     */
+    startAndWait: (workflowId: string, request: StartExecutionRequest = {}, options: WaitOptions = {}) =>
+      startAndWait(this.raw, workflowId, request, options),
+    /** Waits for an existing execution to end (polling with backoff); resolves and throws like `startAndWait`. */
+    result: (id: string, options: WaitOptions = {}): Promise<Execution> => result(this.raw, id, options),
     /**
      * Starts up to 1,000 executions of a saved workflow in one request, all or none (202); the
      * executions come back in the order of `request.executions`.

@@ -55,10 +55,13 @@ export interface ExecutionsPaths {
             };
         };
         put?: never;
-        /** Run an inline definition once (ad hoc, 202) */
+        /** Run an inline definition once (ad hoc; 202, or 200 when it ended within `wait_seconds`) */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Hold the answer until the execution ends (200 with the final execution) or this many seconds pass (202 as without it). 0 answers 200 only when the execution had already ended. */
+                    wait_seconds?: number;
+                };
                 header?: {
                     "idempotency-key"?: string;
                 };
@@ -89,7 +92,16 @@ export interface ExecutionsPaths {
                 };
             };
             responses: {
-                /** @description Accepted: the work goes on in the background: Run an inline definition once (ad hoc, 202) */
+                /** @description The execution ended within `wait_seconds` (completed, failed or cancelled): the final execution, as `GET /executions/{id}` shows it */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Execution"];
+                    };
+                };
+                /** @description Accepted: the execution goes on in the background (with `wait_seconds`: it had not ended when they passed) */
                 202: {
                     headers: {
                         [name: string]: unknown;

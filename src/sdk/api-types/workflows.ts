@@ -327,10 +327,13 @@ export interface WorkflowsPaths {
             };
         };
         put?: never;
-        /** Start an execution of a workflow (202) */
+        /** Start an execution of a workflow (202; 200 when it ended within `wait_seconds`) */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Hold the answer until the execution ends (200 with the final execution) or this many seconds pass (202 as without it). 0 answers 200 only when the execution had already ended. */
+                    wait_seconds?: number;
+                };
                 header?: {
                     "idempotency-key"?: string;
                 };
@@ -363,7 +366,16 @@ export interface WorkflowsPaths {
                 };
             };
             responses: {
-                /** @description Accepted: the work goes on in the background: Start an execution of a workflow (202) */
+                /** @description The execution ended within `wait_seconds` (completed, failed or cancelled): the final execution, as `GET /executions/{id}` shows it */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Execution"];
+                    };
+                };
+                /** @description Accepted: the execution goes on in the background (with `wait_seconds`: it had not ended when they passed) */
                 202: {
                     headers: {
                         [name: string]: unknown;
