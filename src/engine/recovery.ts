@@ -5,7 +5,9 @@ import { recordLeaseExpiry } from '../metrics/metrics.js';
 import type { ExecutionStepRow } from '../store/database-schema.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
+import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
+import { executionError, executionTimedOut } from './execution-error.js';
 import { TASK_OWNER_PREFIX, workerOfOwner } from './external-tasks.js';
 import { parseJsonText } from './json-text.js';
 import { failExecution, propagate, SettleBatch, settleOutcomes } from './settle.js';
@@ -304,7 +306,11 @@ async function recoverOne(
         await failExecution(
           batch,
           execution,
-          `step '${step.step_id}' was lost ${lost} times while it was the only step of its process (a step that takes its process down?)`,
+          executionError(
+            'STEP_FAILED',
+            `step '${step.step_id}' was lost ${lost} times while it was the only step of its process (a step that takes its process down?)`,
+            { step_id: step.step_id, attempt: step.attempts, cause: JSON.parse(error) as StepError },
+          ),
         );
       await tx.executionLog.append(batch.events);
     }
@@ -375,7 +381,11 @@ function taskLossMessage(
 }
 
 /** Fails executions past their workflow timeout; returns their ids (to abort running handlers). */
-export async function timeOutExecutions(store: Store, now: number): Promise<string[]> {
+export async function timeOutExecutions(
+  store: Store,
+  now: number,
+  workflowOf: (execution: WorkflowRef, tx: Store) => Promise<CompiledWorkflow>,
+): Promise<string[]> {
   const due = await store.executions.timedOut(now, 100);
   const ids: string[] = [];
   for (const candidate of due) {
@@ -388,7 +398,8 @@ export async function timeOutExecutions(store: Store, now: number): Promise<stri
       )
         return false;
       const batch = new SettleBatch(tx, NO_WORKFLOWS);
-      await failExecution(batch, execution, 'the workflow timed out');
+      const { timeout_seconds: seconds } = (await workflowOf(execution, tx)).definition;
+      await failExecution(batch, execution, executionTimedOut(seconds ?? undefined));
       await tx.executionLog.append(batch.events);
       await tx.notify('weft_cancel', execution.id);
       return true;

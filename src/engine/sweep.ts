@@ -25,7 +25,7 @@ export async function sweepOnce(
 ): Promise<SweepResult> {
   const [recovered, timedOut, admitted] = await Promise.all([
     recoverExpiredLeases(store, now, workflowOf),
-    timeOutExecutions(store, now),
+    timeOutExecutions(store, now, workflowOf),
     admitStranded(store),
   ]);
   return { recovered, timedOut, admitted };
