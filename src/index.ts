@@ -26,7 +26,7 @@ export {
   type WorkerTaskContext,
   type Workflow,
 } from './sdk/index.js';
-export { NonRetryableError, type StepError, WaitUntil } from './tasks/task-outcomes.js';
+export { NonRetryableError, RetryableError, type StepError, WaitUntil } from './tasks/task-outcomes.js';
 export {
   defineTask,
   type JsonSchema,

@@ -292,4 +292,53 @@ describe('definition validation', () => {
       { path: '/steps/0/timeout_seconds', message: 'exceeds the workflow timeout_seconds' },
     ]);
   });
+
+  it('compiles a literal transform expression, in a fallback too, and leaves a templated one to run time', () => {
+    const transform = (input: unknown, extra: Record<string, unknown> = {}) => ({
+      name: 'x',
+      steps: [step('src'), { id: 't', type: 'transform', input, ...extra }],
+    });
+    assert.match(
+      errorAt(transform({ expression: 'a +' }), '/steps/1/input/expression'),
+      /^expression syntax error at character \d+: JSONata: /,
+    );
+    const fallback = transform({ expression: '$' }, { fallback: { type: 'transform', input: { expression: '[1,' } } });
+    assert.match(errorAt(fallback, '/steps/1/fallback/input/expression'), /syntax error/);
+    assert.equal(validate(transform({ expression: '{{ steps.src.output.expr }}' })).valid, true);
+  });
+
+  it('warns only of transform fields that a literal data cannot have', () => {
+    const warningsOf = (input: unknown, extra: Record<string, unknown> = {}) =>
+      validate({ name: 'x', steps: [step('src'), { id: 't', type: 'transform', input, ...extra }] }).warnings.map(
+        (warning) => `${warning.path} ${warning.message.split(' is not')[0]}`,
+      );
+    const at = '/steps/1/input/expression';
+    assert.deepEqual(warningsOf({ expression: 'data * 2', data: 21 }), [`${at} 'data'`]);
+    assert.deepEqual(warningsOf({ expression: 'a + $.b + $$.c + $sum(d) + (e ? f : -g)', data: { a: 1 } }), [
+      `${at} 'b'`,
+      `${at} 'c'`,
+      `${at} 'd'`,
+      `${at} 'e'`,
+      `${at} 'f'`,
+      `${at} 'g'`,
+    ]);
+    assert.deepEqual(warningsOf({ expression: 'x', data: [{ y: 1 }, [{ z: 2 }]] }), [`${at} 'x'`]);
+    assert.deepEqual(warningsOf({ expression: 'name' }), [`${at} 'name'`], 'no data is null');
+    const quiet = [
+      { expression: '$ * 2', data: 21 },
+      { expression: 'items[price > 2].name', data: { items: [] } },
+      { expression: 'items.(price * qty)', data: { items: [] } },
+      { expression: '$map(xs, function($v) { $v + y })', data: { xs: [1] } },
+      { expression: 'x', data: [{ y: 1 }, { x: 2 }] },
+      { expression: 'x', data: ['{{ steps.src.output }}'] },
+      { expression: 'x', data: { x: '{{ steps.src.output }}' } },
+      { expression: 'x', data: '{{ steps.src.output }}' },
+      { expression: '{{ steps.src.output.expr }}', data: 21 },
+    ];
+    for (const input of quiet) assert.deepEqual(warningsOf(input), [], JSON.stringify(input));
+    const mapped = { input_mappings: [{ from_step: 'src', from_field: 'x', to_field: 'data.x' }] };
+    assert.deepEqual(warningsOf({ expression: 'x', data: {} }, mapped), [], 'data set by a mapping is unknown');
+    const fallback = { fallback: { type: 'transform', input: { expression: 'n', data: 1 } } };
+    assert.deepEqual(warningsOf({ expression: '$', data: 1 }, fallback), ["/steps/1/fallback/input/expression 'n'"]);
+  });
 });

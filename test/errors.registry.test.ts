@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { EXECUTION_FAILURE_CODES } from '../src/engine/execution-error.js';
 import { ERROR_REGISTRY, problemType, toProblem, WeftError } from '../src/errors.js';
 
 describe('error registry', () => {
@@ -12,6 +13,16 @@ describe('error registry', () => {
       const row = documentation.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
       assert.ok(row, `docs/errors.md lacks ${code}`);
       assert.ok(row.includes(`| ${entry.status} |`), `docs/errors.md gives ${code} another status`);
+    }
+  });
+
+  it('documents every execution error code in docs/errors.md', () => {
+    const section = documentation.slice(documentation.indexOf('## Execution errors'));
+    for (const code of EXECUTION_FAILURE_CODES) {
+      assert.ok(
+        section.split('\n').some((line) => line.startsWith(`| \`${code}\` |`)),
+        `docs/errors.md lacks ${code}`,
+      );
     }
   });
 

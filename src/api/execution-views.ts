@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { ExecutionErrorSchema, readExecutionError } from '../engine/execution-error.js';
 import { workerOfOwner } from '../engine/external-tasks.js';
 import { ATTEMPT_STATUSES, EXECUTION_STATUSES, STEP_STATUSES } from '../engine/states.js';
 import type { ItemCounts } from '../items/item-repository.js';
@@ -54,7 +55,7 @@ export const ExecutionSchema = Type.Object(
     status: OneOf(EXECUTION_STATUSES),
     input: Type.Unknown(),
     output: Type.Unknown(),
-    error: Type.Unknown(),
+    error: Nullable(ExecutionErrorSchema),
     progress: ProgressSchema,
     labels: Type.Record(Type.String(), Type.String()),
     reference: Nullable(Type.String()),
@@ -135,7 +136,7 @@ export function executionView(
     status: execution.status,
     input: parse(execution.input),
     output: parse(execution.output),
-    error: parse(execution.error),
+    error: readExecutionError(execution.error),
     progress: progressOf(execution, steps),
     labels: JSON.parse(execution.labels) as Record<string, string>,
     reference: execution.reference,

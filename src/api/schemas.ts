@@ -135,3 +135,14 @@ export const WorkflowListItemSchema = Type.Object(
 );
 
 export const FieldErrorSchema = Type.Object({ path: Type.String(), message: Type.String() });
+
+/** A workflow as create and PUT answer it: with its definition's validation warnings. */
+export const WrittenWorkflowSchema = Type.Object(
+  {
+    ...WorkflowSchema.properties,
+    warnings: Type.Array(FieldErrorSchema, {
+      description: 'What validation warned of (as `POST /workflows/validate` lists it); saved all the same.',
+    }),
+  },
+  { title: 'Written workflow' },
+);

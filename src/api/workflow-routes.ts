@@ -25,6 +25,7 @@ import {
   WebhookUrlSchema,
   WorkflowListItemSchema,
   WorkflowSchema,
+  WrittenWorkflowSchema,
 } from './schemas.js';
 
 const ListQuery = Type.Object({
@@ -142,17 +143,18 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
         tags: ['workflows'],
         summary: 'Create a workflow (version 1)',
         body: WorkflowDefinitionSchema,
-        response: { 201: WorkflowSchema, ...errorResponses(400, 401, 403, 413) },
+        response: { 201: WrittenWorkflowSchema, ...errorResponses(400, 401, 403, 413) },
       },
     },
     async (request, reply) => {
-      const definition = requireValidDefinition(await validateFor(authOf(request).workspace.id, request.body));
+      const validation = await validateFor(authOf(request).workspace.id, request.body);
+      const definition = requireValidDefinition(validation);
       const workflow = await changed((tx) => tx.workflows.create(authOf(request).workspace.id, definition), true);
       if (!workflow) throw new Error('creating a workflow returned nothing');
       return reply
         .status(201)
         .header('location', `${request.url}/${workflow.id}`)
-        .send(await showOne(workflow));
+        .send({ ...(await showOne(workflow)), warnings: validation.warnings });
     },
   );
 
@@ -270,17 +272,18 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app,
         summary: 'Replace the definition: creates the next version (unless identical to the latest)',
         params: IdParams,
         body: WorkflowDefinitionSchema,
-        response: { 200: WorkflowSchema, ...errorResponses(400, 401, 403, 404, 409, 413) },
+        response: { 200: WrittenWorkflowSchema, ...errorResponses(400, 401, 403, 404, 409, 413) },
       },
     },
     async (request) => {
       const { workspace } = authOf(request);
       const { id } = request.params;
       if (!(await store.workflows.get(workspace.id, id))) throw notFound('workflow', id);
-      const definition = requireValidDefinition(await validateFor(authOf(request).workspace.id, request.body));
+      const validation = await validateFor(authOf(request).workspace.id, request.body);
+      const definition = requireValidDefinition(validation);
       const workflow = await changed((tx) => tx.workflows.update(workspace.id, id, definition));
       if (!workflow) throw notFound('workflow', id);
-      return showOne(workflow);
+      return { ...(await showOne(workflow)), warnings: validation.warnings };
     },
   );
 

@@ -1,4 +1,5 @@
 import { holdsSlot, slotFreed } from '../concurrency/admission.js';
+import { readExecutionError } from '../engine/execution-error.js';
 import { cancelUnsettledSteps } from '../engine/finish.js';
 import { jsonText } from '../engine/json-text.js';
 import { checkStartInput, insertExecutions, prepareExecution } from '../engine/lifecycle.js';
@@ -239,8 +240,8 @@ export async function childOutcome(store: Store, claimed: ClaimedStep): Promise<
     return { kind: 'completed', input, output: child.output === null ? null : JSON.parse(child.output) };
   }
   if (child.status === 'failed' || child.status === 'cancelled') {
-    const cause = child.error === null ? null : (JSON.parse(child.error) as { message?: unknown });
-    const reason = typeof cause?.message === 'string' ? `: ${cause.message}` : '';
+    const cause = readExecutionError(child.error);
+    const reason = cause ? `: ${cause.message}` : '';
     return {
       kind: 'failed',
       input,

@@ -1,5 +1,6 @@
 import { wakeParentStep } from '../children/child-workflows.js';
 import type { WorkflowDefinition } from '../definition/definition-schema.js';
+import { executionError } from '../engine/execution-error.js';
 import { cancelUnsettledSteps } from '../engine/finish.js';
 import type { PreparedExecution } from '../engine/start-execution.js';
 import { SLOT_HOLDING_STATUSES } from '../engine/states.js';
@@ -20,7 +21,7 @@ import type { SlotKey } from './concurrency-repository.js';
  */
 
 /** The error code of an execution cancelled by its key's strategy. */
-export const CONCURRENCY_LIMIT_CODE = 'CONCURRENCY_LIMIT';
+export const CONCURRENCY_LIMIT_CODE = 'CONCURRENCY_LIMIT' as const;
 
 function slotOf(execution: ExecutionRow): SlotKey | undefined {
   const group = execution.concurrency_group;
@@ -110,7 +111,7 @@ function queuedData(execution: ExecutionRow): Record<string, unknown> {
 
 /** Marks a new execution cancelled by its key's strategy (its rows are not inserted yet). */
 async function cancelNewcomer(tx: Store, entry: PreparedExecution, message: string, at: string): Promise<NewEvent> {
-  const error = { message, code: CONCURRENCY_LIMIT_CODE };
+  const error = executionError(CONCURRENCY_LIMIT_CODE, message);
   Object.assign(entry.execution, {
     status: 'cancelled',
     error: JSON.stringify(error),
@@ -142,7 +143,7 @@ async function cancelExisting(
   at: string,
 ): Promise<boolean> {
   await cancelUnsettledSteps(tx, execution.id, at, `cancelled: ${message}`);
-  const error = { message, code: CONCURRENCY_LIMIT_CODE };
+  const error = executionError(CONCURRENCY_LIMIT_CODE, message);
   const patch = { status: 'cancelled', completed_at: at, steps_unsettled: 0, updated_at: at };
   if (!(await tx.executions.update(execution.id, { ...patch, error: JSON.stringify(error) }, from))) return false;
   Object.assign(execution, patch, { error: JSON.stringify(error) });

@@ -11,6 +11,7 @@ import { compileUserSchema, createAjv, describeAjvErrors } from './json-schema.j
 import { type ExecutionPlan, findCycles, planExecution } from './plan.js';
 import { analyzeSteps, type LocatedReference, readExpressions, type StepAnalysis } from './step-analysis.js';
 import { checkTaskInput, closedFields } from './task-inputs.js';
+import { checkTransformInput } from './transform-checks.js';
 import { validateTriggers } from './validate-triggers.js';
 
 /**
@@ -170,6 +171,7 @@ class DefinitionChecker {
   checkInputs(step: Json, pointer: string, mappedFields: ReadonlySet<string>): void {
     const descriptor = typeof step.type === 'string' ? this.taskTypes.get(step.type) : undefined;
     if (descriptor) this.errors.push(...checkTaskInput(descriptor, step.input, mappedFields, `${pointer}/input`));
+    if (step.type === 'transform') this.checkTransform(step.input, `${pointer}/input`, mappedFields);
     const fallback = asRecord(step.fallback);
     const fallbackType = fallback && typeof fallback.type === 'string' ? this.taskTypes.get(fallback.type) : undefined;
     if (fallback && fallbackType) {
@@ -177,7 +179,16 @@ class DefinitionChecker {
       const fallbackInput = 'input' in fallback ? fallback.input : step.input;
       const at = 'input' in fallback ? `${pointer}/fallback/input` : `${pointer}/fallback`;
       this.errors.push(...checkTaskInput(fallbackType, fallbackInput, mappedFields, at));
+      // The step's own input was checked above when it is a transform too.
+      if (fallback.type === 'transform' && ('input' in fallback || step.type !== 'transform'))
+        this.checkTransform(fallbackInput, 'input' in fallback ? at : `${pointer}/input`, mappedFields);
     }
+  }
+
+  checkTransform(input: unknown, pointer: string, mappedFields: ReadonlySet<string>): void {
+    const findings = checkTransformInput(input, pointer, mappedFields);
+    this.errors.push(...findings.errors);
+    this.warnings.push(...findings.warnings);
   }
 
   checkReference(reference: LocatedReference): void {

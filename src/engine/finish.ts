@@ -5,8 +5,9 @@ import { nowIso } from '../ids.js';
 import { cancelUnsettledItems } from '../items/item-attempts.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { Store } from '../store/store.js';
-import { NonRetryableError } from '../tasks/task-outcomes.js';
+import { NonRetryableError, type StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow } from './compiled-workflow.js';
+import { type ExecutionError, executionError, stepFailed } from './execution-error.js';
 import { workerOfOwner } from './external-tasks.js';
 import { bytesOverCap, DEFAULT_MAX_OUTPUT_BYTES, outputTooLarge } from './output-cap.js';
 import type { SettleBatch } from './settle.js';
@@ -64,11 +65,8 @@ export async function finishExecution(
   const at = nowIso();
   if ((counts.failed ?? 0) > 0) {
     const failed = (await tx.steps.list(execution.id)).find((step) => step.status === 'failed');
-    const error = {
-      message: `step '${failed?.step_id}' failed`,
-      step_id: failed?.step_id,
-      cause: failed?.error ? JSON.parse(failed.error) : null,
-    };
+    const cause = failed?.error ? (JSON.parse(failed.error) as StepError) : null;
+    const error = stepFailed(failed?.step_id ?? '', failed?.attempts, cause);
     await endExecution(batch, execution, 'failed', { error: JSON.stringify(error), completed_at: at });
     return;
   }
@@ -77,10 +75,9 @@ export async function finishExecution(
     const context: TemplateContext = await contextOf(tx, execution, workflow.outputReads);
     output = workflow.definition.output === undefined ? null : await renderValue(workflow.definition.output, context);
   } catch (error) {
-    const failure: { message: string; code?: string } = {
-      message: `the workflow output could not be rendered: ${(error as Error).message}`,
-    };
-    if (error instanceof NonRetryableError && error.code !== undefined) failure.code = error.code;
+    // An expression limit keeps its code (EXPRESSION_LIMIT), as it does in a step's error.
+    const code = error instanceof NonRetryableError && error.code !== undefined ? error.code : 'OUTPUT_INVALID';
+    const failure = executionError(code, `the workflow output could not be rendered: ${(error as Error).message}`);
     await endExecution(batch, execution, 'failed', { error: JSON.stringify(failure), completed_at: at });
     return;
   }
@@ -88,8 +85,9 @@ export async function finishExecution(
   const cap = batch.env.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const bytes = bytesOverCap(text, cap);
   if (bytes !== undefined) {
-    const { message, code } = outputTooLarge('execution output', bytes, cap, execution.id);
-    await endExecution(batch, execution, 'failed', { error: JSON.stringify({ message, code }), completed_at: at });
+    const { message } = outputTooLarge('execution output', bytes, cap, execution.id);
+    const error = executionError('OUTPUT_TOO_LARGE', message, { details: { bytes, max_bytes: cap } });
+    await endExecution(batch, execution, 'failed', { error: JSON.stringify(error), completed_at: at });
     return;
   }
   await endExecution(batch, execution, 'completed', { output: text, completed_at: at });
@@ -118,12 +116,12 @@ async function endExecution(
   batch.event(execution, `workflow.${status}`, data);
 }
 
-/** Fails an execution now: cancels what has not settled, including steps running anywhere. */
-export async function failExecution(batch: SettleBatch, execution: ExecutionRow, message: string): Promise<void> {
+/** Fails an execution now with `error`: cancels what has not settled, including steps running anywhere. */
+export async function failExecution(batch: SettleBatch, execution: ExecutionRow, error: ExecutionError): Promise<void> {
   const at = nowIso();
-  const running = await cancelUnsettledSteps(batch.tx, execution.id, at, `cancelled: ${message}`);
+  const running = await cancelUnsettledSteps(batch.tx, execution.id, at, `cancelled: ${error.message}`);
   if (running.length > 0) batch.result.aborted.push({ executionId: execution.id, stepIds: running });
-  await endExecution(batch, execution, 'failed', { error: JSON.stringify({ message }), completed_at: at });
+  await endExecution(batch, execution, 'failed', { error: JSON.stringify(error), completed_at: at });
 }
 
 /**

@@ -5,16 +5,17 @@ import { recordLeaseExpiry } from '../metrics/metrics.js';
 import type { ExecutionStepRow } from '../store/database-schema.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
+import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
+import { executionError } from './execution-error.js';
 import { TASK_OWNER_PREFIX, workerOfOwner } from './external-tasks.js';
 import { parseJsonText } from './json-text.js';
 import { failExecution, propagate, SettleBatch, settleOutcomes } from './settle.js';
-import { ENDS_FROM, type ExecutionStatus } from './states.js';
 
 /**
- * What the periodic sweep repairs: steps whose lease expired (their process or worker died) and
- * executions past their workflow timeout. Every process runs it; the guarded updates make sure
- * each repair happens once.
+ * What the periodic sweep repairs: steps whose lease expired (their process or worker died);
+ * executions past their workflow timeout are in execution-timeouts.ts. Every process runs it; the
+ * guarded updates make sure each repair happens once.
  */
 
 /** Failing an execution needs no workflow definition. */
@@ -304,7 +305,11 @@ async function recoverOne(
         await failExecution(
           batch,
           execution,
-          `step '${step.step_id}' was lost ${lost} times while it was the only step of its process (a step that takes its process down?)`,
+          executionError(
+            'STEP_FAILED',
+            `step '${step.step_id}' was lost ${lost} times while it was the only step of its process (a step that takes its process down?)`,
+            { step_id: step.step_id, attempt: step.attempts, cause: JSON.parse(error) as StepError },
+          ),
         );
       await tx.executionLog.append(batch.events);
     }
@@ -372,28 +377,4 @@ function taskLossMessage(
   return timeout !== undefined && timeout !== null && now >= started + timeout * 1000
     ? `timed out after ${timeout} s (worker '${workerOfOwner(owner)}')`
     : `lease expired: worker '${workerOfOwner(owner)}' stopped sending heartbeats`;
-}
-
-/** Fails executions past their workflow timeout; returns their ids (to abort running handlers). */
-export async function timeOutExecutions(store: Store, now: number): Promise<string[]> {
-  const due = await store.executions.timedOut(now, 100);
-  const ids: string[] = [];
-  for (const candidate of due) {
-    const timedOut = await store.transaction(async (tx) => {
-      const execution = await tx.executions.getById(candidate.id, true);
-      if (
-        !execution ||
-        !ENDS_FROM.includes(execution.status as ExecutionStatus) ||
-        (execution.timeout_at ?? Infinity) > now
-      )
-        return false;
-      const batch = new SettleBatch(tx, NO_WORKFLOWS);
-      await failExecution(batch, execution, 'the workflow timed out');
-      await tx.executionLog.append(batch.events);
-      await tx.notify('weft_cancel', execution.id);
-      return true;
-    });
-    if (timedOut) ids.push(candidate.id);
-  }
-  return ids;
 }

@@ -10,6 +10,7 @@ import { type ClaimedStep, StepRepository } from '../store/repositories/step-rep
 import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
+import { stepFailed } from './execution-error.js';
 import { failExecution, finishExecution, finishExecutions } from './finish.js';
 import { jsonText } from './json-text.js';
 import { capOutput, DEFAULT_MAX_OUTPUT_BYTES } from './output-cap.js';
@@ -352,7 +353,7 @@ async function settleFailure(
   if (workflow.definition.stop_on_failure === false) {
     await propagate(batch, execution, workflow, step.step_id, 'failed');
   } else {
-    await failExecution(batch, execution, `step '${step.step_id}' failed: ${outcome.error.message}`);
+    await failExecution(batch, execution, stepFailed(step.step_id, step.attempts, outcome.error));
   }
 }
 

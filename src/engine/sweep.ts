@@ -1,7 +1,8 @@
 import { admitStranded } from '../concurrency/admission.js';
 import type { Store } from '../store/store.js';
 import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
-import { recoverExpiredLeases, timeOutExecutions } from './recovery.js';
+import { timeOutExecutions } from './execution-timeouts.js';
+import { recoverExpiredLeases } from './recovery.js';
 
 /** What one sweep repaired. */
 export interface SweepResult {
@@ -25,7 +26,7 @@ export async function sweepOnce(
 ): Promise<SweepResult> {
   const [recovered, timedOut, admitted] = await Promise.all([
     recoverExpiredLeases(store, now, workflowOf),
-    timeOutExecutions(store, now),
+    timeOutExecutions(store, now, workflowOf),
     admitStranded(store),
   ]);
   return { recovered, timedOut, admitted };

@@ -1,6 +1,7 @@
 import { startItemChild } from '../children/child-workflows.js';
 import type { StepDefinition } from '../definition/definition-schema.js';
 import type { CompiledWorkflow } from '../engine/compiled-workflow.js';
+import { stepFailed } from '../engine/execution-error.js';
 import { jsonText } from '../engine/json-text.js';
 import { bytesOverCap, DEFAULT_MAX_OUTPUT_BYTES, outputTooLarge } from '../engine/output-cap.js';
 import { effectiveRetry, retryDelayMs } from '../engine/scheduling-rules.js';
@@ -9,6 +10,7 @@ import { nowIso } from '../ids.js';
 import { settleItemSignalWait } from '../signals/signal-waits.js';
 import type { ExecutionRow } from '../store/database-schema.js';
 import type { ClaimedStep } from '../store/repositories/step-repository.js';
+import type { StepError } from '../tasks/task-outcomes.js';
 import { type ClaimedItem, claimedItem, DEFAULT_ITEM_CONCURRENCY, isItemClaim } from './for-each.js';
 import { cancelUnsettledItems, itemAttemptRow, itemStartedEvent, type StepItemAttemptRow } from './item-attempts.js';
 import { itemClaimBase } from './item-claims.js';
@@ -363,13 +365,13 @@ async function endFailedStep(
   workflow: CompiledWorkflow,
   stepId: string,
   at: string,
-  error: { message: string },
+  error: StepError,
 ): Promise<void> {
   const patch = { status: 'failed', error: JSON.stringify(error), completed_at: at };
   if (!(await batch.tx.steps.update(execution.id, stepId, patch, { statuses: ['waiting'] }))) return;
   batch.event(execution, 'step.failed', { status: 'failed', error }, stepId);
   if (workflow.definition.stop_on_failure === false) await propagate(batch, execution, workflow, stepId, 'failed');
-  else await failExecution(batch, execution, `step '${stepId}' failed: ${error.message}`);
+  else await failExecution(batch, execution, stepFailed(stepId, undefined, error));
 }
 
 /**

@@ -61,7 +61,24 @@ export class SecretRedactor {
   error(error: StepError): StepError {
     if (this.empty) return error;
     const redacted: StepError = { ...error, message: this.text(error.message) };
-    if (error.details !== undefined) redacted.details = this.value(error.details);
+    if (error.details !== undefined) redacted.details = this.#cutBody(this.value(error.details));
     return redacted;
+  }
+
+  /**
+   * A truncated response body (`{body, body_truncated: true}`, src/egress/response-excerpt.ts) may
+   * end inside a secret: the start of a value left at its end is replaced too, however short.
+   */
+  #cutBody(details: unknown): unknown {
+    if (details === null || typeof details !== 'object' || Array.isArray(details)) return details;
+    const { body, body_truncated: truncated } = details as { body?: unknown; body_truncated?: unknown };
+    if (truncated !== true || typeof body !== 'string') return details;
+    let cut: { length: number; marker: string } | undefined;
+    for (const [value, marker] of this.#replacements) {
+      for (let length = Math.min(value.length - 1, body.length); length > (cut?.length ?? 0); length -= 1) {
+        if (body.endsWith(value.slice(0, length))) cut = { length, marker };
+      }
+    }
+    return cut ? { ...details, body: `${body.slice(0, body.length - cut.length)}${cut.marker}` } : details;
   }
 }

@@ -31,11 +31,26 @@ export type StepErrorCode = (typeof STEP_ERROR_CODES)[number];
 export class NonRetryableError extends Error {
   /** Why, as a stable code (optional). */
   readonly code: StepErrorCode | undefined;
+  /** What the step error's `details` show (optional): what the user needs to act on it. */
+  readonly details: Record<string, unknown> | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; code?: StepErrorCode }) {
+  constructor(message: string, options?: { cause?: unknown; code?: StepErrorCode; details?: Record<string, unknown> }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'NonRetryableError';
     this.code = options?.code;
+    this.details = options?.details;
+  }
+}
+
+/** A retryable failure whose step error carries `details` (any other thrown Error is retryable too). */
+export class RetryableError extends Error {
+  /** What the step error's `details` show. */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RetryableError';
+    this.details = options?.details;
   }
 }
 
@@ -59,9 +74,13 @@ export interface StepError {
 /** Turns anything a handler threw into a StepError. */
 export function toStepError(error: unknown): StepError {
   if (error instanceof NonRetryableError) {
-    return error.code === undefined
-      ? { message: error.message, retryable: false }
-      : { message: error.message, retryable: false, code: error.code };
+    const failure: StepError = { message: error.message, retryable: false };
+    if (error.code !== undefined) failure.code = error.code;
+    if (error.details !== undefined) failure.details = error.details;
+    return failure;
+  }
+  if (error instanceof RetryableError && error.details !== undefined) {
+    return { message: error.message || error.name, retryable: true, details: error.details };
   }
   if (error instanceof Error) return { message: error.message || error.name, retryable: true };
   return { message: String(error), retryable: true };

@@ -164,7 +164,7 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             deleted_at: string | null;
-            error: unknown;
+            error: components["schemas"]["ExecutionError"] | null;
             id: string;
             input: unknown;
             labels: {
@@ -244,6 +244,23 @@ export interface components {
             /** @description null for an ad-hoc execution. */
             workflow_id: string | null;
             workflow_version: number | null;
+        };
+        /** Execution error */
+        ExecutionError: {
+            /** @description That step's last attempt. */
+            attempt?: number;
+            cause?: components["schemas"]["StepError"];
+            /**
+             * @description Why the execution ended (docs/errors.md).
+             * @enum {string}
+             */
+            code: "STEP_FAILED" | "EXECUTION_TIMEOUT" | "OUTPUT_INVALID" | "CONCURRENCY_LIMIT" | "EXECUTION_FAILED" | "EXPRESSION_LIMIT" | "EGRESS_REFUSED" | "SIZE_LIMIT" | "OUTPUT_TOO_LARGE" | "SECRET_MISSING" | "SECRET_UNREADABLE" | "SIGNAL_TIMEOUT";
+            details?: {
+                [key: string]: unknown;
+            };
+            message: string;
+            /** @description The step that failed the execution (`STEP_FAILED`). */
+            step_id?: string;
         };
         /** Execution page */
         ExecutionPage: {
@@ -486,6 +503,15 @@ export interface components {
             type: string;
             /** @description Template or JSONata; falsy skips the step. */
             when?: string;
+        };
+        /** Step error */
+        StepError: {
+            code?: string;
+            details?: unknown;
+            message: string;
+            retryable: boolean;
+        } & {
+            [key: string]: unknown;
         };
         /** Step item */
         StepItem: {
@@ -799,6 +825,36 @@ export interface components {
         WorkspacePage: {
             items: components["schemas"]["Workspace"][];
             next_cursor: string | null;
+        };
+        /** Written workflow */
+        WrittenWorkflow: {
+            /** Format: date-time */
+            created_at: string;
+            definition: {
+                [key: string]: unknown;
+            };
+            deleted_at: string | null;
+            description: string | null;
+            enabled: boolean;
+            id: string;
+            labels: {
+                [key: string]: string;
+            };
+            latest_version: number;
+            name: string;
+            /** @description When a cron trigger starts it next; null without one. */
+            next_fire_at?: string | null;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description Version of the returned definition. */
+            version: number;
+            /** @description What validation warned of (as `POST /workflows/validate` lists it); saved all the same. */
+            warnings: {
+                message: string;
+                path: string;
+            }[];
+            webhook_url: string | null;
+            workspace_id: string;
         };
     };
     responses: {

@@ -109,7 +109,7 @@ export interface WorkflowsPaths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Workflow"];
+                        "application/json": components["schemas"]["WrittenWorkflow"];
                     };
                 };
                 400: components["responses"]["Error400"];
@@ -186,7 +186,7 @@ export interface WorkflowsPaths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Workflow"];
+                        "application/json": components["schemas"]["WrittenWorkflow"];
                     };
                 };
                 400: components["responses"]["Error400"];

@@ -2,7 +2,8 @@ import type { Response } from 'undici';
 import { ARTIFACT_NAME_PATTERN, checkArtifactName } from '../../artifacts/artifacts.js';
 import { egressClientFor, readBodyCapped } from '../../egress/egress-client.js';
 import { findEgressRefusal } from '../../egress/egress-errors.js';
-import { NonRetryableError } from '../task-outcomes.js';
+import { readBodyExcerpt } from '../../egress/response-excerpt.js';
+import { NonRetryableError, RetryableError } from '../task-outcomes.js';
 import { defineTask, type StoredArtifact, type TaskArtifacts } from '../task-type.js';
 
 interface HttpInput {
@@ -66,7 +67,8 @@ async function saveBody(response: Response, name: string, artifacts: TaskArtifac
  * retryable; other 4xx, refused destinations (EGRESS_REFUSED) and bodies over the cap
  * (SIZE_LIMIT) are not. With `save_as` the body becomes an artifact (SPEC §3.1) and the output
  * carries its description instead of the body; a status outside `expect_status` fails before
- * anything is stored, so a retried error page never replaces an earlier artifact.
+ * anything is stored, so a retried error page never replaces an earlier artifact. Such a failure
+ * keeps the status and the body's first 2 KiB in the error's `details`.
  */
 export const httpTask = defineTask({
   type: 'http',
@@ -171,16 +173,17 @@ export const httpTask = defineTask({
     const responseHeaders = Object.fromEntries(response.headers.entries());
     const expected = request.expect_status;
     const ok = expected ? expected.includes(status) : status >= 200 && status < 300;
-    const unexpected = (): Error => {
+    if (!ok) {
+      // What the server said (its first 2 KiB) goes into the error's details; secrets in it are
+      // redacted with the rest of the error (src/secrets/secret-redaction.ts).
+      const details = { status, ...(await readBodyExcerpt(response)) };
       const message = `${where} answered ${status}`;
       // 5xx and 429 may pass on a later attempt; other statuses will not.
-      return status >= 500 || status === 429 ? new Error(message) : new NonRetryableError(message);
-    };
+      throw status >= 500 || status === 429
+        ? new RetryableError(message, { details })
+        : new NonRetryableError(message, { details });
+    }
     if (typeof saveAs === 'string') {
-      if (!ok) {
-        await response.body?.cancel().catch(() => undefined);
-        throw unexpected();
-      }
       let artifact: StoredArtifact;
       try {
         artifact = await saveBody(response, saveAs, artifacts);
@@ -205,7 +208,6 @@ export const httpTask = defineTask({
         parsed = text;
       }
     }
-    if (!ok) throw unexpected();
     return { status, headers: responseHeaders, body: parsed };
   },
 });
