@@ -79,6 +79,8 @@ for (const backend of testBackends()) {
           '200 GET /api/v1/executions/ex_…/status',
           '200 GET /api/v1/executions/ex_…/timeline',
           '200 POST /api/v1/executions/ex_…/cancel',
+          '201 POST /api/v1/workflows',
+          '200 POST /api/v1/workflows/wf_…/executions',
           '204 DELETE /api/v1/workflows/wf_…',
         ]);
         // What the recipe printed: the list found the new workflow, the PUT made version 2 with the
@@ -88,6 +90,10 @@ for (const backend of testBackends()) {
         assert.match(result.stdout, /"description":"My summaries"/);
         assert.match(result.stdout, /"labels":\{"team":"media"\}/);
         assert.match(result.stdout, /"status":"cancelled"/);
+        // The start that waited answered the ended execution, with the transform's result.
+        const waited = result.stdout.slice(result.stdout.lastIndexOf('{"id":"ex_'));
+        assert.match(waited, /"status":"completed"/);
+        assert.match(waited, /"output":\{"doubled":42\}/);
       } finally {
         await serve.stop();
         rmSync(folder, { recursive: true, force: true });
