@@ -114,7 +114,7 @@ for (const backend of testBackends()) {
       assert.equal(latest.body.description, 'second version');
       const first = JSON.parse((await weft(['workflows', 'show', id as string, '--version', '1', '--json'])).stdout);
       assert.equal(first.version, 1);
-      assert.equal(first.description, null);
+      assert.equal(first.definition.description, undefined);
 
       // An invalid definition: the problem's title and each field error, exit 1, nothing saved.
       const invalid = await weft([
