@@ -16,8 +16,12 @@ import { isUnreachable } from './server-options.js';
 
 /** Reads made without a stream message: the view keeps moving while the stream reconnects. */
 const POLL_MS = 5_000;
-/** Wait before opening a new stream after one dropped or was closed by the server (1001, 1012). */
+/**
+ * Wait before opening a new stream after one dropped or was closed by the server (1001, 1012),
+ * doubled after each stream that brought nothing, up to MAX_RECONNECT_MS.
+ */
 const RECONNECT_MS = 1_000;
+const MAX_RECONNECT_MS = 15_000;
 /** Messages arriving this close together cost one read. */
 const BURST_MS = 50;
 /** How long the server may stay unreachable (a restart) before the watch gives up. */
@@ -34,6 +38,8 @@ class StreamWakeups {
   #wake: (() => void) | undefined;
   #failure: Error | undefined;
   #closed = false;
+  /** Streams in a row that closed without a message. */
+  #fruitless = 0;
 
   constructor(
     private readonly connection: ClientOptions,
@@ -43,19 +49,22 @@ class StreamWakeups {
   }
 
   #open(): void {
-    const stream = openExecutionStream(this.connection, this.executionId, () => this.#signal());
+    const stream = openExecutionStream(this.connection, this.executionId, () => {
+      this.#fruitless = 0;
+      this.#signal();
+    });
     this.#stream = stream;
     void stream.closed.then((close) => {
       if (this.#closed) return;
       if (close.code >= 4400 && close.code < 4500) {
         const request = `GET /api/v1/executions/${this.executionId}/stream`;
-        this.#failure = close.problem
-          ? new WeftApiError(close.problem.status, close.problem, request)
-          : new Error(`${request} was closed with ${close.code} ${close.reason}`);
+        // Without the `error` message (not Weft's server?), the close code still says the status.
+        this.#failure = new WeftApiError(close.code - 4000, close.problem ?? close.reason, request);
         this.#signal();
         return;
       }
-      this.#reconnect = setTimeout(() => this.#open(), RECONNECT_MS);
+      const delay = Math.min(MAX_RECONNECT_MS, RECONNECT_MS * 2 ** this.#fruitless++);
+      this.#reconnect = setTimeout(() => this.#open(), delay);
     });
   }
 
