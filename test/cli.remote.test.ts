@@ -3,14 +3,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from './helpers/api-server.js';
-import { createTestDatabase, type TestDatabase, testBackends } from './helpers/backends.js';
+import { testBackends } from './helpers/backends.js';
 import { waitUntil } from './helpers/http-fixtures.js';
-import { type FinishedCli, ROOT, runCli, startCli } from './helpers/processes.js';
+import { type FinishedCli, runCli, startCli } from './helpers/processes.js';
 
 /**
  * The command line against a server (docs/cli.md): `weft workflows …`, `weft executions …`,
  * `weft signal` and `weft validate --url`, each run as a child process against a real server on
- * both databases; and `weft run`/`weft validate` loading WEFT_PLUGINS.
+ * both databases.
  */
 
 /** A stack trace line: what an API error must never print. */
@@ -357,57 +357,3 @@ for (const backend of testBackends()) {
     });
   });
 }
-
-describe('weft run and weft validate load WEFT_PLUGINS', () => {
-  let database: TestDatabase;
-  before(async () => {
-    database = await createTestDatabase('sqlite');
-  });
-  after(async () => {
-    await database.drop();
-  });
-  const plugin = { WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/image-plugin.ts') };
-
-  it("validates and runs a plugin's task type, which is unknown without it", async () => {
-    const definition = path.join(database.config.dataDir, 'image.json');
-    writeFileSync(
-      definition,
-      JSON.stringify({
-        name: 'image',
-        steps: [{ id: 'g', type: 'image.generate', input: { prompt: '{{ input.prompt }}' } }],
-        output: '{{ steps.g.output }}',
-      }),
-    );
-    const [validated, ran, without] = await Promise.all([
-      runCli(['validate', definition], { env: plugin, typescript: true }),
-      runCli(['run', definition, '--input', '{"prompt": "owl"}'], { env: plugin, typescript: true }),
-      runCli(['validate', definition]),
-    ]);
-    assert.equal(validated.code, 0, validated.stderr);
-    assert.match(validated.stdout, /valid \(1 steps in 1 layers\)/);
-    assert.equal(ran.code, 0, ran.stderr);
-    assert.deepEqual(JSON.parse(ran.stdout), { image_url: '/images/owl.png', size: '512x512' });
-    assert.match(ran.stderr, /g: completed/);
-    assert.equal(without.code, 1);
-    assert.match(without.stderr, /unknown task type 'image.generate'/);
-
-    // The plugin's input schema applies to validate as to serve.
-    const wrong = path.join(database.config.dataDir, 'wrong.json');
-    writeFileSync(wrong, JSON.stringify({ name: 'w', steps: [{ id: 'g', type: 'image.generate', input: {} }] }));
-    const refused = await runCli(['validate', wrong], { env: plugin, typescript: true });
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /task type 'image.generate' requires input field 'prompt'/);
-  });
-
-  it('refuses a plugin that cannot be loaded, naming it', async () => {
-    const definition = path.join(ROOT, 'templates/webpage-summary.json');
-    const results = await Promise.all([
-      runCli(['validate', definition], { env: { WEFT_PLUGINS: './no/such/plugin.js' } }),
-      runCli(['run', definition], { env: { WEFT_PLUGINS: './no/such/plugin.js' } }),
-    ]);
-    for (const result of results) {
-      assert.equal(result.code, 1);
-      assert.match(result.stderr, /CONFIG_INVALID: WEFT_PLUGINS: cannot load '.\/no\/such\/plugin.js'/);
-    }
-  });
-});
