@@ -255,6 +255,9 @@ function nodeIdVar(env: Env): string | undefined {
   return raw;
 }
 
+/** `WEFT_PORT`'s default; the command-line client's default server is this port on loopback. */
+export const DEFAULT_PORT = 8080;
+
 /** Reads the configuration from `env` (default `process.env`); throws CONFIG_INVALID on a bad value. */
 export function loadConfig(env: Env = process.env): WeftConfig {
   const dataDir = path.resolve(optional(env, 'WEFT_DATA_DIR') ?? './data');
@@ -262,7 +265,7 @@ export function loadConfig(env: Env = process.env): WeftConfig {
   return {
     databaseUrl,
     dataDir,
-    port: intVar(env, 'WEFT_PORT', 8080, 0, 65535),
+    port: intVar(env, 'WEFT_PORT', DEFAULT_PORT, 0, 65535),
     host: optional(env, 'WEFT_HOST') ?? '0.0.0.0',
     corsOrigins: corsOriginsVar(env),
     adminKey: optional(env, 'WEFT_ADMIN_KEY'),

@@ -3,19 +3,28 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { WeftError } from '../errors.js';
-import { configureExpressionLimits } from '../expressions/index.js';
-import { runMigrations } from './migrate-command.js';
-import { runWorkflowFile } from './run-command.js';
-import { type ServeFlags, startServer, withServeFlags } from './serve-command.js';
-import { validateFile } from './validate-command.js';
-import { runWorkerCommand, type WorkerFlags } from './worker-command.js';
+import { addExecutionCommands } from './remote/executions-command.js';
+import { DEFAULT_SERVER_URL, serverAction } from './remote/server-options.js';
+import { addSignalCommand } from './remote/signal-command.js';
+import { addWorkflowCommands } from './remote/workflows-command.js';
+import type { ServeFlags } from './serve-command.js';
+import type { ValidateReport } from './validate-command.js';
+import type { WorkerFlags } from './worker-command.js';
+
+// Each command imports what it runs when it runs: the server, the engine and the built-in task
+// types take seconds to load, and `weft executions list` needs none of them.
+
+/** Where the server commands write. */
+const io = { stdout: process.stdout, stderr: process.stderr };
 
 /** The `weft` command line. */
 const program = new Command()
   .name('weft')
   .description('Durable multi-step workflows: server and tools. Configuration comes from WEFT_* variables.')
   .version(packageVersion(), '-V, --version', 'print the version of weft')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // `--version` after a command is the command's own (`workflows show --version 2`).
+  .enablePositionalOptions();
 
 program
   .command('serve')
@@ -24,6 +33,7 @@ program
   .option('--host <host>', 'interface to bind (WEFT_HOST, default 0.0.0.0)')
   .option('--data-dir <dir>', 'folder of the SQLite file and the bootstrap admin key (WEFT_DATA_DIR, default ./data)')
   .action(async (flags: ServeFlags) => {
+    const { startServer, withServeFlags } = await import('./serve-command.js');
     const server = await startServer(loadConfig(withServeFlags(process.env, flags)));
     const shutdown = (signal: string) => {
       server.app.log.info({ signal }, 'shutting down');
@@ -41,18 +51,37 @@ program
 
 program
   .command('validate')
-  .description('validate a workflow definition file; exits 1 when it is invalid')
+  .description(
+    "validate a workflow definition file against this process's task types (built-in and WEFT_PLUGINS), or a server's with --url; exits 1 when it is invalid",
+  )
   .argument('<file>', 'definition JSON file')
-  .action(async (file: string) => {
-    const report = await validateFile(file);
-    const out = report.exitCode === 0 ? process.stdout : process.stderr;
-    out.write(`${report.lines.join('\n')}\n`);
-    process.exitCode = report.exitCode;
+  .option('--url <url>', "validate on this server, against its workspace's task types (workers' included)")
+  .addOption(new Option('--api-key <key>', 'API key for --url (prefer the variable)').env('WEFT_API_KEY'))
+  .action(async (file: string, flags: { url?: string }, command: Command) => {
+    const print = (report: ValidateReport) => {
+      const out = report.exitCode === 0 ? process.stdout : process.stderr;
+      out.write(`${report.lines.join('\n')}\n`);
+      return report.exitCode;
+    };
+    const { validateFile, validateFileOnServer } = await import('./validate-command.js');
+    if (flags.url !== undefined) {
+      await serverAction(io, async (context) => print(await validateFileOnServer(file, context.client)))(
+        file,
+        flags,
+        command,
+      );
+      return;
+    }
+    const { taskTypesWithPlugins } = await import('../tasks/plugins.js');
+    const { taskTypes } = await taskTypesWithPlugins(loadConfig().plugins);
+    process.exitCode = print(await validateFile(file, taskTypes));
   });
 
 program
   .command('run')
-  .description('run a workflow file once on an embedded store, with live progress; prints the output as JSON')
+  .description(
+    'run a workflow file once on an embedded store (task types: built-in and WEFT_PLUGINS), with live progress; prints the output as JSON',
+  )
   .argument('<file>', 'definition JSON file')
   .option('--input <json>', 'execution input as JSON', '{}')
   .option('--database <url>', 'keep the run in this SQLite file or PostgreSQL database instead of memory')
@@ -63,9 +92,16 @@ program
     [] as string[],
   )
   .action(async (file: string, flags: { input: string; database?: string; signal: string[] }) => {
+    const [{ configureExpressionLimits }, { taskTypesWithPlugins }, { runWorkflowFile }] = await Promise.all([
+      import('../expressions/index.js'),
+      import('../tasks/plugins.js'),
+      import('./run-command.js'),
+    ]);
     const config = loadConfig();
     configureExpressionLimits({ timeoutMs: config.expressionTimeoutMs, maxDepth: config.expressionMaxDepth });
+    const { taskTypes } = await taskTypesWithPlugins(config.plugins);
     process.exitCode = await runWorkflowFile(file, {
+      taskTypes,
       input: flags.input,
       database: flags.database,
       signals: flags.signal,
@@ -81,7 +117,7 @@ program
   .command('worker')
   .description('run an external task worker: the module exports `handlers` mapping task types to handlers')
   .argument('<module>', 'worker module (a path from the working directory, or a package name)')
-  .addOption(new Option('--url <url>', 'the Weft server').env('WEFT_URL').default('http://127.0.0.1:8080'))
+  .addOption(new Option('--url <url>', 'the Weft server').env('WEFT_URL').default(DEFAULT_SERVER_URL))
   .addOption(new Option('--api-key <key>', 'API key (role worker, member or admin)').env('WEFT_API_KEY'))
   .option('--types <types>', "comma-separated task types to serve (default: all of the module's)")
   .option('--concurrency <n>', 'tasks run at once', '10')
@@ -89,6 +125,7 @@ program
   .option('--wait-seconds <s>', 'long-poll wait, 0..30', '20')
   .option('--grace-seconds <s>', 'on SIGTERM/SIGINT: how long running tasks may finish before they are released', '10')
   .action(async (module: string, flags: WorkerFlags) => {
+    const { runWorkerCommand } = await import('./worker-command.js');
     const exitCode = await runWorkerCommand(module, flags, {
       stdout: process.stdout,
       stderr: process.stderr,
@@ -97,10 +134,15 @@ program
     if (exitCode !== undefined) process.exitCode = exitCode;
   });
 
+addWorkflowCommands(program, io);
+addExecutionCommands(program, io);
+addSignalCommand(program, io);
+
 program
   .command('migrate')
   .description('apply pending database migrations and exit')
   .action(async () => {
+    const { runMigrations } = await import('./migrate-command.js');
     const applied = await runMigrations(loadConfig(), (error) => process.stderr.write(`database: ${error.message}\n`));
     process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
   });

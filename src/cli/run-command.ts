@@ -7,11 +7,13 @@ import { Artifacts } from '../artifacts/artifacts.js';
 import { validateDefinition } from '../definition/validate-definition.js';
 import { Engine } from '../engine/engine.js';
 import { adhocStartRequest, startExecution } from '../engine/lifecycle.js';
+import { isTerminal } from '../engine/states.js';
 import { WeftError } from '../errors.js';
 import { postSignal } from '../signals/signal-delivery.js';
 import type { ExecutionStepRow } from '../store/database-schema.js';
 import { openStore } from '../store/store.js';
-import { TaskTypeRegistry } from '../tasks/registry.js';
+import type { TaskTypeRegistry } from '../tasks/registry.js';
+import { exitCodeOf, type ProgressOutput, ProgressView } from './progress-view.js';
 
 /**
  * `weft run <file.json> --input '<json>'`: runs one workflow on an embedded store (an in-memory
@@ -31,28 +33,12 @@ export interface RunOptions {
   llmApiKey: string | undefined;
   /** `WEFT_LLM_MODEL`. */
   llmModel?: string | undefined;
+  /** The task types: the built-ins and `WEFT_PLUGINS`' (`taskTypesWithPlugins`). */
+  taskTypes: TaskTypeRegistry;
   /** Where progress goes; a TTY gets the redrawn view. */
-  progress: NodeJS.WriteStream | { isTTY?: boolean; write(text: string): boolean };
+  progress: ProgressOutput;
   output: { write(text: string): boolean };
 }
-
-const SYMBOLS: Record<string, string> = {
-  pending: '·',
-  queued: '○',
-  running: '▶',
-  waiting: '⏸',
-  completed: '✔',
-  failed: '✖',
-  skipped: '↷',
-  cancelled: '⊘',
-};
-
-function bar(settled: number, total: number, width = 30): string {
-  const filled = total === 0 ? width : Math.round((settled / total) * width);
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${settled}/${total}`;
-}
-
-const SETTLED = ['completed', 'failed', 'skipped', 'cancelled'];
 
 /** Runs a definition file; returns the exit code. */
 export async function runWorkflowFile(file: string, options: RunOptions): Promise<number> {
@@ -67,7 +53,7 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
     options.progress.write(`weft run: ${(error as Error).message}\n`);
     return 2;
   }
-  const taskTypes = new TaskTypeRegistry();
+  const { taskTypes } = options;
   const validation = validateDefinition(definitionJson, taskTypes.lookup());
   if (!validation.definition) {
     for (const error of validation.errors)
@@ -121,7 +107,7 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
       if (!current) throw new Error('the execution disappeared');
       execution = current;
       view.render(execution.status, steps);
-      if (['completed', 'failed', 'cancelled'].includes(execution.status)) break;
+      if (isTerminal(execution.status)) break;
       const awaited = awaitedSignals(steps);
       if (awaited.length > 0) {
         options.progress.write(
@@ -132,10 +118,13 @@ export async function runWorkflowFile(file: string, options: RunOptions): Promis
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    view.finish(execution.status, execution.error);
+    view.finish(
+      execution.status,
+      execution.error ? (JSON.parse(execution.error) as { message?: string }).message : undefined,
+    );
     if (execution.status === 'completed')
       options.output.write(`${JSON.stringify(JSON.parse(execution.output ?? 'null'), null, 2)}\n`);
-    return execution.status === 'completed' ? 0 : 1;
+    return exitCodeOf(execution.status);
   } finally {
     await engine.stop(1000);
     await store.close();
@@ -176,41 +165,4 @@ function awaitedSignals(steps: ExecutionStepRow[]): string[] {
   if (waiting.length === 0 || waiting.some((step) => step.attempt_type !== 'wait_for_signal' || !step.waiting_signal))
     return [];
   return [...new Set(waiting.map((step) => step.waiting_signal as string))];
-}
-
-/** Draws progress: redrawn in place on a terminal, appended line by line elsewhere. */
-class ProgressView {
-  readonly #seen = new Map<string, string>();
-  #drawnLines = 0;
-
-  constructor(private readonly out: RunOptions['progress']) {}
-
-  render(status: string, steps: ExecutionStepRow[]): void {
-    const settled = steps.filter((step) => SETTLED.includes(step.status)).length;
-    if (this.out.isTTY) {
-      const lines = [
-        `${bar(settled, steps.length)} ${status}`,
-        ...steps.map(
-          (step) =>
-            `  ${SYMBOLS[step.status] ?? '?'} ${step.step_id} (${step.type}) ${step.status}${step.attempts > 1 ? ` attempt ${step.attempts}` : ''}`,
-        ),
-      ];
-      const up = this.#drawnLines > 0 ? `\u001b[${this.#drawnLines}A` : '';
-      this.out.write(`${up}${lines.map((line) => `\u001b[2K${line}`).join('\n')}\n`);
-      this.#drawnLines = lines.length;
-      return;
-    }
-    for (const step of steps) {
-      const key = `${step.status}#${step.attempts}`;
-      if (this.#seen.get(step.step_id) === key || step.status === 'pending') continue;
-      this.#seen.set(step.step_id, key);
-      this.out.write(
-        `[${settled}/${steps.length}] ${step.step_id}: ${step.status}${step.attempts > 1 ? ` (attempt ${step.attempts})` : ''}\n`,
-      );
-    }
-  }
-
-  finish(status: string, error: string | null): void {
-    this.out.write(`execution ${status}${error ? `: ${JSON.parse(error).message}` : ''}\n`);
-  }
 }

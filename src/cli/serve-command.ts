@@ -10,8 +10,7 @@ import { type WebhookDispatcher, webhookDispatcherFromConfig } from '../events/w
 import { ensurePrivateDirectorySync } from '../files/private-files.js';
 import { createLogger } from '../logger.js';
 import { openStore, type Store } from '../store/store.js';
-import { loadPlugins } from '../tasks/plugins.js';
-import { TaskTypeRegistry } from '../tasks/registry.js';
+import { taskTypesWithPlugins } from '../tasks/plugins.js';
 
 /** `weft serve`'s flags; each wins over its variable. */
 export interface ServeFlags {
@@ -68,8 +67,7 @@ export async function startServer(config: WeftConfig): Promise<RunningServer> {
     await store.close();
     throw error;
   }
-  const taskTypes = new TaskTypeRegistry();
-  const plugins = await loadPlugins(config.plugins, taskTypes).catch(async (error: unknown) => {
+  const { taskTypes, plugins } = await taskTypesWithPlugins(config.plugins).catch(async (error: unknown) => {
     await store.close();
     throw error;
   });

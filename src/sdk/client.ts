@@ -87,7 +87,7 @@ export interface CallOptions {
 export type RawClient = Client<ApiPaths>;
 
 /** Strips a trailing slash and `/api/v1`: the generated paths carry the prefix themselves. */
-function rootUrl(baseUrl: string): string {
+export function rootUrl(baseUrl: string): string {
   return baseUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
 }
 

@@ -15,6 +15,12 @@ export {
   type PutArtifactOptions,
 } from './artifacts-client.js';
 export { type CallOptions, type ClientOptions, createClient, type RawClient, WeftClient } from './client.js';
+export {
+  type ExecutionStream,
+  openExecutionStream,
+  type StreamClose,
+  type StreamMessage,
+} from './execution-stream.js';
 export { ExecutionFailedError, ExecutionWaitTimeoutError, type WaitOptions } from './execution-waits.js';
 export type * from './types.js';
 export { createWorker, type StopOptions, WeftWorker, type WorkerOptions } from './worker.js';

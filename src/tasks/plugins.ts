@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WeftError } from '../errors.js';
-import type { TaskTypeRegistry } from './registry.js';
+import { TaskTypeRegistry } from './registry.js';
 import type { TaskTypeDescriptor } from './task-type.js';
 
 /**
@@ -59,4 +59,17 @@ export async function loadPlugins(
     }
   }
   return added;
+}
+
+/**
+ * The task types of a process: the built-ins and those of the `WEFT_PLUGINS` modules. `weft serve`,
+ * `weft run` and `weft validate` all build their registry here, so a plugin's types run and
+ * validate alike everywhere. Rejects with `CONFIG_INVALID` naming a module that cannot be loaded.
+ */
+export async function taskTypesWithPlugins(
+  specifiers: readonly string[],
+): Promise<{ taskTypes: TaskTypeRegistry; plugins: string[] }> {
+  const taskTypes = new TaskTypeRegistry();
+  const plugins = await loadPlugins(specifiers, taskTypes);
+  return { taskTypes, plugins };
 }

@@ -136,3 +136,53 @@ export async function startServes(
   }
   return started;
 }
+
+/** How a `weft` command child ended. */
+export interface FinishedCli {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A `weft` command child under way: its output so far, and its end. */
+export interface RunningCli {
+  child: ChildProcess;
+  output: { stdout: string; stderr: string };
+  done: Promise<FinishedCli>;
+}
+
+/**
+ * Starts `weft <args>` with `env` added to the test's environment; `stdin` is written to it (its
+ * stdin is closed either way, so a command reading it never waits). `typescript` when the child
+ * loads TypeScript modules of its own (a plugin in `WEFT_PLUGINS`).
+ */
+export function startCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; stdin?: string; typescript?: boolean } = {},
+): RunningCli {
+  const child = spawn(process.execPath, [...weftCli({ typescript: options.typescript }), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (chunk) => {
+    output.stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output.stderr += chunk;
+  });
+  child.stdin?.end(options.stdin ?? '');
+  const done = new Promise<FinishedCli>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, ...output }));
+  });
+  return { child, output, done };
+}
+
+/** Runs `weft <args>` to its end (see startCli). */
+export function runCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; stdin?: string; typescript?: boolean } = {},
+): Promise<FinishedCli> {
+  return startCli(args, options).done;
+}
