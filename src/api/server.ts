@@ -6,11 +6,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { artifactRoutes } from '../artifacts/artifact-routes.js';
 import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
+import { logCommitted } from '../engine/engine-log.js';
 import { ExternalTasks } from '../engine/external-tasks.js';
 import { EventBus } from '../events/event-bus.js';
 import { Scheduler } from '../events/scheduler.js';
 import { itemRoutes } from '../items/item-routes.js';
-import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js';
+import { enableProcessMetrics, recordCommittedLog, recordHttpRequest } from '../metrics/metrics.js';
 import { signalRoutes } from '../signals/signal-routes.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
@@ -75,6 +76,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(options.logger.level) }),
     schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory() } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Every answer is timed under its route's pattern, never its URL (bounded series); first, so every
+  // route and the not-found handler have the hook.
+  app.addHook('onResponse', (request, reply, done) => {
+    recordHttpRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
   app.setValidatorCompiler(compileRequestSchema);
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
@@ -130,7 +137,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // One event bus per server feeds every stream (one LISTEN connection on PostgreSQL).
   const bus = new EventBus(options.store, (error) => options.logger.error({ err: error }, 'streaming an event failed'));
   app.addHook('onClose', async () => bus.close());
-  // Metrics count what this process commits, after the commit, from what it wrote (no query).
+  // Metrics count what this process commits, after the commit, from what it wrote (no query); the
+  // engine's log lines come from the same (engine-log.ts).
   enableProcessMetrics();
   const stopCounting = options.store.observeCommits((log) => {
     try {
@@ -140,6 +148,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
   });
   app.addHook('onClose', async () => stopCounting());
+  const stopLogging = options.store.observeCommits((log) => {
+    try {
+      logCommitted(options.logger, log);
+    } catch (error) {
+      options.logger.error({ err: error }, 'logging committed changes failed');
+    }
+  });
+  app.addHook('onClose', async () => stopLogging());
   const context: ApiContext = {
     store: options.store,
     taskTypes: options.taskTypes,

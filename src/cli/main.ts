@@ -89,10 +89,12 @@ program
   .option('--wait-seconds <s>', 'long-poll wait, 0..30', '20')
   .option('--grace-seconds <s>', 'on SIGTERM/SIGINT: how long running tasks may finish before they are released', '10')
   .action(async (module: string, flags: WorkerFlags) => {
+    const { logLevel, logFormat } = loadConfig();
     const exitCode = await runWorkerCommand(module, flags, {
       stdout: process.stdout,
       stderr: process.stderr,
-      logLevel: loadConfig().logLevel,
+      logLevel,
+      logFormat,
     });
     if (exitCode !== undefined) process.exitCode = exitCode;
   });
