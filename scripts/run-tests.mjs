@@ -74,6 +74,7 @@ const LONGEST_FIRST = [
   'for-each.crash',
   'cli.',
   'webhooks.restart',
+  'logs.serve',
   'for-each.flow.crash',
   'events.schedules',
 ];

@@ -57,6 +57,11 @@ export interface WeftConfig {
   /** `WEFT_LOG_LEVEL`: pino level (`fatal`..`trace`, `silent`). Default `info`. */
   logLevel: string;
   /**
+   * `WEFT_LOG_FORMAT`: `json` (one object per line) or `pretty` (a line a person reads). Unset:
+   * pretty when stdout is a terminal, JSON otherwise (src/logger.ts, docs/logging.md).
+   */
+  logFormat: 'json' | 'pretty' | undefined;
+  /**
    * `WEFT_SQLITE_SYNCHRONOUS`: SQLite `synchronous` pragma under WAL. `FULL` (default) makes every
    * commit durable across power loss; `NORMAL` is faster and still never corrupts, but the last
    * commits may be lost on power loss (not on a process crash).
@@ -282,6 +287,10 @@ export function loadConfig(env: Env = process.env): WeftConfig {
     bodyLimitBytes: intVar(env, 'WEFT_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxOutputBytes: intVar(env, 'WEFT_MAX_OUTPUT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     logLevel: enumVar(env, 'WEFT_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    logFormat:
+      optional(env, 'WEFT_LOG_FORMAT') === undefined
+        ? undefined
+        : enumVar<'json' | 'pretty'>(env, 'WEFT_LOG_FORMAT', ['json', 'pretty'], 'json'),
     sqliteSynchronous: enumVar(env, 'WEFT_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'], 'FULL'),
     pgSynchronousCommit: enumVar(
       env,

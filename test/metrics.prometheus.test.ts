@@ -124,8 +124,8 @@ for (const backend of testBackends()) {
         assert.equal((await server.request('POST', `/executions/${id}/cancel`)).status, 200);
       }
       const afterCancel = await scrape();
-      assert.equal(afterCancel.get(ready), undefined, 'a drained queue drops out');
-      assert.equal(afterCancel.get(waiting), undefined);
+      assert.equal(afterCancel.get(ready), 0, 'a drained queue reads 0');
+      assert.equal(afterCancel.get(waiting), 0);
     });
 
     it('counts expired worker leases, webhook delivery outcomes and open streams', async () => {

@@ -6,12 +6,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { artifactRoutes } from '../artifacts/artifact-routes.js';
 import type { WeftConfig } from '../config.js';
 import type { Engine } from '../engine/engine.js';
+import { logCommitted } from '../engine/engine-log.js';
 import { ExternalTasks } from '../engine/external-tasks.js';
 import { EventBus } from '../events/event-bus.js';
 import { ExecutionEnds } from '../events/execution-ends.js';
 import { Scheduler } from '../events/scheduler.js';
 import { itemRoutes } from '../items/item-routes.js';
-import { enableProcessMetrics, recordCommittedLog } from '../metrics/metrics.js';
+import { enableProcessMetrics, recordCommittedLog, recordHttpRequest } from '../metrics/metrics.js';
 import { signalRoutes } from '../signals/signal-routes.js';
 import type { Store } from '../store/store.js';
 import type { TaskTypeRegistry } from '../tasks/registry.js';
@@ -77,6 +78,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(options.logger.level) }),
     schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory() } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Every answer is timed under its route's pattern, never its URL (bounded series); first, so every
+  // route and the not-found handler have the hook.
+  app.addHook('onResponse', (request, reply, done) => {
+    recordHttpRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
   app.setValidatorCompiler(compileRequestSchema);
   // The API speaks JSON only; any other body type is a 415, not a string handed to a route.
   app.removeContentTypeParser('text/plain');
@@ -139,7 +146,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   );
   // Starts waiting for their execution answer (202) as the server closes instead of holding it up.
   app.addHook('preClose', async () => executionEnds.close());
-  // Metrics count what this process commits, after the commit, from what it wrote (no query).
+  // Metrics count what this process commits, after the commit, from what it wrote (no query); the
+  // engine's log lines come from the same (engine-log.ts).
   enableProcessMetrics();
   const stopCounting = options.store.observeCommits((log) => {
     try {
@@ -149,6 +157,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
   });
   app.addHook('onClose', async () => stopCounting());
+  const stopLogging = options.store.observeCommits((log) => {
+    try {
+      logCommitted(options.logger, log);
+    } catch (error) {
+      options.logger.error({ err: error }, 'logging committed changes failed');
+    }
+  });
+  app.addHook('onClose', async () => stopLogging());
   const context: ApiContext = {
     store: options.store,
     taskTypes: options.taskTypes,

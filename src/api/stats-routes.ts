@@ -5,7 +5,7 @@ import type { WeftConfig } from '../config.js';
 import { classifyAddress, parseAddress } from '../egress/address-class.js';
 import { EXECUTION_STATUSES, type ExecutionStatus } from '../engine/states.js';
 import { notFound, WeftError } from '../errors.js';
-import { metricsRegistry, setExecutionsQueued, setQueueDepth } from '../metrics/metrics.js';
+import { metricsRegistry, setExecutionsQueued, setExecutionsRunning, setQueueDepth } from '../metrics/metrics.js';
 import type { DurationSummary, StatusCount } from '../store/repositories/stats-repository.js';
 import type { ApiContext } from './api-context.js';
 import { authOf, bearerToken } from './auth.js';
@@ -301,8 +301,8 @@ export function metricsRefusal(
  * `GET /metrics`, outside `/api/v1`: Prometheus text. With `WEFT_METRICS_TOKEN` set it needs
  * `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting), else 401; unset it
  * answers loopback peers only (others get 401 naming WEFT_METRICS_TOKEN), and `weft serve` warns
- * at start when it binds beyond loopback. It shows counts, timings and up to
- * `TASK_TYPE_LABEL_LIMIT` task-type names, never other workspace data.
+ * at start when it binds beyond loopback. It shows counts, timings, up to `TASK_TYPE_LABEL_LIMIT`
+ * task-type names and `WORKFLOW_LABEL_LIMIT` workflow ids, never other workspace data.
  */
 export const prometheusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { store, config }) => {
   app.get(
@@ -326,17 +326,20 @@ export const prometheusRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (ap
       const refusal = metricsRefusal(config, request.socket.remoteAddress ?? request.ip, bearerToken(request));
       if (refusal !== undefined) throw new WeftError('UNAUTHORIZED', refusal);
       try {
-        const [backlog, queued] = await Promise.all([
+        const [backlog, queued, running] = await Promise.all([
           store.stats.stepBacklog(Date.now()),
           store.concurrency.queuedCount(),
+          store.executions.runningCount(),
         ]);
         setQueueDepth(backlog);
         setExecutionsQueued(queued);
+        setExecutionsRunning(running);
       } catch (error) {
         // The counters are still worth scraping; a stale depth would mislead, so it drops out.
         request.log.warn({ err: error }, 'reading the queue depth for /metrics failed');
-        setQueueDepth([]);
+        setQueueDepth(undefined);
         setExecutionsQueued(0);
+        setExecutionsRunning(0);
       }
       const text = await metricsRegistry.metrics();
       return reply.type(metricsRegistry.contentType).send(text);

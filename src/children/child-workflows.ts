@@ -1,4 +1,5 @@
 import { holdsSlot, slotFreed } from '../concurrency/admission.js';
+import { executionEnded } from '../engine/engine-log.js';
 import { readExecutionError } from '../engine/execution-error.js';
 import { cancelUnsettledSteps } from '../engine/finish.js';
 import { jsonText } from '../engine/json-text.js';
@@ -300,6 +301,7 @@ export async function cancelChildren(tx: Store, parentId: string, at: string): P
         data: { execution_id: child.id, workflow_id: child.workflow_id, status: 'cancelled', reason: 'parent_ended' },
       },
     ]);
+    tx.note(executionEnded(child, 'cancelled', at, 'its parent execution ended'));
     await tx.notify('weft_cancel', child.id);
   }
 }

@@ -126,10 +126,12 @@ program
   .option('--grace-seconds <s>', 'on SIGTERM/SIGINT: how long running tasks may finish before they are released', '10')
   .action(async (module: string, flags: WorkerFlags) => {
     const { runWorkerCommand } = await import('./worker-command.js');
+    const { logLevel, logFormat } = loadConfig();
     const exitCode = await runWorkerCommand(module, flags, {
       stdout: process.stdout,
       stderr: process.stderr,
-      logLevel: loadConfig().logLevel,
+      logLevel,
+      logFormat,
     });
     if (exitCode !== undefined) process.exitCode = exitCode;
   });

@@ -48,7 +48,7 @@ export interface RunningServer {
  * database (printing the generated owner key once), and serves HTTP.
  */
 export async function startServer(config: WeftConfig): Promise<RunningServer> {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   // The data folder holds the database, the bootstrap key and artifacts: its owner's only.
   ensurePrivateDirectorySync(config.dataDir);
   const store = openStore(config, (error) => logger.warn({ err: error }, 'idle database connection failed'));

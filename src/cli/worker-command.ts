@@ -29,6 +29,8 @@ export interface WorkerIo {
   stdout: { write(text: string): boolean };
   stderr: { write(text: string): boolean };
   logLevel: string;
+  /** WEFT_LOG_FORMAT; unset, by whether stdout is a terminal. */
+  logFormat?: 'json' | 'pretty' | undefined;
 }
 
 /** A module that cannot serve as a worker: the message says why. */
@@ -86,7 +88,7 @@ async function prepareWorker(
       concurrency: numberFlag('--concurrency', flags.concurrency),
       pollWaitSeconds: numberFlag('--wait-seconds', flags.waitSeconds),
       ...(flags.workerId === undefined ? {} : { workerId: flags.workerId }),
-      logger: createLogger(io.logLevel),
+      logger: createLogger(io.logLevel, undefined, io.logFormat),
     });
   } catch (error) {
     // Invalid option values from createWorker (a RangeError or TypeError) are unusable input too.

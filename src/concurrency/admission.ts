@@ -1,5 +1,6 @@
 import { wakeParentStep } from '../children/child-workflows.js';
 import type { WorkflowDefinition } from '../definition/definition-schema.js';
+import { executionEnded } from '../engine/engine-log.js';
 import { executionError } from '../engine/execution-error.js';
 import { cancelUnsettledSteps } from '../engine/finish.js';
 import type { PreparedExecution } from '../engine/start-execution.js';
@@ -126,6 +127,8 @@ async function cancelNewcomer(tx: Store, entry: PreparedExecution, message: stri
   await tx.beforeCommit(`wake\u001f${entry.execution.id}`, async (later) => {
     if (await wakeParentStep(later, entry.execution)) await later.notify('weft_work');
   });
+  // It never ran (its row keeps the start time it was prepared with): no duration to time.
+  tx.note(executionEnded({ ...entry.execution, started_at: null }, 'cancelled', at, error));
   return executionEvent(entry.execution, 'workflow.cancelled', { status: 'cancelled', error }, at);
 }
 
@@ -148,6 +151,7 @@ async function cancelExisting(
   if (!(await tx.executions.update(execution.id, { ...patch, error: JSON.stringify(error) }, from))) return false;
   Object.assign(execution, patch, { error: JSON.stringify(error) });
   await tx.executionLog.append([executionEvent(execution, 'workflow.cancelled', { status: 'cancelled', error }, at)]);
+  tx.note(executionEnded(execution, 'cancelled', at, error));
   if (await wakeParentStep(tx, execution)) await tx.notify('weft_work');
   // Its steps running anywhere are aborted there.
   await tx.notify('weft_cancel', execution.id);

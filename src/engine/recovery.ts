@@ -1,12 +1,12 @@
 import { nowIso } from '../ids.js';
 import { failExpiredTaskItem, recoverLostItem } from '../items/item-recovery.js';
 import type { StepItemRow } from '../items/item-repository.js';
-import { recordLeaseExpiry } from '../metrics/metrics.js';
 import type { ExecutionStepRow } from '../store/database-schema.js';
 import { StepRepository } from '../store/repositories/step-repository.js';
 import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
+import { leaseRecovered } from './engine-log.js';
 import { executionError } from './execution-error.js';
 import { TASK_OWNER_PREFIX, workerOfOwner } from './external-tasks.js';
 import { parseJsonText } from './json-text.js';
@@ -75,18 +75,12 @@ export async function recoverExpiredLeases(
     try {
       if (owner.startsWith(TASK_OWNER_PREFIX)) {
         for (const step of expired.filter((row) => row.lease_owner === owner)) {
-          if (await failExpiredTask(store, step, now, workflowOf)) {
-            recordLeaseExpiry('worker');
-            recovered += 1;
-          }
+          if (await failExpiredTask(store, step, now, workflowOf)) recovered += 1;
         }
         for (const item of expiredItems.filter((row) => row.lease_owner === owner)) {
           const describe = (row: StepItemRow, timeout: number | null | undefined) =>
             taskLossMessage(owner, row.started_at, timeout, now);
-          if (await failExpiredTaskItem(store, item, now, describe, workflowOf)) {
-            recordLeaseExpiry('worker');
-            recovered += 1;
-          }
+          if (await failExpiredTaskItem(store, item, now, describe, workflowOf)) recovered += 1;
         }
         continue;
       }
@@ -192,10 +186,7 @@ async function recoverOwnerItems(
       message: (lost: number) => lossMessage(item, { kind, others }, lost, `item ${item.item_index}`),
     };
     try {
-      if (await recoverLostItem(store, item, now, itemLoss, workflowOf)) {
-        recordLeaseExpiry('engine');
-        recovered += 1;
-      }
+      if (await recoverLostItem(store, item, now, itemLoss, workflowOf)) recovered += 1;
     } catch (error) {
       errors.push(error);
     }
@@ -263,6 +254,8 @@ async function recoverOne(
       ...(loss.kind === 'restart' ? {} : { leaseExpiredBefore: now }),
     };
     if (!(await tx.steps.update(step.execution_id, step.step_id, patch, guard))) return false;
+    // Counted (weft_lease_expiries_total) and logged once this commits.
+    tx.note(leaseRecovered(step, loss.kind === 'restart' ? 'restart' : 'expired'));
     await tx.executionLog.recordAttempts([
       {
         execution_id: step.execution_id,
@@ -316,7 +309,6 @@ async function recoverOne(
     await tx.notify('weft_work');
     return true;
   });
-  if (done) recordLeaseExpiry('engine');
   return done;
 }
 
@@ -338,6 +330,7 @@ async function failExpiredTask(
     // Settled, renewed or re-claimed since it was read: nothing to recover.
     if (row.status !== 'running' || row.lease_owner !== owner || row.attempts !== expired.attempts) return false;
     if (Number(row.lease_expires_at ?? 0) >= now) return false;
+    tx.note(leaseRecovered(row, 'expired'));
     const workflow = await workflowOf(execution, tx);
     const definition = workflow.steps.get(row.step_id);
     const timeout =

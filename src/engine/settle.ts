@@ -10,6 +10,7 @@ import { type ClaimedStep, StepRepository } from '../store/repositories/step-rep
 import type { Store } from '../store/store.js';
 import type { StepError } from '../tasks/task-outcomes.js';
 import type { CompiledWorkflow, WorkflowRef } from './compiled-workflow.js';
+import { ENDING_EVENTS, executionEnded } from './engine-log.js';
 import { stepFailed } from './execution-error.js';
 import { failExecution, finishExecution, finishExecutions } from './finish.js';
 import { jsonText } from './json-text.js';
@@ -110,12 +111,13 @@ class SettleBatch {
   }
 
   event(execution: ExecutionRow, type: string, data: Record<string, unknown>, stepId?: string): void {
+    const at = nowIso();
     this.events.push({
       workspaceId: execution.workspace_id,
       executionId: execution.id,
       type,
       stepId,
-      at: nowIso(),
+      at,
       data: {
         execution_id: execution.id,
         workflow_id: execution.workflow_id,
@@ -123,6 +125,9 @@ class SettleBatch {
         ...data,
       },
     });
+    // An ending tells the process log and metrics how long the execution ran (engine-log.ts).
+    const ended = ENDING_EVENTS.get(type);
+    if (ended) this.tx.note(executionEnded(execution, ended, at, data.error));
   }
 
   wakeAt(at: number): void {

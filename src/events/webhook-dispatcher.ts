@@ -7,6 +7,7 @@ import { type EgressClient, egressClientFor } from '../egress/egress-client.js';
 import { type EgressPolicy, egressPolicyFromConfig } from '../egress/egress-policy.js';
 import { retryDelayMs } from '../engine/scheduling-rules.js';
 import { nowIso } from '../ids.js';
+import { redactUrl } from '../logger.js';
 import { recordWebhookDelivery } from '../metrics/metrics.js';
 import type {
   AttemptOutcome,
@@ -178,7 +179,15 @@ export class WebhookDispatcher {
     const { store, logger } = this.#options;
     const outcome = await sendWebhookAttempt(delivery, this.#options.timeoutMs, this.#client);
     const next = this.#next(delivery, outcome);
-    const context = { delivery: delivery.id, attempt: delivery.attempt, url: delivery.url };
+    // Ids only: a webhook's URL may carry a token (in its path as often as in its query).
+    const context = {
+      delivery_id: delivery.id,
+      webhook_id: delivery.webhook_id,
+      workspace_id: delivery.workspace_id,
+      execution_id: delivery.execution_id,
+      event_type: delivery.event_type,
+      attempt: delivery.attempt,
+    };
     try {
       const kept = await store.webhookDeliveries.finish(delivery, this.owner, outcome, next);
       if (!kept) logger.warn(context, 'a webhook attempt outlived its lease; another process took the delivery');
@@ -187,7 +196,13 @@ export class WebhookDispatcher {
       logger.error({ ...context, err: error }, 'recording a webhook attempt failed; it is retried after its lease');
       return;
     }
-    if (next.status === 'failed') logger.warn({ ...context, error: outcome.error }, 'webhook delivery failed for good');
+    if (next.status !== 'delivered') {
+      const failure = { ...context, status_code: outcome.statusCode, error: redactUrl(outcome.error ?? '') };
+      if (next.status === 'pending') {
+        const retry = new Date(next.nextAttemptAt).toISOString();
+        logger.warn({ ...failure, next_attempt_at: retry }, 'webhook delivery failed; retrying');
+      } else logger.warn(failure, 'webhook delivery failed for good');
+    }
     recordWebhookDelivery(next.status === 'pending' ? 'failed' : next.status === 'failed' ? 'abandoned' : 'delivered');
     for (const listener of this.#listeners) listener({ delivery, outcome, status: next.status });
   }

@@ -1,4 +1,5 @@
 import type { CompiledWorkflow, WorkflowRef } from '../engine/compiled-workflow.js';
+import { leaseRecovered } from '../engine/engine-log.js';
 import { workerOfOwner } from '../engine/external-tasks.js';
 import { parseJsonText } from '../engine/json-text.js';
 import { settleOutcomes } from '../engine/settle.js';
@@ -55,6 +56,7 @@ export async function recoverLostItem(
     if (lost > loss.maxLost) {
       // Lost too often alone: the attempt fails (the fallback still applies, then tolerance).
       if (!(await tx.items.update(key, { lost_attempts: lost }, guard))) return false;
+      tx.note(leaseRecovered(row, loss.restart ? 'restart' : 'expired'));
       const item = claimedItem({ ...row, previous_status: 'running' }, itemClaimBase(row, execution));
       const result = await settleOutcomes(
         tx,
@@ -80,6 +82,7 @@ export async function recoverLostItem(
       ? { status: 'waiting', run_at: now, ...released }
       : { status: 'queued', run_at: now, queued_at: at, attempt_base: row.attempt_base + 1, error, ...released };
     if (!(await tx.items.update(key, patch, guard))) return false;
+    tx.note(leaseRecovered(row, loss.restart ? 'restart' : 'expired'));
     const item = claimedItem({ ...row, previous_status: 'running' }, itemClaimBase(row, execution));
     await tx.itemAttempts.record([itemAttemptRow(item, 'lost', error, owner, at)]);
     await tx.executionLog.append([
@@ -126,6 +129,7 @@ export async function failExpiredTaskItem(
     // Settled, renewed or re-claimed since it was read: nothing to recover.
     if (row.status !== 'running' || row.lease_owner !== owner || row.attempts !== expired.attempts) return false;
     if (Number(row.lease_expires_at ?? 0) >= now) return false;
+    tx.note(leaseRecovered(row, 'expired'));
     const definition = (await workflowOf(execution, tx)).steps.get(row.step_id);
     const timeout =
       row.used_fallback === 1

@@ -16,6 +16,7 @@ import { PostgresNotifier } from './postgres/postgres-notifier.js';
 import { ApiKeyRepository } from './repositories/api-key-repository.js';
 import { EventRepository } from './repositories/event-repository.js';
 import {
+  type CommitNote,
   type CommitObserver,
   type CommittedLog,
   ExecutionLogRepository,
@@ -151,7 +152,7 @@ export class Store {
     });
     if (this.notifier instanceof LocalNotifier)
       for (const [channel, payload] of pending) this.notifier.emit(channel, payload);
-    if (written.events.length > 0 || written.attempts.length > 0)
+    if (written.events.length > 0 || written.attempts.length > 0 || written.notes !== undefined)
       for (const observe of this.observers) observe(written);
     return result;
   }
@@ -171,13 +172,21 @@ export class Store {
   }
 
   /**
-   * Calls `observer` after each commit that appended execution events or recorded attempts, in
-   * this process only, with what it wrote (metrics count from it without a query). Observers must
-   * not throw. Returns the unsubscribe.
+   * Calls `observer` after each commit that appended execution events, recorded attempts or was
+   * given notes (`note`), in this process only, with what it wrote (metrics count from it and the
+   * process log reads it, without a query). Observers must not throw. Returns the unsubscribe.
    */
   observeCommits(observer: CommitObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /**
+   * Tells the commit observers `note` with this transaction's rows once it commits (never for a
+   * rollback); outside a transaction at once. Costs nothing without observers.
+   */
+  note(note: CommitNote): void {
+    this.logged({ events: [], attempts: [], notes: [note] });
   }
 
   /** Collects log writes: for the commit inside a transaction, at once outside one (autocommit). */
@@ -189,6 +198,10 @@ export class Store {
     }
     for (const event of log.events) this.written.events.push(event);
     for (const attempt of log.attempts) this.written.attempts.push(attempt);
+    if (log.notes) {
+      if (!this.written.notes) this.written.notes = [];
+      for (const note of log.notes) this.written.notes.push(note);
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildServer } from '../../src/api/server.js';
 import { generateApiKey } from '../../src/auth/api-key-secrets.js';
@@ -51,12 +51,14 @@ export interface TestServer {
 
 /**
  * Starts a server on a new database of `backend`, with a known admin key; `taskTypes` are
- * in-process types registered beside the built-ins (as WEFT_PLUGINS would).
+ * in-process types registered beside the built-ins (as WEFT_PLUGINS would); `logger` is the
+ * process logger of the server, its engine and webhooks (silent unless given).
  */
 export async function startTestServer(
   backend: Backend,
   overrides: Partial<WeftConfig> = {},
   taskTypes: readonly TaskTypeDescriptor[] = [],
+  logger: FastifyBaseLogger = pino({ level: 'silent' }),
 ): Promise<TestServer> {
   const database = await createTestDatabase(backend);
   const config = { ...database.config, ...overrides };
@@ -65,7 +67,6 @@ export async function startTestServer(
   const adminKey = generateApiKey();
   await bootstrapWorkspace(store, { dataDir: config.dataDir, adminKey });
   const registry = new TaskTypeRegistry([...BUILTIN_TASK_TYPES, ...taskTypes]);
-  const logger = pino({ level: 'silent' });
   const engine = engineFromConfig(store, registry, logger, config);
   const app = await buildServer({ store, taskTypes: registry, config, logger, engine });
   const webhooks = webhookDispatcherFromConfig(store, logger, config);

@@ -71,6 +71,47 @@ function eventRow(event: NewEvent): ExecutionEventRow {
 export interface CommittedLog {
   events: ExecutionEventRow[];
   attempts: StepAttemptRow[];
+  /** What it told its observers beside the rows (`Store.note`), when anything. */
+  notes?: CommitNote[];
+}
+
+/**
+ * A fact a transaction tells this process's commit observers beside its rows, delivered with them
+ * at commit and never for a rollback: what the rows do not say, for the process log and metrics
+ * (src/engine/engine-log.ts, src/metrics/). Ids, statuses, times and messages only.
+ */
+export type CommitNote = ExecutionEndedNote | LeaseRecoveredNote;
+
+/** An execution ended; its `workflow.completed`, `.failed` or `.cancelled` event is in the same commit. */
+export interface ExecutionEndedNote {
+  kind: 'execution_ended';
+  workspaceId: string;
+  executionId: string;
+  /** Null for an ad-hoc run. */
+  workflowId: string | null;
+  status: 'completed' | 'failed' | 'cancelled';
+  /** When it started (a resumed execution keeps its first start); null when it never did. */
+  startedAt: string | null;
+  endedAt: string;
+  /** Why it failed or was cancelled, when a message says. */
+  error: string | undefined;
+}
+
+/** A lease on a running step (or `for_each` item) taken back from its holder by this process. */
+export interface LeaseRecoveredNote {
+  kind: 'lease_recovered';
+  /** `engine`: a Weft process died or stalled; `worker`: an external worker stopped heartbeating. */
+  holder: 'engine' | 'worker';
+  /** `expired`: the lease ran out; `restart`: its holder was an earlier incarnation of this process. */
+  cause: 'expired' | 'restart';
+  /** The engine's lease owner, or the worker's id (never a task's lease nonce). */
+  owner: string;
+  workspaceId: string;
+  executionId: string;
+  stepId: string;
+  /** The item of a `for_each` step, or null for the step itself. */
+  item: number | null;
+  attempt: number;
 }
 
 /** Receives each commit's log writes, in the process that committed (see `Store.observeCommits`). */

@@ -290,6 +290,16 @@ export class ExecutionRepository {
       .execute();
   }
 
+  /** Executions running now, in every workspace (metrics): a walk of `executions_timeout_idx` (status first). */
+  async runningCount(): Promise<number> {
+    const row = await this.db
+      .selectFrom('executions')
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .where('status', '=', 'running')
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
   /** The newest active (pending, running, paused) executions of a workspace, for stream snapshots. */
   active(workspaceId: string, workflowId: string | undefined, limit: number): Promise<ExecutionRow[]> {
     let query = this.db
