@@ -66,13 +66,19 @@ export interface ServeProcess {
  */
 const TEST_DURABILITY = { WEFT_SQLITE_SYNCHRONOUS: 'NORMAL', WEFT_PG_SYNCHRONOUS_COMMIT: 'off' };
 
+/**
+ * The children's log level unless `env` says otherwise: at `info` every execution's start and end
+ * is a line (docs/logging.md), and the crash and scale-out tests run thousands of executions.
+ */
+const TEST_LOGS = { WEFT_LOG_LEVEL: 'warn' };
+
 /** Starts `weft serve` with `env` (and `args`, its flags) and waits for its `weft is serving` line. */
 export async function startServe(env: Record<string, string>, args: readonly string[] = []): Promise<ServeProcess> {
   // BENCH_SERVE_NODE_ARGS: flags for the child's node (`--cpu-prof`, which NODE_OPTIONS refuses).
   const nodeArgs = process.env.BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...nodeArgs, ...serveCommand(env, args)], {
     cwd: ROOT,
-    env: { ...process.env, WEFT_PORT: '0', WEFT_HOST: '127.0.0.1', ...TEST_DURABILITY, ...env },
+    env: { ...process.env, WEFT_PORT: '0', WEFT_HOST: '127.0.0.1', ...TEST_DURABILITY, ...TEST_LOGS, ...env },
   });
   const output = { text: '' };
   child.stderr.on('data', (chunk) => {
@@ -87,10 +93,14 @@ export async function startServe(env: Record<string, string>, args: readonly str
       child.kill('SIGKILL');
       reject(new Error(`weft serve did not start in 30 s:\n${output.text}`));
     }, 30_000);
+    let serving = false;
     child.stdout.on('data', (chunk) => {
       output.text += chunk;
+      // Matched once: the output keeps growing, and scanning all of it again per chunk was quadratic.
+      if (serving) return;
       const match = /weft is serving on (http:\/\/\S+) /.exec(output.text);
       if (match?.[1]) {
+        serving = true;
         clearTimeout(timer);
         resolve(match[1]);
       }
