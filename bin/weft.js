@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/cli/main.js';
+// The one-file build of the command (scripts/bundle-server.mjs): it starts in half the time of dist/cli/main.js.
+import '../dist/bundle/weft.js';

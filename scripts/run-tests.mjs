@@ -48,6 +48,14 @@ function newestMtime(dir) {
     return Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
   }, 0);
 }
+// The same for the server: the tests' `weft` children run its one-file build (dist/bundle/weft.js).
+const serverBundle = path.join(root, 'dist', 'bundle', 'weft.js');
+const serverBuilt = statSync(serverBundle, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+if (!process.env.WEFT_TEST_DIR && newestMtime(path.join(root, 'src')) > serverBuilt) {
+  console.log('The server changed since its build: npm run build:server');
+  const built = spawnSync('npm', ['run', 'build:server', '--silent'], { cwd: root, stdio: 'inherit' });
+  if (built.status !== 0) process.exit(built.status ?? 1);
+}
 const webIndex = path.join(root, 'dist', 'web', 'index.html');
 const webBuilt = statSync(webIndex, { throwIfNoEntry: false })?.mtimeMs ?? 0;
 if (!process.env.WEFT_TEST_DIR && newestMtime(path.join(root, 'web')) > webBuilt) {
@@ -220,6 +228,17 @@ if (serialFiles.length > 0 && !deadlineHit) {
   exitCode = (await runPhase(serialFiles, 1)) || exitCode;
 }
 clearInterval(patrol);
+// Where the time went: the files that lived longest (each file's process writes its life time).
+const fileTimes = readdirSync(markerDir)
+  .filter((name) => name.endsWith('.time'))
+  .map((name) => readFileSync(path.join(markerDir, name), 'utf8').split('\t'))
+  .map(([ms, file]) => ({ ms: Number(ms), file }))
+  .sort((a, b) => b.ms - a.ms);
+if (fileTimes.length > 1) {
+  const total = fileTimes.reduce((sum, { ms }) => sum + ms, 0);
+  console.log(`\nSlowest test files (of ${fileTimes.length}, ${Math.round(total / 1000)} s in all):`);
+  for (const { ms, file } of fileTimes.slice(0, 15)) console.log(`${(ms / 1000).toFixed(1).padStart(7)} s  ${file}`);
+}
 const reports = readdirSync(markerDir).filter((name) => name.endsWith('.report'));
 if (reports.length > 0 || killed.length > 0) {
   console.error('\nTest files that did not exit by themselves:');

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: serves from dist/, which `npm install` builds (the `prepare` script). Compiling
 // TypeScript on every start cost about 10 s; now a start rebuilds only what is older than its
-// sources (the server when src/ changed, the web UI when web/ changed), so an unchanged checkout
-// is serving within about a second. Arguments after `npm start --` go to `weft serve`.
+// sources (the server when src/ changed, the web UI when web/ changed), and runs the one-file
+// server bundle (scripts/bundle-server.mjs), so an unchanged checkout is serving within about a
+// second. Arguments after `npm start --` go to `weft serve`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
@@ -27,8 +28,8 @@ const stale = [
   {
     name: 'server',
     script: 'build:server',
-    sources: ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json'],
-    stamp: 'dist/.tsbuildinfo',
+    sources: ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'scripts/bundle-server.mjs'],
+    stamp: 'dist/bundle/weft.js',
   },
   {
     name: 'web UI',
@@ -51,4 +52,4 @@ for (const part of stale) {
 // The server runs in this process: a second Node.js would add its start to every `npm start`.
 process.setSourceMapsEnabled(true);
 process.argv.splice(2, 0, 'serve');
-await import(pathToFileURL(path.join(root, 'dist', 'cli', 'main.js')).href);
+await import(pathToFileURL(path.join(root, 'dist', 'bundle', 'weft.js')).href);

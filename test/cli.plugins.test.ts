@@ -51,6 +51,26 @@ describe('weft run and weft validate load WEFT_PLUGINS', () => {
     assert.match(refused.stderr, /task type 'image.generate' requires input field 'prompt'/);
   });
 
+  it("keeps a plugin's NonRetryableError from its own copy of the package: no retries", async () => {
+    // The command runs from its bundle; the plugin imports 'weft' (dist/index.js): two copies of
+    // the class, which must still be one class to the engine (src/tasks/task-outcomes.ts).
+    const definition = path.join(dir, 'refuse.json');
+    writeFileSync(
+      definition,
+      JSON.stringify({
+        name: 'refuse',
+        steps: [{ id: 'r', type: 'test.refuse', retry: { max_attempts: 3, delay_ms: 1000 } }],
+      }),
+    );
+    const ran = await runCli(['run', definition], {
+      env: { WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/refusing-plugin.mjs') },
+    });
+    assert.equal(ran.code, 1, ran.stderr);
+    assert.match(ran.stderr, /refused for good/);
+    assert.match(ran.stderr, /r: failed\n/, 'failed at its first attempt');
+    assert.doesNotMatch(ran.stderr, /attempt 2/);
+  });
+
   it('refuses a plugin that cannot be loaded, naming it', async () => {
     const definition = path.join(ROOT, 'templates/webpage-summary.json');
     const results = await Promise.all([

@@ -59,10 +59,11 @@ async function stop(started: Started): Promise<void> {
   await exited;
 }
 
-const BUILD_STAMP = path.join(ROOT, 'dist', '.tsbuildinfo');
+/** The server's build, rewritten by every `npm run build:server`. */
+const BUILD_STAMP = path.join(ROOT, 'dist', 'bundle', 'weft.js');
 
 describe('npm start', () => {
-  it('serves from the build without rebuilding, healthy within 4 s', async (t) => {
+  it('serves from the build without rebuilding, healthy within 2 s', async (t) => {
     const folder = mkdtempSync(path.join(os.tmpdir(), 'weft-start-'));
     try {
       // The first start may find sources edited since the build (a working tree); the second is
@@ -78,11 +79,11 @@ describe('npm start', () => {
       }
       assert.equal(statSync(BUILD_STAMP).mtimeMs, stamp, 'nothing was rebuilt');
       // The better of two starts: one start may lose the CPU to a neighbour for a moment. The issue
-      // asks for 2 s; this machine measures 1.3-2.4 s (docs/status.md, issue 14), mostly loading
-      // modules. 4 s still fails any start that compiles (a rebuild alone takes 5 s or more).
+      // asks for 2 s; from the one-file bundle this machine measures about 1.2 s, npm's own start
+      // (0.35 s) included (docs/status.md, issue 14).
       const best = Math.min(...timings);
       t.diagnostic(`npm start healthy after ${timings.map(Math.round).join(' and ')} ms`);
-      assert.ok(best < 4000, `healthy after ${timings.map(Math.round).join(' and ')} ms`);
+      assert.ok(best < 2000, `healthy after ${timings.map(Math.round).join(' and ')} ms`);
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

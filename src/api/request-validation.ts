@@ -1,14 +1,14 @@
 import type { ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
-import { createAjv } from '../definition/json-schema.js';
+import { createAjv, madeOnFirstUse } from '../definition/json-schema.js';
 
 /**
  * Request validation. Bodies are validated strictly (no type coercion, unknown fields rejected
  * rather than silently dropped); query strings, params and headers are coerced from text, with a
  * single query value accepted where a list is expected (`label=a:b` or repeated).
  */
-const bodyAjv = createAjv({ coerceTypes: false, useDefaults: false });
-const textAjv = createAjv({ coerceTypes: 'array', useDefaults: true });
+const bodyAjv = madeOnFirstUse(() => createAjv({ coerceTypes: false, useDefaults: false }));
+const textAjv = madeOnFirstUse(() => createAjv({ coerceTypes: 'array', useDefaults: true }));
 
 /** The range of an integer a request may carry unless its schema says less (32-bit signed). */
 export const INTEGER_RANGE = { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 } as const;
@@ -56,7 +56,7 @@ function compileLazily(ajv: typeof bodyAjv, schema: unknown): LazyValidator {
   const bounded = withIntegerBounds(schema) as object;
   let compiled: ValidateFunction | undefined;
   const validate: LazyValidator = (data: unknown) => {
-    compiled ??= ajv.compile(bounded);
+    compiled ??= ajv().compile(bounded);
     const valid = compiled(data) as boolean;
     validate.errors = compiled.errors;
     return valid;

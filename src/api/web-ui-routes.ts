@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { packageFile } from '../package-files.js';
 
 /**
  * The web UI (SPEC §7): the single-page app that `npm run build` writes to `dist/web`, served at
@@ -10,8 +10,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
  * (`/api/v1`, `/docs`, `/openapi.json`, `/healthz`, `/readyz`, `/metrics`) or its 404 problem.
  */
 
-/** Where the built app lives: `<package>/dist/web`, whether this runs from `src/` or `dist/`. */
-export const WEB_ROOT = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+/** Where the built app lives: `<package>/dist/web`, whether this runs from `src/`, `dist/` or the bundle. */
+export const WEB_ROOT = `${packageFile('dist', 'web')}/`;
 
 /** The app's paths (web/src/app/app.tsx): each answers index.html and the app routes itself. */
 export const APP_PATHS = ['/', '/sign-in', '/workflows', '/workflows/*', '/executions', '/executions/*', '/workers'];

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { WeftError } from '../errors.js';
+import { packageFile } from '../package-files.js';
 import { addExecutionCommands } from './remote/executions-command.js';
 import { DEFAULT_SERVER_URL, serverAction } from './remote/server-options.js';
 import { addSignalCommand } from './remote/signal-command.js';
@@ -149,9 +150,9 @@ program
     process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
   });
 
-/** The version in package.json (two folders up from src/cli/ and from dist/cli/ alike). */
+/** The version in the package's package.json. */
 function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  const manifest = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as {
     version: string;
   };
   return manifest.version;

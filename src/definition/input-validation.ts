@@ -1,7 +1,6 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { type FieldError, WeftError } from '../errors.js';
+import { workerModuleUrl } from '../package-files.js';
 import { compileInputSchema, inputValidationCost } from './json-schema.js';
 
 /**
@@ -71,10 +70,8 @@ export function checkInputInline(schema: unknown, input: unknown): unknown {
 let pool: Piscina | undefined;
 
 function validationPool(): Piscina {
-  // The worker is a sibling module: .js when built, .ts when run through tsx (tests, `npm run dev`).
-  const extension = extname(fileURLToPath(import.meta.url));
   pool ??= new Piscina({
-    filename: new URL(`./input-validation-worker${extension}`, import.meta.url).href,
+    filename: workerModuleUrl('definition/input-validation-worker'),
     minThreads: 0,
     maxThreads: 1,
     idleTimeout: 30_000,

@@ -26,6 +26,18 @@ export interface AjvOptions {
   userSchemas?: boolean;
 }
 
+/**
+ * A value made on first use: an Ajv instance compiles its meta-schemas when made (about 25 ms
+ * each), and a server start should not pay for validators no request has needed yet.
+ */
+export function madeOnFirstUse<T>(make: () => T): () => T {
+  let made: T | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+
 /** A new Ajv instance: all errors, formats, no coercion, no removal of unknown fields. */
 export function createAjv(options: AjvOptions = {}): Ajv2020 {
   const ajv = new Ajv2020({
@@ -215,7 +227,7 @@ function checkSchemaLimits(schema: unknown, base: string): FieldError[] {
   return errors;
 }
 
-const userSchemaAjv = createAjv({ userSchemas: true });
+const userSchemaAjv = madeOnFirstUse(() => createAjv({ userSchemas: true }));
 
 /**
  * Checks a user-supplied JSON Schema (2020-12) and compiles it. Returns the validator, or the
@@ -231,9 +243,9 @@ export function compileUserSchema(
   }
   const limits = checkSchemaLimits(schema, base);
   if (limits.length > 0) return { validate: undefined, errors: limits };
-  const metaValid = userSchemaAjv.validateSchema(schema as object);
+  const metaValid = userSchemaAjv().validateSchema(schema as object);
   if (!metaValid) {
-    const errors = describeAjvErrors(userSchemaAjv.errors, base);
+    const errors = describeAjvErrors(userSchemaAjv().errors, base);
     return {
       validate: undefined,
       errors: errors.length > 0 ? errors : [{ path: base, message: 'invalid JSON Schema' }],
@@ -243,9 +255,9 @@ export function compileUserSchema(
     // $id would register the schema globally in this Ajv instance; compile a copy without it.
     const copy = typeof schema === 'object' ? { ...(schema as Record<string, unknown>) } : schema;
     if (typeof copy === 'object') delete copy.$id;
-    const validate = userSchemaAjv.compile(copy);
+    const validate = userSchemaAjv().compile(copy);
     // Ajv caches every compiled schema by object; drop it so repeated validations do not grow memory.
-    userSchemaAjv.removeSchema(copy);
+    userSchemaAjv().removeSchema(copy);
     return { validate, errors: [] };
   } catch (error) {
     return {
@@ -255,7 +267,7 @@ export function compileUserSchema(
   }
 }
 
-const inputAjv = createAjv({ useDefaults: true, userSchemas: true });
+const inputAjv = madeOnFirstUse(() => createAjv({ useDefaults: true, userSchemas: true }));
 const inputValidators = new Map<string, { validate: ValidateFunction; weight: number }>();
 
 function inputValidatorOf(schema: unknown): { validate: ValidateFunction; weight: number } {
@@ -266,7 +278,7 @@ function inputValidatorOf(schema: unknown): { validate: ValidateFunction; weight
     if (typeof copy === 'object' && copy !== null) delete (copy as Record<string, unknown>).$id;
     const shape = shapeOf(schema);
     // Each pattern test costs about ten times a plain keyword's check.
-    entry = { validate: inputAjv.compile(copy as object), weight: shape.subschemas + 10 * shape.patterns };
+    entry = { validate: inputAjv().compile(copy as object), weight: shape.subschemas + 10 * shape.patterns };
     if (inputValidators.size >= 1000) {
       const oldest = inputValidators.keys().next().value;
       if (oldest !== undefined) inputValidators.delete(oldest);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { packageFile } from '../package-files.js';
 
 /**
  * Starter definitions served by `GET /templates`. They live as JSON files in the package's
@@ -21,8 +22,7 @@ let cached: StarterTemplate[] | undefined;
 /** Loads the starter templates (once). */
 export function starterTemplates(): StarterTemplate[] {
   cached ??= STARTER_TEMPLATE_IDS.map((id) => {
-    // Two levels up from src/definition/ or dist/definition/ is the package root.
-    const file = new URL(`../../templates/${id}.json`, import.meta.url);
+    const file = packageFile('templates', `${id}.json`);
     const definition = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     return {
       id,

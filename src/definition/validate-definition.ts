@@ -7,7 +7,7 @@ import {
   type WorkflowDefinition,
   WorkflowDefinitionSchema,
 } from './definition-schema.js';
-import { compileUserSchema, createAjv, describeAjvErrors } from './json-schema.js';
+import { compileUserSchema, createAjv, describeAjvErrors, madeOnFirstUse } from './json-schema.js';
 import { type ExecutionPlan, findCycles, planExecution } from './plan.js';
 import { analyzeSteps, type LocatedReference, readExpressions, type StepAnalysis } from './step-analysis.js';
 import { checkTaskInput, closedFields } from './task-inputs.js';
@@ -32,7 +32,8 @@ export interface DefinitionValidation {
   plan: ExecutionPlan | undefined;
 }
 
-const checkStructure = createAjv().compile(plainSchema(WorkflowDefinitionSchema));
+// Compiled on the first validation (about 0.1 s), not while the server starts.
+const checkStructure = madeOnFirstUse(() => createAjv().compile(plainSchema(WorkflowDefinitionSchema)));
 
 /** Fields of `steps.X` that templates may read. */
 const STEP_CONTEXT_FIELDS = ['output', 'status', 'error', 'attempts'];
@@ -74,8 +75,9 @@ function suggestion(name: string, candidates: readonly string[]): string {
 }
 
 function structuralErrors(input: Json): FieldError[] {
-  if (checkStructure(input)) return [];
-  return describeAjvErrors(checkStructure.errors).map((error) =>
+  const check = checkStructure();
+  if (check(input)) return [];
+  return describeAjvErrors(check.errors).map((error) =>
     /^\/steps\/\d+\/id$/.test(error.path) && error.message.startsWith('must match pattern')
       ? {
           path: error.path,

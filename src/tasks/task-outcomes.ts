@@ -63,6 +63,27 @@ export class WaitUntil {
   ) {}
 }
 
+/**
+ * Makes `instanceof` of these classes hold across copies of this module. A plugin imports them
+ * from the package (`dist/index.js`) while the server may run from its bundle (`npm start`) or
+ * from `src/` (tsx): each is its own copy of the class, and a plain `instanceof` would take a
+ * plugin's `NonRetryableError` for an ordinary, retryable Error. Instances carry a registry
+ * symbol, the same in every copy; a subclass's own `instanceof` keeps the usual meaning.
+ */
+function recogniseAcrossCopies(type: abstract new (...args: never[]) => object, name: string): void {
+  const mark = Symbol.for(`weft.${name}`);
+  Object.defineProperty(type.prototype, mark, { value: true });
+  Object.defineProperty(type, Symbol.hasInstance, {
+    value(this: unknown, value: unknown): boolean {
+      if (this !== type) return Function.prototype[Symbol.hasInstance].call(this, value);
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[mark] === true;
+    },
+  });
+}
+recogniseAcrossCopies(NonRetryableError, 'NonRetryableError');
+recogniseAcrossCopies(RetryableError, 'RetryableError');
+recogniseAcrossCopies(WaitUntil, 'WaitUntil');
+
 /** A step error as stored and shown: a message, whether a retry could help, optional code and details. */
 export interface StepError {
   message: string;

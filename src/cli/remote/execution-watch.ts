@@ -5,6 +5,7 @@ import { type ExecutionStream, openExecutionStream } from '../../sdk/execution-s
 import type { Execution } from '../../sdk/types.js';
 import { type ProgressOutput, ProgressView } from '../progress-view.js';
 import { isUnreachable } from './server-options.js';
+import { errorMessage } from './table.js';
 
 /**
  * `weft executions watch` (and `start --watch`): follows an execution on a server until it ends,
@@ -95,13 +96,6 @@ class StreamWakeups {
     this.#wake?.();
     this.#stream?.close();
   }
-}
-
-/** The message of an execution's or step's `error` (`{message, …}`), if any. */
-export function errorMessage(error: unknown): string | undefined {
-  if (error === null || error === undefined) return undefined;
-  const message = (error as { message?: unknown }).message;
-  return typeof message === 'string' ? message : JSON.stringify(error);
 }
 
 /**

@@ -2,7 +2,6 @@ import { type Command, Option } from 'commander';
 import { EXECUTION_STATUSES } from '../../engine/states.js';
 import type { Execution, ExecutionListQuery, StartExecutionRequest } from '../../sdk/types.js';
 import { exitCodeOf } from '../progress-view.js';
-import { errorMessage, watchExecution } from './execution-watch.js';
 import {
   type CommandIo,
   integerFlag,
@@ -15,7 +14,7 @@ import {
   usageErrorsExit2,
   withServerOptions,
 } from './server-options.js';
-import { formatFields, formatTable, shortTime } from './table.js';
+import { errorMessage, formatFields, formatTable, shortTime } from './table.js';
 import { printNextPage, resolveWorkflowId } from './workflows-command.js';
 
 /**
@@ -126,6 +125,8 @@ async function showExecution(context: ServerContext, id: string): Promise<number
  * with `--json`, the ended execution. Exit 0 completed, 1 failed or cancelled.
  */
 async function followExecution(context: ServerContext, id: string): Promise<number> {
+  // The stream's WebSocket client (undici) is loaded only by the commands that follow one.
+  const { watchExecution } = await import('./execution-watch.js');
   const execution = await watchExecution(context.client, context.connection, id, context.stderr);
   if (context.json) context.printJson(execution);
   else if (execution.status === 'completed') context.printJson(execution.output);

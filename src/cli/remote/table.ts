@@ -41,3 +41,10 @@ export function formatFields(fields: readonly (readonly [string, unknown])[]): s
   const width = Math.max(...fields.map(([key]) => key.length)) + 1;
   return `${fields.map(([key, value]) => `${`${key}:`.padEnd(width)} ${cell(value)}`).join('\n')}\n`;
 }
+
+/** The message of an execution's or step's `error` (`{message, …}`), if any. */
+export function errorMessage(error: unknown): string | undefined {
+  if (error === null || error === undefined) return undefined;
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' ? message : JSON.stringify(error);
+}

@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { workerModuleUrl } from '../../package-files.js';
 import type { AttemptSummary, ExecutionSummary, StatsFilter, StatsReads } from '../repositories/stats-repository.js';
 import type { StatsTask, StatsTaskResult } from './sqlite-stats-worker.js';
 
@@ -67,10 +66,8 @@ export class SqliteStatsReader implements StatsReads {
 
   private workers(): Piscina {
     if (this.closed) throw closedError();
-    // The worker is a sibling module: .js when built, .ts when run through tsx (tests, `npm run dev`).
-    const extension = extname(fileURLToPath(import.meta.url));
     this.pool ??= new Piscina({
-      filename: new URL(`./sqlite-stats-worker${extension}`, import.meta.url).href,
+      filename: workerModuleUrl('store/sqlite/sqlite-stats-worker'),
       minThreads: 0,
       maxThreads: STATS_WORKER_THREADS,
       idleTimeout: IDLE_TIMEOUT_MS,
