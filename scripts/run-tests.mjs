@@ -232,12 +232,17 @@ clearInterval(patrol);
 const fileTimes = readdirSync(markerDir)
   .filter((name) => name.endsWith('.time'))
   .map((name) => readFileSync(path.join(markerDir, name), 'utf8').split('\t'))
-  .map(([ms, file]) => ({ ms: Number(ms), file }))
+  .map(([ms, cpuMs, file]) => ({ ms: Number(ms), cpuMs: Number(cpuMs), file }))
   .sort((a, b) => b.ms - a.ms);
 if (fileTimes.length > 1) {
   const total = fileTimes.reduce((sum, { ms }) => sum + ms, 0);
-  console.log(`\nSlowest test files (of ${fileTimes.length}, ${Math.round(total / 1000)} s in all):`);
-  for (const { ms, file } of fileTimes.slice(0, 15)) console.log(`${(ms / 1000).toFixed(1).padStart(7)} s  ${file}`);
+  const cpu = fileTimes.reduce((sum, { cpuMs }) => sum + cpuMs, 0);
+  console.log(
+    `\nSlowest test files (of ${fileTimes.length}: ${Math.round(total / 1000)} s in all, ${Math.round(cpu / 1000)} s of CPU with their child processes):`,
+  );
+  for (const { ms, cpuMs, file } of fileTimes.slice(0, 20)) {
+    console.log(`${(ms / 1000).toFixed(1).padStart(7)} s  ${(cpuMs / 1000).toFixed(1).padStart(6)} s CPU  ${file}`);
+  }
 }
 const reports = readdirSync(markerDir).filter((name) => name.endsWith('.report'));
 if (reports.length > 0 || killed.length > 0) {
