@@ -4,13 +4,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
+import { runWeftHere } from './helpers/cli-in-process.js';
 import { waitUntil } from './helpers/http-fixtures.js';
 import { type FinishedCli, runCli, startCli } from './helpers/processes.js';
 
 /**
  * The command line against a server (docs/cli.md): `weft workflows …`, `weft executions …`,
- * `weft signal` and `weft validate --url`, each run as a child process against a real server on
- * both databases.
+ * `weft signal` and `weft validate --url` against a real server on both databases. The commands
+ * run in the test's process (the program bin/weft.js runs, with captured output); what only a
+ * child process shows (WEFT_URL and WEFT_API_KEY, the process's exit code) runs as one.
  */
 
 /** A stack trace line: what an API error must never print. */
@@ -33,12 +35,9 @@ for (const backend of testBackends()) {
   describe(`weft against a server (${backend})`, () => {
     let server: TestServer;
     let dir: string;
-    /** Runs `weft` against the server with the admin key in WEFT_API_KEY. */
+    /** Runs `weft` in this process against the server, with the admin key. */
     const weft = (args: string[], stdin?: string) =>
-      runCli([...args, '--url', server.url], {
-        env: { WEFT_API_KEY: server.adminKey },
-        ...(stdin === undefined ? {} : { stdin }),
-      });
+      runWeftHere([...args, '--url', server.url, '--api-key', server.adminKey], stdin);
     const file = (name: string, value: unknown) => {
       const target = path.join(dir, name);
       writeFileSync(target, typeof value === 'string' ? value : JSON.stringify(value));
@@ -163,6 +162,7 @@ for (const backend of testBackends()) {
         30_000,
       );
 
+      // A child process, as a user runs it: the stream, the progress and the exit code end to end.
       const watch = startCli(['executions', 'watch', id, '--url', server.url], {
         env: { WEFT_API_KEY: server.adminKey },
       });

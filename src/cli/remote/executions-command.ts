@@ -148,7 +148,7 @@ async function startExecution(
 ): Promise<number> {
   if (flags.watch && !flags.start) throw new UsageError('--watch needs a started execution: drop --no-start');
   const request: StartExecutionRequest = {};
-  if (flags.input !== undefined) request.input = await readJsonFlag('--input', flags.input);
+  if (flags.input !== undefined) request.input = await readJsonFlag('--input', flags.input, context.stdin);
   if (flags.version !== undefined) request.version = integerFlag('--version', flags.version);
   if (flags.label) request.labels = labelFlags('--label', flags.label);
   if (flags.reference !== undefined) request.reference = flags.reference;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { type Command, Option } from 'commander';
+import { type Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PORT } from '../../config.js';
 import { WeftApiError } from '../../sdk/api-error.js';
 import { type ClientOptions, createClient, type WeftClient } from '../../sdk/client.js';
@@ -22,10 +22,18 @@ interface ServerFlags {
   json?: boolean;
 }
 
-/** Where a command writes. */
+/**
+ * Where a command reads and writes, and where its exit code goes: the process's own streams and
+ * `process.exitCode` for the `weft` command, captured ones when a test runs it in its own process
+ * (`runWeft` in ../program.ts).
+ */
 export interface CommandIo {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
+  /** What a `-` argument reads. */
+  stdin: NodeJS.ReadableStream;
+  /** Records the code the command exits with. */
+  setExitCode(code: number): void;
 }
 
 /** What a server command's handler receives. */
@@ -90,9 +98,9 @@ export function serverAction<Args extends unknown[]>(
         printJson: (value) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
         print: (line = '') => io.stdout.write(`${line}\n`),
       };
-      process.exitCode = await handler(context, ...(received.slice(0, -1) as Args));
+      io.setExitCode(await handler(context, ...(received.slice(0, -1) as Args)));
     } catch (error) {
-      process.exitCode = reportFailure(error, flags.url, io.stderr);
+      io.setExitCode(reportFailure(error, flags.url, io.stderr));
     }
   };
 }
@@ -135,16 +143,16 @@ function describeApiError(error: WeftApiError): string {
   return lines.join('\n');
 }
 
-/** Reads all of stdin as text. */
-async function readStdin(): Promise<string> {
+/** Reads all of a stream as text. */
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Reads a file, or stdin for `-`; a file that cannot be read is a usage error naming it. */
-export async function readTextArgument(file: string): Promise<string> {
-  if (file === '-') return readStdin();
+/** Reads a file, or `stdin` for `-`; a file that cannot be read is a usage error naming it. */
+export async function readTextArgument(file: string, stdin: NodeJS.ReadableStream): Promise<string> {
+  if (file === '-') return readAll(stdin);
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
@@ -161,13 +169,13 @@ function parseJson(text: string, what: string): unknown {
 }
 
 /** A JSON file argument (`-` for stdin), parsed. */
-export async function readJsonFile(file: string): Promise<unknown> {
-  return parseJson(await readTextArgument(file), file === '-' ? 'stdin' : file);
+export async function readJsonFile(file: string, stdin: NodeJS.ReadableStream): Promise<unknown> {
+  return parseJson(await readTextArgument(file, stdin), file === '-' ? 'stdin' : file);
 }
 
 /** A flag's JSON: inline (`'{"a": 1}'`), or `@file` (`@-` for stdin). */
-export async function readJsonFlag(flag: string, value: string): Promise<unknown> {
-  if (value.startsWith('@')) return parseJson(await readTextArgument(value.slice(1)), `${flag} ${value}`);
+export async function readJsonFlag(flag: string, value: string, stdin: NodeJS.ReadableStream): Promise<unknown> {
+  if (value.startsWith('@')) return parseJson(await readTextArgument(value.slice(1), stdin), `${flag} ${value}`);
   return parseJson(value, flag);
 }
 
@@ -199,10 +207,10 @@ export function repeatable(value: string, previous: string[] | undefined): strin
 /**
  * Makes commander's own refusals (an unknown option, a missing argument, a value not in the
  * choices) of a command and the subcommands added after it exit 2 like other unusable arguments;
- * help and the version still exit 0.
+ * help and the version still exit 0. The error is thrown to `runWeft`, which returns its code.
  */
 export function usageErrorsExit2(command: Command): Command {
   return command.exitOverride((error) => {
-    process.exit(error.exitCode === 0 ? 0 : 2);
+    throw new CommanderError(error.exitCode === 0 ? 0 : 2, error.code, error.message);
   });
 }

@@ -20,7 +20,7 @@ async function sendSignal(
   name: string,
   flags: { payload?: string; idempotencyKey?: string },
 ): Promise<number> {
-  const data = flags.payload === undefined ? null : await readJsonFlag('--payload', flags.payload);
+  const data = flags.payload === undefined ? null : await readJsonFlag('--payload', flags.payload, context.stdin);
   const sent = await context.client.executions.sendSignal(
     executionId,
     name,

@@ -112,7 +112,7 @@ async function showWorkflow(context: ServerContext, reference: string, flags: { 
 }
 
 async function createWorkflow(context: ServerContext, file: string): Promise<number> {
-  const definition = (await readJsonFile(file)) as WorkflowDefinition;
+  const definition = (await readJsonFile(file, context.stdin)) as WorkflowDefinition;
   const workflow = await context.client.workflows.create(definition);
   if (context.json) context.printJson(workflow);
   else context.print(`created workflow ${workflow.id} '${workflow.name}' (version ${workflow.version})`);
@@ -120,7 +120,7 @@ async function createWorkflow(context: ServerContext, file: string): Promise<num
 }
 
 async function updateWorkflow(context: ServerContext, reference: string, file: string): Promise<number> {
-  const definition = (await readJsonFile(file)) as WorkflowDefinition;
+  const definition = (await readJsonFile(file, context.stdin)) as WorkflowDefinition;
   const id = await resolveWorkflowId(context.client, reference);
   const workflow = await context.client.workflows.update(id, definition);
   if (context.json) context.printJson(workflow);
