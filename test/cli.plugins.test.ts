@@ -18,7 +18,7 @@ describe('weft run and weft validate load WEFT_PLUGINS', () => {
   after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
-  const plugin = { WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/image-plugin.ts') };
+  const plugin = { WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/image-plugin.mjs') };
 
   it("validates and runs a plugin's task type, which is unknown without it", async () => {
     const definition = path.join(dir, 'image.json');
@@ -31,8 +31,8 @@ describe('weft run and weft validate load WEFT_PLUGINS', () => {
       }),
     );
     const [validated, ran, without] = await Promise.all([
-      runCli(['validate', definition], { env: plugin, typescript: true }),
-      runCli(['run', definition, '--input', '{"prompt": "owl"}'], { env: plugin, typescript: true }),
+      runCli(['validate', definition], { env: plugin }),
+      runCli(['run', definition, '--input', '{"prompt": "owl"}'], { env: plugin }),
       runCli(['validate', definition]),
     ]);
     assert.equal(validated.code, 0, validated.stderr);
@@ -46,7 +46,7 @@ describe('weft run and weft validate load WEFT_PLUGINS', () => {
     // The plugin's input schema applies to validate as to serve.
     const wrong = path.join(dir, 'wrong.json');
     writeFileSync(wrong, JSON.stringify({ name: 'w', steps: [{ id: 'g', type: 'image.generate', input: {} }] }));
-    const refused = await runCli(['validate', wrong], { env: plugin, typescript: true });
+    const refused = await runCli(['validate', wrong], { env: plugin });
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /task type 'image.generate' requires input field 'prompt'/);
   });

@@ -7,7 +7,7 @@ import { createClient } from '../src/sdk/index.js';
 import { createKey, startTestServer, type TestServer } from './helpers/api-server.js';
 import { testBackends } from './helpers/backends.js';
 import { runAdhoc, stepOf, waitForExecution, waitUntil } from './helpers/http-fixtures.js';
-import { CLI, ROOT } from './helpers/processes.js';
+import { ROOT, weftCli } from './helpers/processes.js';
 
 /**
  * `weft worker <module>` as a child process against an in-process server. The command only
@@ -15,7 +15,7 @@ import { CLI, ROOT } from './helpers/processes.js';
  * processes against `weft serve` on every backend.
  */
 
-const MODULE = path.join(ROOT, 'test/fixtures/sdk-worker.ts');
+const MODULE = path.join(ROOT, 'test/fixtures/sdk-worker.mjs');
 
 interface Finished {
   code: number | string | null;
@@ -25,7 +25,7 @@ interface Finished {
 
 /** Spawns `weft worker` with `args`; `finished` resolves at exit. */
 function spawnWorker(args: string[], env: Record<string, string> = {}) {
-  const child: ChildProcess = spawn(process.execPath, [...CLI, 'worker', ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...weftCli(), 'worker', ...args], {
     cwd: ROOT,
     env: { ...process.env, WEFT_LOG_LEVEL: 'warn', ...env },
   });

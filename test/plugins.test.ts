@@ -17,7 +17,7 @@ describe('plugins (WEFT_PLUGINS)', () => {
       WEFT_DATABASE_URL: database.config.databaseUrl,
       WEFT_DATA_DIR: database.config.dataDir,
       WEFT_ADMIN_KEY: KEY,
-      WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/image-plugin.ts'),
+      WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/image-plugin.mjs'),
       WEFT_POLL_INTERVAL_MS: '100',
     });
     const api = (method: string, route: string, body?: unknown) =>

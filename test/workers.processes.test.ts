@@ -6,15 +6,15 @@ import { describe, it } from 'node:test';
 import { type ApiResponse, sendRequest } from './helpers/api-server.js';
 import { createTestDatabase, type TestDatabase, testBackends } from './helpers/backends.js';
 import { waitUntil } from './helpers/http-fixtures.js';
-import { CLI, ROOT, startServes } from './helpers/processes.js';
+import { ROOT, startServes, weftCli } from './helpers/processes.js';
 
 /**
  * External workers as users run them: `weft serve` and `weft worker <module>` as separate
- * processes (test/fixtures/image-worker.ts serves image types), on SQLite and PostgreSQL.
+ * processes (test/fixtures/image-worker.mjs serves image types), on SQLite and PostgreSQL.
  */
 
 const ADMIN_KEY = 'workers-test-admin-key-0123456789';
-const WORKER_MODULE = path.join(ROOT, 'test/fixtures/image-worker.ts');
+const WORKER_MODULE = path.join(ROOT, 'test/fixtures/image-worker.mjs');
 
 interface WorkerProcess {
   child: ChildProcess;
@@ -24,7 +24,7 @@ interface WorkerProcess {
 
 /** Starts `weft worker` on the fixture module and waits for its startup line. */
 async function startWorker(url: string, apiKey: string, env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [...CLI, 'worker', WORKER_MODULE, '--url', url], {
+  const child = spawn(process.execPath, [...weftCli(), 'worker', WORKER_MODULE, '--url', url], {
     cwd: ROOT,
     env: { ...process.env, WEFT_API_KEY: apiKey, ...env },
   });

@@ -6,7 +6,7 @@ import type { TestDatabase } from './backends.js';
 /** `weft` child processes for tests that need real processes (crash, scale-out, CLI). */
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-export const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
+const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
 
 /** The one-file build of the command (scripts/bundle-server.mjs), rewritten by every build. */
 const BUILT_CLI = path.join(ROOT, 'dist/bundle/weft.js');
@@ -67,13 +67,29 @@ const TEST_DURABILITY = { WEFT_SQLITE_SYNCHRONOUS: 'NORMAL', WEFT_PG_SYNCHRONOUS
  */
 const TEST_LOGS = { WEFT_LOG_LEVEL: 'warn' };
 
+/**
+ * The children's expression time limit unless `env` says otherwise: it is wall time, and a child
+ * shares two cores with three other test files and their children, so the default 1 s tripped
+ * on a neighbour's load (a one-line `for_each` expression "ran longer than 1000 ms"). The limit
+ * itself is tested in process (expressions.limits.serial).
+ */
+const TEST_EXPRESSION_LIMIT = { WEFT_EXPRESSION_TIMEOUT_MS: '10000' };
+
 /** Starts `weft serve` with `env` (and `args`, its flags) and waits for its `weft is serving` line. */
 export async function startServe(env: Record<string, string>, args: readonly string[] = []): Promise<ServeProcess> {
   // BENCH_SERVE_NODE_ARGS: flags for the child's node (`--cpu-prof`, which NODE_OPTIONS refuses).
   const nodeArgs = process.env.BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...nodeArgs, ...serveCommand(env, args)], {
     cwd: ROOT,
-    env: { ...process.env, WEFT_PORT: '0', WEFT_HOST: '127.0.0.1', ...TEST_DURABILITY, ...TEST_LOGS, ...env },
+    env: {
+      ...process.env,
+      WEFT_PORT: '0',
+      WEFT_HOST: '127.0.0.1',
+      ...TEST_DURABILITY,
+      ...TEST_LOGS,
+      ...TEST_EXPRESSION_LIMIT,
+      ...env,
+    },
   });
   const output = { text: '' };
   child.stderr.on('data', (chunk) => {
