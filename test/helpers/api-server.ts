@@ -90,7 +90,12 @@ export async function startTestServer(
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
+      // The test's requests have all been answered by now; a keep-alive connection the server
+      // still counts (seen after an artifact stream) would hold close() for Fastify's 72 s
+      // keep-alive timeout.
+      const closing = app.close();
+      app.server.closeAllConnections();
+      await closing;
       await engine.stop(1000);
       await webhooks.stop();
       await store.close().catch(() => undefined);
