@@ -40,29 +40,24 @@ function findTests(dir) {
   });
 }
 
-// The UI tests drive the built app (dist/web); rebuild it first when web/ changed since the build,
-// once, before the files run in parallel.
 function newestMtime(dir) {
   return readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
     const full = path.join(dir, entry.name);
     return Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
   }, 0);
 }
-// The same for the server: the tests' `weft` children run its one-file build (dist/bundle/weft.js).
-const serverBundle = path.join(root, 'dist', 'bundle', 'weft.js');
-const serverBuilt = statSync(serverBundle, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-if (!process.env.WEFT_TEST_DIR && newestMtime(path.join(root, 'src')) > serverBuilt) {
-  console.log('The server changed since its build: npm run build:server');
-  const built = spawnSync('npm', ['run', 'build:server', '--silent'], { cwd: root, stdio: 'inherit' });
-  if (built.status !== 0) process.exit(built.status ?? 1);
+
+/** Runs `npm run <script>` once, before the files run in parallel, when `sources` changed since `built`. */
+function rebuildWhenStale(what, sources, built, script) {
+  const builtAt = statSync(path.join(root, built), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  if (process.env.WEFT_TEST_DIR || newestMtime(path.join(root, sources)) <= builtAt) return;
+  console.log(`The ${what} changed since its build: npm run ${script}`);
+  const result = spawnSync('npm', ['run', script, '--silent'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
 }
-const webIndex = path.join(root, 'dist', 'web', 'index.html');
-const webBuilt = statSync(webIndex, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-if (!process.env.WEFT_TEST_DIR && newestMtime(path.join(root, 'web')) > webBuilt) {
-  console.log('The web UI changed since its build: npm run build:web');
-  const built = spawnSync('npm', ['run', 'build:web', '--silent'], { cwd: root, stdio: 'inherit' });
-  if (built.status !== 0) process.exit(built.status ?? 1);
-}
+// The tests' `weft` children run the server's one-file build; the UI tests drive the built app.
+rebuildWhenStale('server', 'src', 'dist/bundle/weft.js', 'build:server');
+rebuildWhenStale('web UI', 'web', 'dist/web/index.html', 'build:web');
 
 // The files that take longest, longest first (from recent runs; a rough order is enough). Four files
 // run at a time and the run ends with its last file: a long file that started late, in name order,
