@@ -8,12 +8,13 @@
 // is still open. A file too blocked to report itself is killed from here a little later, and the
 // whole run ends by WEFT_TEST_DEADLINE_SECONDS (1200): the files still running are killed and
 // named, so Node's summary still prints with them failed.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { rebuildStaleBuilds } from './stale-builds.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const pgUrl = process.env.WEFT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -40,24 +41,8 @@ function findTests(dir) {
   });
 }
 
-function newestMtime(dir) {
-  return readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
-    const full = path.join(dir, entry.name);
-    return Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
-  }, 0);
-}
-
-/** Runs `npm run <script>` once, before the files run in parallel, when `sources` changed since `built`. */
-function rebuildWhenStale(what, sources, built, script) {
-  const builtAt = statSync(path.join(root, built), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (process.env.WEFT_TEST_DIR || newestMtime(path.join(root, sources)) <= builtAt) return;
-  console.log(`The ${what} changed since its build: npm run ${script}`);
-  const result = spawnSync('npm', ['run', script, '--silent'], { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) process.exit(result.status ?? 1);
-}
 // The tests' `weft` children run the server's one-file build; the UI tests drive the built app.
-rebuildWhenStale('server', 'src', 'dist/bundle/weft.js', 'build:server');
-rebuildWhenStale('web UI', 'web', 'dist/web/index.html', 'build:web');
+if (!process.env.WEFT_TEST_DIR) rebuildStaleBuilds('');
 
 // The files that take longest, longest first (from recent runs; a rough order is enough). Four files
 // run at a time and the run ends with its last file: a long file that started late, in name order,
