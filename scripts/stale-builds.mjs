@@ -12,7 +12,14 @@ const BUILDS = [
   {
     name: 'server',
     script: 'build:server',
-    sources: ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'scripts/bundle-server.mjs'],
+    sources: [
+      'src',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'package.json',
+      'scripts/bundle-server.mjs',
+      'scripts/bundle-options.mjs',
+    ],
     stamp: 'dist/bundle/weft.js',
   },
   { name: 'web UI', script: 'build:web', sources: ['web', 'src/sdk'], stamp: 'dist/web/index.html' },

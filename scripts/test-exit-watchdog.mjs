@@ -128,6 +128,12 @@ function cpuMilliseconds() {
   }
 }
 
+/** A compiled test file (scripts/compile-tests.mjs) named as its source, as the person reading the report knows it. */
+function sourceName(file) {
+  const compiled = /^\.test-build[\\/]run-\d+[\\/](.*)\.js$/.exec(file);
+  return compiled ? `${compiled[1]}.ts` : file;
+}
+
 function marker(state) {
   if (!markerDir) return undefined;
   return path.join(markerDir, `${process.pid}.${state}`);
@@ -136,7 +142,7 @@ function marker(state) {
 if (isTestFileProcess) {
   globalThis.setTimeout = track(globalThis.setTimeout);
   globalThis.setInterval = track(globalThis.setInterval);
-  const file = path.relative(process.cwd(), process.argv[1] ?? '?');
+  const file = sourceName(path.relative(process.cwd(), process.argv[1] ?? '?'));
   if (markerDir) {
     mkdirSync(markerDir, { recursive: true });
     writeFileSync(marker('running'), file);

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { EXECUTION_FAILURE_CODES } from '../src/engine/execution-error.js';
 import { ERROR_REGISTRY, problemType, toProblem, WeftError } from '../src/errors.js';
+import { ROOT } from './helpers/processes.js';
 
 describe('error registry', () => {
-  const documentation = readFileSync(path.resolve(import.meta.dirname, '../docs/errors.md'), 'utf8');
+  const documentation = readFileSync(path.join(ROOT, 'docs/errors.md'), 'utf8');
 
   it('documents every code with its status in docs/errors.md', () => {
     for (const [code, entry] of Object.entries(ERROR_REGISTRY)) {

@@ -3,13 +3,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import semver from 'semver';
+import { ROOT } from './helpers/processes.js';
 
 /**
  * `npm install` on Node 20 must not warn that a package needs a newer Node (EBADENGINE): every
  * package the lock file installs accepts the oldest Node that `engines` in package.json allows.
  */
 
-const root = path.resolve(import.meta.dirname, '..');
+const root = ROOT;
 const readJson = (file: string) => JSON.parse(readFileSync(path.join(root, file), 'utf8'));
 
 describe('the Node versions of installed packages', () => {

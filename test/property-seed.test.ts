@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
+import { ROOT } from './helpers/processes.js';
 import { PROPERTY_SEED, propertyRuns } from './helpers/property-seed.js';
 
 /**
@@ -11,7 +11,7 @@ import { PROPERTY_SEED, propertyRuns } from './helpers/property-seed.js';
  * says which seed replays it (issue 9 item 19).
  */
 
-const root = path.resolve(import.meta.dirname, '..');
+const root = ROOT;
 
 /** The seed a new process chooses under `env`. */
 async function seedOfProcess(env: Record<string, string>): Promise<string> {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
+import { ROOT } from './helpers/processes.js';
 
 /**
  * The test runner never hangs (scripts/run-tests.mjs with scripts/test-exit-watchdog.mjs): a file
@@ -11,7 +12,7 @@ import { it } from 'node:test';
  * itself over test/fixtures/exit-watchdog with short limits.
  */
 
-const root = path.resolve(import.meta.dirname, '..');
+const root = ROOT;
 const fixtures = path.join(root, 'test', 'fixtures', 'exit-watchdog');
 const GRACE_SECONDS = 1;
 // The blocked file is killed about 3 s after its last test; the deadline leaves room for the

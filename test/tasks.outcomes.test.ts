@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { packageFile } from '../src/package-files.js';
 import { NonRetryableError, RetryableError, toStepError, WaitUntil } from '../src/tasks/task-outcomes.js';
 
 /**
@@ -7,9 +9,14 @@ import { NonRetryableError, RetryableError, toStepError, WaitUntil } from '../sr
  * (a plugin importing the package's build while the server runs from its bundle or from src/).
  */
 
-/** A second, separately evaluated copy of the module, as a plugin's import of the package gets. */
+/**
+ * A second, separately evaluated copy of the module, as a plugin's import of the package gets: the
+ * package's build in dist/ (the test itself runs from src/ through tsx, or from the test run's
+ * bundle), loaded under a URL of its own.
+ */
 async function otherCopy(): Promise<typeof import('../src/tasks/task-outcomes.js')> {
-  return import(`../src/tasks/task-outcomes.js?copy=${Math.random()}`);
+  const built = pathToFileURL(packageFile('dist', 'tasks', 'task-outcomes.js')).href;
+  return import(`${built}?copy=${Math.random()}`);
 }
 
 describe('task outcomes across module copies', () => {

@@ -60,7 +60,7 @@ export async function startTestServer(
   taskTypes: readonly TaskTypeDescriptor[] = [],
   logger: FastifyBaseLogger = pino({ level: 'silent' }),
 ): Promise<TestServer> {
-  const database = await createTestDatabase(backend);
+  const database = await createTestDatabase(backend, { migrated: true });
   const config = { ...database.config, ...overrides };
   const store = database.open();
   await store.migrate();

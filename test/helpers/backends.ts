@@ -58,14 +58,28 @@ export async function adminQuery(text: string): Promise<void> {
   }
 }
 
-/** Creates a fresh database of a backend. */
-export async function createTestDatabase(backend: Backend): Promise<TestDatabase> {
+/**
+ * The test run's migrated PostgreSQL database (scripts/pg-test-template.mjs), set by the runner;
+ * unset when a file runs on its own.
+ */
+const PG_TEMPLATE = process.env.WEFT_TEST_PG_TEMPLATE;
+
+/**
+ * Creates a fresh database of a backend: empty, or with `migrated` possibly migrated already (a
+ * copy of the run's PostgreSQL template, when there is one; migrating again is then a no-op), for
+ * tests that migrate it anyway and do not look at the migrations.
+ */
+export async function createTestDatabase(
+  backend: Backend,
+  options: { migrated?: boolean } = {},
+): Promise<TestDatabase> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'weft-test-'));
   let databaseUrl = path.join(dataDir, 'weft.db');
   let databaseName: string | undefined;
   if (backend === 'postgres') {
     databaseName = `weft_test_${randomBytes(6).toString('hex')}`;
-    await adminQuery(`create database ${databaseName}`);
+    const template = options.migrated && PG_TEMPLATE ? ` template ${PG_TEMPLATE}` : '';
+    await adminQuery(`create database ${databaseName}${template}`);
     databaseUrl = withDatabase(TEST_PG_URL, databaseName);
   }
   const config: WeftConfig = {

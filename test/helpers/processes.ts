@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/package-files.js';
 import type { TestDatabase } from './backends.js';
 
 /** `weft` child processes for tests that need real processes (crash, scale-out, CLI). */
 
-export const ROOT = path.resolve(import.meta.dirname, '../..');
+/** The checkout's root, also when the tests run compiled from .test-build/ (scripts/compile-tests.mjs). */
+export const ROOT = PACKAGE_ROOT;
 const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
 
 /** The one-file build of the command (scripts/bundle-server.mjs), rewritten by every build. */
