@@ -118,7 +118,10 @@ for (const backend of testBackends()) {
       postgresOnly(backend, 'several processes share PostgreSQL only'),
       async () => {
         const database = await createTestDatabase(backend);
-        const recorder = await startRecorder(30);
+        // 60 ms a call: 40 items, four at a time, keep each execution going for 0.6 s or more, so the
+        // three overlap even when a loaded machine is slow to pick one up (at 30 ms, one run saw
+        // them one after the other).
+        const recorder = await startRecorder(60);
         const serves: ServeProcess[] = [];
         try {
           const nodes = ['items-a', 'items-b', 'items-c'];
@@ -130,14 +133,16 @@ for (const backend of testBackends()) {
           );
           const [first] = serves;
           assert.ok(first);
-          const ids: string[] = [];
-          for (let index = 0; index < 3; index += 1) {
-            const started = await api(serves[index % 3]?.url ?? first.url, 'POST', '/executions', {
-              definition: itemsDefinition(recorder.server.url, 40, 4),
-            });
-            assert.equal(started.status, 202, started.text);
-            ids.push(started.body.id);
-          }
+          // Started together, one on each process.
+          const ids = await Promise.all(
+            [0, 1, 2].map(async (index) => {
+              const started = await api(serves[index]?.url ?? first.url, 'POST', '/executions', {
+                definition: itemsDefinition(recorder.server.url, 40, 4),
+              });
+              assert.equal(started.status, 202, started.text);
+              return started.body.id as string;
+            }),
+          );
           await waitUntil(
             async () => {
               for (const id of ids) {
