@@ -17,16 +17,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { banner, dirnamePlugin, EXTERNAL } from './bundle-options.mjs';
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive, but another user's.
-    return error.code === 'EPERM';
-  }
-}
+import { isAlive } from './process-alive.mjs';
 
 /** Removes the build folders of runs whose process is gone. */
 function removeDeadRuns(buildRoot) {

@@ -10,17 +10,9 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { isAlive } from './process-alive.mjs';
 
 const PREFIX = 'weft_test_template_';
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === 'EPERM';
-  }
-}
 
 async function withClient(url, work) {
   const client = new pg.Client({ connectionString: url });

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { compileTests } from './compile-tests.mjs';
 import { createTemplate, dropTemplate } from './pg-test-template.mjs';
+import { isAlive } from './process-alive.mjs';
 import { rebuildStaleBuilds } from './stale-builds.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -163,15 +164,6 @@ function fileProcesses() {
     byPid.set(pid, entry);
   }
   return [...byPid.values()].filter((entry) => isAlive(entry.pid));
-}
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const killed = [];
