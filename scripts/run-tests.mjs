@@ -121,8 +121,12 @@ const build = process.env.WEFT_TEST_DIR ? undefined : await compileTests(root, f
 const toRun = (file) => (build ? build.compiled(file) : file);
 const serialFiles = files.filter((file) => file.endsWith('.serial.test.ts')).map(toRun);
 const parallelFiles = files.filter((file) => !file.endsWith('.serial.test.ts')).map(toRun);
-/** What every test file's process loads first: tsx for TypeScript sources, and the exit watchdog. */
-const loaders = [...(build ? ['--enable-source-maps'] : ['--import', 'tsx']), '--import', watchdog];
+/**
+ * What every test file's process loads first: tsx for TypeScript sources, and the exit watchdog.
+ * Bundled files run without `--enable-source-maps`: the report maps their positions instead
+ * (scripts/test-source-positions.mjs).
+ */
+const loaders = [...(build ? [] : ['--import', 'tsx']), '--import', watchdog];
 /** The process running the phase under way (scripts/test-phase.mjs). */
 let child;
 

@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
+import { withSourcePositions } from './test-source-positions.mjs';
 
 const [concurrency, ...files] = process.argv.slice(2);
 // Interrupted, the files' processes are ended with the run (as `node --test` does).
@@ -18,4 +19,5 @@ stream.on('test:fail', (event) => {
   // A failing `todo` test does not fail the run, as with `node --test`.
   if (event.todo === undefined || event.todo === false) process.exitCode = 1;
 });
-stream.compose(spec).pipe(process.stdout);
+// Bundled files run without source maps; the report names the TypeScript lines all the same.
+stream.compose(withSourcePositions).compose(spec).pipe(process.stdout);

@@ -43,6 +43,30 @@ export function withIntegerBounds(schema: unknown): unknown {
   return copy;
 }
 
+/**
+ * Validators already compiled in this process, by Ajv instance and schema text. Every server a
+ * process builds registers the same schemas again (route schemas are often built per
+ * registration, so they are equal, not identical); the test suites build one per backend in most
+ * files, and compiling was about a tenth of such a file's CPU.
+ */
+const compiledSchemas = new Map<ReturnType<typeof bodyAjv>, Map<string, ValidateFunction>>();
+
+function compileShared(ajv: typeof bodyAjv, schema: object): ValidateFunction {
+  const instance = ajv();
+  let byText = compiledSchemas.get(instance);
+  if (byText === undefined) {
+    byText = new Map();
+    compiledSchemas.set(instance, byText);
+  }
+  const text = JSON.stringify(schema);
+  let compiled = byText.get(text);
+  if (compiled === undefined) {
+    compiled = instance.compile(schema);
+    byText.set(text, compiled);
+  }
+  return compiled;
+}
+
 /** A validator that compiles its schema when it is first used; its `errors` are those of its last call. */
 type LazyValidator = ((data: unknown) => boolean) & Pick<ValidateFunction, 'errors'>;
 
@@ -56,7 +80,7 @@ function compileLazily(ajv: typeof bodyAjv, schema: unknown): LazyValidator {
   const bounded = withIntegerBounds(schema) as object;
   let compiled: ValidateFunction | undefined;
   const validate: LazyValidator = (data: unknown) => {
-    compiled ??= ajv().compile(bounded);
+    compiled ??= compileShared(ajv, bounded);
     const valid = compiled(data) as boolean;
     validate.errors = compiled.errors;
     return valid;

@@ -137,6 +137,9 @@ const RANDOM_VALUES = 5;
  */
 const ANY_TEXT = fc.string({ unit: 'binary', minLength: 1, maxLength: 30 });
 
+/** Any JSON value up to 3 deep, made once for the same reason as ANY_TEXT (about 18 ms each). */
+const ANY_JSON = fc.jsonValue({ maxDepth: 3 });
+
 /** Random text (any code point) from the run's seed, percent-encoded for a path or a query. */
 function randomTexts(seed: number, count: number): string[] {
   return fc.sample(ANY_TEXT, { seed, numRuns: count }).map((text) => encodeURIComponent(text));
@@ -144,7 +147,7 @@ function randomTexts(seed: number, count: number): string[] {
 
 /** Values every body property is tried with, beyond its wrong type. */
 function propertyValues(seed: number, index: number): Array<[string, { value?: unknown; raw?: string }]> {
-  const random = fc.sample(fc.jsonValue({ maxDepth: 3 }), { seed: seed + index, numRuns: RANDOM_VALUES });
+  const random = fc.sample(ANY_JSON, { seed: seed + index, numRuns: RANDOM_VALUES });
   return [
     ['NUL', { value: 'a\u0000b' }],
     ['NUL in a key', { value: { 'k\u0000': 'v' } }],
