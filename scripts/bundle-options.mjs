@@ -70,3 +70,10 @@ const require = __weftCreateRequire(import.meta.url);
 function __weftPackageFolder(name, folder) {
   return __weftJoin(__weftDirname(require.resolve(name + '/package.json')), folder);
 }`;
+
+/** The banner of the CommonJS server bundle: what the sources' `import.meta.url` becomes. */
+export const scriptBanner = `var __weftBundleUrl = require('node:url').pathToFileURL(__filename).href;
+function __weftPackageFolder(name, folder) {
+  const path = require('node:path');
+  return path.join(path.dirname(require.resolve(name + '/package.json')), folder);
+}`;

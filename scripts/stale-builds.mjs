@@ -20,7 +20,7 @@ const BUILDS = [
       'scripts/bundle-server.mjs',
       'scripts/bundle-options.mjs',
     ],
-    stamp: 'dist/bundle/weft.js',
+    stamp: 'dist/bundle/weft.cjs',
   },
   { name: 'web UI', script: 'build:web', sources: ['web', 'src/sdk'], stamp: 'dist/web/index.html' },
 ];

@@ -15,4 +15,5 @@ rebuildStaleBuilds('weft: ');
 // The server runs in this process: a second Node.js would add its start to every `npm start`.
 process.setSourceMapsEnabled(true);
 process.argv.splice(2, 0, 'serve');
-await import(pathToFileURL(path.join(root, 'dist', 'bundle', 'weft.js')).href);
+const { runBundle } = await import(pathToFileURL(path.join(root, 'bin', 'load-bundle.js')).href);
+runBundle();

@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
  * The package's own files found at run time, wherever the running code is: `src/` (tsx: tests,
- * `npm run dev`), `dist/` (tsc's output) or the one-file server bundle `dist/bundle/weft.js`
+ * `npm run dev`), `dist/` (tsc's output) or the one-file server bundle `dist/bundle/weft.cjs`
  * (`npm start`, the `weft` command). A path written relative to a module's own URL holds in only
  * one of those layouts; these hold in all three.
  */

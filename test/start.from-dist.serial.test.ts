@@ -60,7 +60,7 @@ async function stop(started: Started): Promise<void> {
 }
 
 /** The server's build, rewritten by every `npm run build:server`. */
-const BUILD_STAMP = path.join(ROOT, 'dist', 'bundle', 'weft.js');
+const BUILD_STAMP = path.join(ROOT, 'dist', 'bundle', 'weft.cjs');
 
 describe('npm start', () => {
   it('serves from the build without rebuilding, healthy within 2 s', async (t) => {

@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { createLogger } from '../logger.js';
 import { createWorker, type WeftWorker } from '../sdk/worker.js';
 import { handlersProblem, type WorkerHandlers } from '../sdk/worker-handlers.js';
+import { importUserModule } from '../user-modules.js';
 
 /**
  * `weft worker <module>`: runs an external task worker whose handlers come from a module's
@@ -44,7 +45,7 @@ export async function loadWorkerModule(specifier: string, cwd = process.cwd()): 
       : specifier;
   let module: Record<string, unknown>;
   try {
-    module = (await import(target)) as Record<string, unknown>;
+    module = await importUserModule(target);
   } catch (error) {
     throw new UnusableInput(`cannot load '${specifier}': ${(error as Error).message}`, { cause: error });
   }

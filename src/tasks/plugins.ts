@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WeftError } from '../errors.js';
+import { importUserModule } from '../user-modules.js';
 import { TaskTypeRegistry } from './registry.js';
 import type { TaskTypeDescriptor } from './task-type.js';
 
@@ -33,7 +34,7 @@ export async function loadPlugins(
         : specifier;
     let module: Record<string, unknown>;
     try {
-      module = (await import(target)) as Record<string, unknown>;
+      module = await importUserModule(target);
     } catch (error) {
       throw new WeftError('CONFIG_INVALID', `WEFT_PLUGINS: cannot load '${specifier}': ${(error as Error).message}`, {
         cause: error,

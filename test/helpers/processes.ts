@@ -11,7 +11,9 @@ export const ROOT = PACKAGE_ROOT;
 const CLI = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
 
 /** The one-file build of the command (scripts/bundle-server.mjs), rewritten by every build. */
-const BUILT_CLI = path.join(ROOT, 'dist/bundle/weft.js');
+const BUNDLE = path.join(ROOT, 'dist/bundle/weft.cjs');
+/** What runs the bundle, as the installed `weft` command does (from V8's code cache, bin/load-bundle.js). */
+const BUILT_CLI = path.join(ROOT, 'bin/weft.js');
 
 /** The newest modification time of the files under `dir` (0 when there are none). */
 function newestMtime(dir: string): number {
@@ -26,7 +28,7 @@ function newestMtime(dir: string): number {
 let builtIsFresh: boolean | undefined;
 
 /**
- * The `weft` command line of a child process: the one-file build (`dist/bundle/weft.js`, made by
+ * The `weft` command line of a child process: the one-file build (`dist/bundle/weft.cjs`, made by
  * `npm install`, and by scripts/run-tests.mjs when the sources are newer) when it is newer than
  * every source file: it starts in a fifth of the time the sources take through tsx, and the suite
  * starts hundreds of children. Else (a file run on its own after an edit) the sources through
@@ -34,7 +36,7 @@ let builtIsFresh: boolean | undefined;
  * either way.
  */
 export function weftCli(options: { typescript?: boolean } = {}): string[] {
-  builtIsFresh ??= existsSync(BUILT_CLI) && statSync(BUILT_CLI).mtimeMs >= newestMtime(path.join(ROOT, 'src'));
+  builtIsFresh ??= existsSync(BUNDLE) && statSync(BUNDLE).mtimeMs >= newestMtime(path.join(ROOT, 'src'));
   if (!builtIsFresh) return CLI;
   return options.typescript ? ['--import', 'tsx', BUILT_CLI] : [BUILT_CLI];
 }
