@@ -15,9 +15,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { compileTests } from './compile-tests.mjs';
-import { createTemplate, dropTemplate } from './pg-test-template.mjs';
 import { isAlive } from './process-alive.mjs';
 import { rebuildStaleBuilds } from './stale-builds.mjs';
+import { createSqliteTemplate, createTemplate, dropTemplate } from './test-templates.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const pgUrl = process.env.WEFT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -89,8 +89,8 @@ if (problem) {
   console.log(`PostgreSQL tests skipped: ${pgUrl} is unreachable (${problem}).`);
   env.WEFT_TEST_POSTGRES = 'off';
 }
-// In-process test servers copy one migrated database (scripts/pg-test-template.mjs); a nested run
-// (WEFT_TEST_DIR) uses its parent's.
+// Test servers copy one migrated database of each backend (scripts/test-templates.mjs); a nested
+// run (WEFT_TEST_DIR) uses its parent's.
 const template = problem || process.env.WEFT_TEST_DIR ? undefined : await createTemplate(root, pgUrl);
 if (template) env.WEFT_TEST_PG_TEMPLATE = template;
 
@@ -109,6 +109,12 @@ const deadlineSeconds = Number(process.env.WEFT_TEST_DEADLINE_SECONDS ?? 1200);
 const killAfterMs = (graceSeconds + Math.min(15, Math.max(2, graceSeconds / 2))) * 1000;
 const markerDir = mkdtempSync(path.join(os.tmpdir(), 'weft-test-watchdog-'));
 env.WEFT_TEST_WATCHDOG_DIR = markerDir;
+const sqliteTemplateDir = process.env.WEFT_TEST_DIR
+  ? undefined
+  : mkdtempSync(path.join(os.tmpdir(), 'weft-test-template-'));
+if (sqliteTemplateDir) {
+  env.WEFT_TEST_SQLITE_TEMPLATE = await createSqliteTemplate(root, path.join(sqliteTemplateDir, 'weft.db'));
+}
 env.WEFT_TEST_EXIT_TIMEOUT_SECONDS = String(graceSeconds);
 
 const watchdog = pathToFileURL(path.join(root, 'scripts', 'test-exit-watchdog.mjs')).href;
@@ -252,6 +258,7 @@ if (reports.length > 0 || killed.length > 0) {
   for (const entry of killed) console.error(`✖ ${entry.file}: ${entry.why}; killed.`);
 }
 rmSync(markerDir, { recursive: true, force: true });
+if (sqliteTemplateDir) rmSync(sqliteTemplateDir, { recursive: true, force: true });
 build?.remove();
 if (template) await dropTemplate(pgUrl, template);
 const failed = reports.length > 0 || killed.length > 0 || deadlineHit;

@@ -82,7 +82,7 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 for (const backend of testBackends()) {
   describe(`artifacts across processes (${backend})`, () => {
     it('streams 200 MiB up and down with the server RSS under baseline + 64 MiB', async (t) => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const serve = await startServe(serveEnv(database));
       try {
         const pid = serve.child.pid ?? 0;
@@ -131,7 +131,7 @@ for (const backend of testBackends()) {
     });
 
     it('a server killed mid-upload leaves no artifact, only a partial file, and takes the name again', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       let serve: ServeProcess | undefined = await startServe(serveEnv(database));
       try {
         const id = await finishedExecution(serve.url);
@@ -174,7 +174,7 @@ for (const backend of testBackends()) {
     });
 
     it('a server killed mid-cleanup leaves every listed artifact whole, and a repeat deletes the rest', async (t) => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       let serve: ServeProcess | undefined = await startServe(serveEnv(database));
       try {
         const url = serve.url;
@@ -238,7 +238,7 @@ for (const backend of testBackends()) {
       'two processes sharing WEFT_ARTIFACTS_DIR serve each other’s artifacts',
       postgresOnly(backend, 'several processes share one database only on PostgreSQL'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         // The second process has a data folder of its own: only the artifacts folder is shared.
         const otherData = mkdtempSync(path.join(os.tmpdir(), 'weft-test-other-'));
         const shared = { WEFT_ARTIFACTS_DIR: database.config.artifactsDir };

@@ -65,7 +65,7 @@ async function assertOneChildPerAttempt(url: string, parents: string[]): Promise
 for (const backend of testBackends()) {
   describe(`child workflows across crashes (${backend})`, () => {
     it('finishes every parent after kill -9 mid-run, one child per attempt', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       // The first ten children finish at once; the others are still running at the kill.
       let calls = 0;
       const recorder = await startFixtureServer(async () => {
@@ -115,7 +115,7 @@ for (const backend of testBackends()) {
       'never makes two children for one attempt with two processes on one database',
       postgresOnly(backend, 'several processes share PostgreSQL'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         const recorder = await startFixtureServer(async () => ({ json: { ok: true } }));
         const processes: ServeProcess[] = [];
         try {

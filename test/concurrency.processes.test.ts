@@ -59,7 +59,7 @@ for (const backend of testBackends()) {
       'three processes on one database run at most `limit` executions of a key at once',
       postgresOnly(backend, 'several processes share one database only on PostgreSQL'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         // Calls long enough that two admitted executions of a key overlap at the upstream even on a loaded machine.
         const upstream = await countingUpstream(80);
         const serves: ServeProcess[] = [];
@@ -111,7 +111,7 @@ for (const backend of testBackends()) {
     );
 
     it('a process killed while executions are queued leaks no slot and admits nothing twice', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       // The first call hangs until its caller dies: the kill lands while the key is full.
       const upstream = await countingUpstream(20, { hangFirst: true });
       let serve: ServeProcess | undefined;

@@ -13,7 +13,7 @@ import { api, countByStatus, inBatches, serveEnv } from './helpers/serve-restart
 for (const backend of testBackends()) {
   describe(`crash loops (${backend})`, () => {
     it('fails no step when a busy process is killed again and again', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const recorder = await startFixtureServer(async () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
         return { json: { ok: true } };

@@ -100,7 +100,7 @@ async function assertNoCompletedStepRanTwice(url: string, ids: string[], invocat
 for (const backend of testBackends()) {
   describe(`crash recovery (${backend})`, () => {
     it('finishes every execution after kill -9 and a restart; completed steps never run again; timers fire', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const recorder = await startRecorder(250);
       let serve: ServeProcess | undefined;
       try {
@@ -163,7 +163,7 @@ for (const backend of testBackends()) {
       'shares 300 executions between three processes, and survives one being killed',
       postgresOnly(backend, 'several processes share PostgreSQL'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         const recorder = await startRecorder(5);
         const processes: ServeProcess[] = [];
         try {

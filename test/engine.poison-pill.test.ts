@@ -68,7 +68,7 @@ async function restartUntilSurvivor(
 for (const backend of testBackends()) {
   describe(`poison pills (${backend})`, () => {
     it('fails a step that takes its process down while running alone, after 5 such losses', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const env = serveEnv(database, { WEFT_PLUGINS: CRASH_PLUGIN });
       let survivor: ServeProcess | undefined;
       try {
@@ -94,7 +94,7 @@ for (const backend of testBackends()) {
       }
     });
     it('fails a for_each item that takes its process down while running alone, after 5 such losses', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const env = serveEnv(database, { WEFT_PLUGINS: CRASH_PLUGIN });
       let survivor: ServeProcess | undefined;
       try {

@@ -14,7 +14,7 @@ import { api, serveEnv, startHangingServer } from './helpers/serve-restarts.js';
 for (const backend of testBackends()) {
   describe(`restarts (${backend})`, () => {
     it('re-runs the step a killed process was running as soon as it restarts, without waiting for its lease', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const target = await startHangingServer(1);
       let serve: ServeProcess | undefined;
       try {
@@ -59,7 +59,7 @@ for (const backend of testBackends()) {
     });
 
     it('never takes back the steps of another live process, even under the same node id', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const target = await startHangingServer(1);
       const processes: ServeProcess[] = [];
       try {

@@ -75,7 +75,7 @@ for (const backend of testBackends()) {
     });
 
     it('runs a fire missed while no process ran once at start, not once per missed slot', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const env = {
         WEFT_DATABASE_URL: database.config.databaseUrl,
         WEFT_DATA_DIR: database.config.dataDir,
@@ -121,7 +121,7 @@ for (const backend of testBackends()) {
       'fires each slot once with two processes on one PostgreSQL database',
       postgresOnly(backend, 'SQLite has one process'),
       async () => {
-        const database = await createTestDatabase('postgres');
+        const database = await createTestDatabase('postgres', { migrated: true });
         const env = {
           WEFT_DATABASE_URL: database.config.databaseUrl,
           WEFT_DATA_DIR: database.config.dataDir,

@@ -150,7 +150,7 @@ describe('examples/python-worker', { skip }, () => {
   };
 
   before(async () => {
-    database = await createTestDatabase('sqlite');
+    database = await createTestDatabase('sqlite', { migrated: true });
     serve = await startServe({
       WEFT_DATA_DIR: database.config.dataDir,
       WEFT_DATABASE_URL: database.config.databaseUrl,

@@ -71,7 +71,7 @@ async function allItems(url: string, id: string) {
 for (const backend of testBackends()) {
   describe(`for_each with processes (${backend})`, () => {
     it('finishes the items after kill -9 and a restart; completed items never run again', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const recorder = await startRecorder(40);
       let serve: ServeProcess | undefined;
       try {
@@ -117,7 +117,7 @@ for (const backend of testBackends()) {
       'keeps item concurrency exact across three processes on one database',
       postgresOnly(backend, 'several processes share PostgreSQL only'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         // 60 ms a call: 40 items, four at a time, keep each execution going for 0.6 s or more, so the
         // three overlap even when a loaded machine is slow to pick one up (at 30 ms, one run saw
         // them one after the other).

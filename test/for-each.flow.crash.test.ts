@@ -47,7 +47,7 @@ const ITEMS = 6;
 for (const backend of testBackends()) {
   describe(`for_each over children and signals across kill -9 (${backend})`, () => {
     it('finishes a child per item after kill -9 mid-run: one child per item, outputs in order', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       // Slow calls, counted per item: each child posts its item's `n`.
       const calls = new Map<number, number>();
       const fixture = await startFixtureServer(async ({ body }) => {
@@ -157,7 +157,7 @@ for (const backend of testBackends()) {
     });
 
     it('keeps item waits through kill -9: each of three signals completes one item, consumed once', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       let serve: ServeProcess | undefined;
       try {
         serve = await startServe(serveEnv(database));

@@ -29,7 +29,7 @@ async function waitForStatus(url: string, id: string, status: string): Promise<v
 for (const backend of testBackends()) {
   describe(`weft serve's log (${backend})`, () => {
     it('prints JSON lines off a terminal and pretty lines when asked, the lease taken back from a killed process included', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       // The first call hangs (its process is killed meanwhile); the attempt run again is answered.
       let calls = 0;
       const target = await startFixtureServer(async () => {

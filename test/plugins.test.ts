@@ -12,7 +12,7 @@ const KEY = 'plugin-test-admin-key-0123456789';
 
 describe('plugins (WEFT_PLUGINS)', () => {
   it("validates definitions against a plugin's schemas and runs its handler", async () => {
-    const database = await createTestDatabase('sqlite');
+    const database = await createTestDatabase('sqlite', { migrated: true });
     const serve = await startServe({
       WEFT_DATABASE_URL: database.config.databaseUrl,
       WEFT_DATA_DIR: database.config.dataDir,
@@ -64,7 +64,7 @@ describe('plugins (WEFT_PLUGINS)', () => {
   });
 
   it('refuses to start with a plugin that cannot be loaded', async () => {
-    const database = await createTestDatabase('sqlite');
+    const database = await createTestDatabase('sqlite', { migrated: true });
     try {
       await assert.rejects(
         startServe({

@@ -44,7 +44,7 @@ function runBash(script: string, cwd: string): Promise<{ code: number | null; st
 for (const backend of testBackends()) {
   describe(`the README's curl recipe (${backend})`, () => {
     it('runs as written: every call answers 2xx, in the order and with the statuses the README names', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       const folder = mkdtempSync(path.join(os.tmpdir(), 'weft-readme-'));
       const serve = await startServe({
         WEFT_DATA_DIR: path.join(folder, 'data'),

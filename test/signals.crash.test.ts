@@ -51,7 +51,7 @@ async function allCompleted(url: string, ids: string[]): Promise<boolean> {
 for (const backend of testBackends()) {
   describe(`signals across crashes (${backend})`, () => {
     it('keeps waits and timers through kill -9: signals sent after the restart complete them, each once', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       let serve: ServeProcess | undefined;
       try {
         serve = await startServe(serveEnv(database));
@@ -123,7 +123,7 @@ for (const backend of testBackends()) {
       'lets another process deliver signals to waits that a SIGKILLed process started',
       postgresOnly(backend, 'several processes share PostgreSQL'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         const processes: ServeProcess[] = [];
         try {
           processes.push(
@@ -164,7 +164,7 @@ for (const backend of testBackends()) {
       'consumes each signal exactly once with two processes racing signals against waits',
       postgresOnly(backend, 'several processes share PostgreSQL'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         const processes: ServeProcess[] = [];
         try {
           processes.push(

@@ -44,7 +44,7 @@ for (const backend of testBackends()) {
 
     before(async () => {
       if (skip.skip) return;
-      database = await createTestDatabase(backend);
+      database = await createTestDatabase(backend, { migrated: true });
       fixture = await startFixtureServer(
         () =>
           new Promise((resolve) => {

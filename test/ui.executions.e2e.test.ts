@@ -34,7 +34,7 @@ describe('UI: executions', { skip }, () => {
   let errors: string[];
 
   before(async () => {
-    database = await createTestDatabase('sqlite');
+    database = await createTestDatabase('sqlite', { migrated: true });
     serve = await startServe(serveEnv(database, { WEFT_NODE_ID: 'ui-executions' }));
     api = apiOf(serve.url, ADMIN_KEY);
     workflows = await createScenarioWorkflows(api);

@@ -22,7 +22,7 @@ describe('UI: live updates on PostgreSQL across processes', { skip }, () => {
   let browser: TestBrowser;
 
   before(async () => {
-    database = await createTestDatabase('postgres');
+    database = await createTestDatabase('postgres', { migrated: true });
     [watched, other] = await Promise.all([
       startServe(serveEnv(database, { WEFT_NODE_ID: 'ui-live-a' })),
       startServe(serveEnv(database, { WEFT_NODE_ID: 'ui-live-b' })),

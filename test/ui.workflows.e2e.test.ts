@@ -27,7 +27,7 @@ describe('UI: sign-in, workflows and executions list', { skip }, () => {
   let errors: string[];
 
   before(async () => {
-    database = await createTestDatabase('sqlite');
+    database = await createTestDatabase('sqlite', { migrated: true });
     serve = await startServe(serveEnv(database, { WEFT_NODE_ID: 'ui-workflows' }));
     api = apiOf(serve.url, ADMIN_KEY);
     workflows = await createScenarioWorkflows(api);

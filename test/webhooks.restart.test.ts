@@ -65,7 +65,7 @@ async function onlyDelivery(url: string, webhookId: string): Promise<any> {
 for (const backend of testBackends()) {
   describe(`webhook outbox across restarts (${backend})`, () => {
     it('retries with backoff through kill -9 and a restart, and delivers exactly once', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       // 500 to the first three attempts, 200 after.
       const receiver = await startWebhookReceiver((_request, count) => (count < 3 ? 500 : 200));
       let serve: ServeProcess | undefined;
@@ -134,7 +134,7 @@ for (const backend of testBackends()) {
     });
 
     it('retries an attempt that was in flight when its process died, once its lease expired', async () => {
-      const database = await createTestDatabase(backend);
+      const database = await createTestDatabase(backend, { migrated: true });
       // The first attempt hangs until its sender is gone; the next one succeeds.
       const receiver = await startWebhookReceiver((_request, count) =>
         count === 0 ? { status: 200, delayMs: 60_000 } : 200,
@@ -182,7 +182,7 @@ for (const backend of testBackends()) {
       'sends each delivery from one of several processes',
       postgresOnly(backend, 'several processes share PostgreSQL'),
       async () => {
-        const database = await createTestDatabase(backend);
+        const database = await createTestDatabase(backend, { migrated: true });
         const receiver = await startWebhookReceiver();
         const processes: ServeProcess[] = [];
         try {

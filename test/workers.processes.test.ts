@@ -93,7 +93,7 @@ async function waitForStatus(url: string, id: string, statuses: string[], timeou
 
 /** A `weft serve` with a worker key and a log file for the fixture worker. */
 async function setUp(backend: 'sqlite' | 'postgres', extraServers = 0) {
-  const database: TestDatabase = await createTestDatabase(backend);
+  const database: TestDatabase = await createTestDatabase(backend, { migrated: true });
   const env = {
     WEFT_DATABASE_URL: database.config.databaseUrl,
     WEFT_DATA_DIR: database.config.dataDir,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -59,15 +59,17 @@ export async function adminQuery(text: string): Promise<void> {
 }
 
 /**
- * The test run's migrated PostgreSQL database (scripts/pg-test-template.mjs), set by the runner;
- * unset when a file runs on its own.
+ * The test run's migrated PostgreSQL database and SQLite file (scripts/test-templates.mjs), set by
+ * the runner; unset when a file runs on its own.
  */
 const PG_TEMPLATE = process.env.WEFT_TEST_PG_TEMPLATE;
+const SQLITE_TEMPLATE = process.env.WEFT_TEST_SQLITE_TEMPLATE;
 
 /**
  * Creates a fresh database of a backend: empty, or with `migrated` possibly migrated already (a
- * copy of the run's PostgreSQL template, when there is one; migrating again is then a no-op), for
- * tests that migrate it anyway and do not look at the migrations.
+ * copy of the run's template, when there is one; migrating again is then a no-op), for tests
+ * that migrate it anyway (in process, or by starting `weft serve`) and do not look at the
+ * migrations.
  */
 export async function createTestDatabase(
   backend: Backend,
@@ -81,6 +83,8 @@ export async function createTestDatabase(
     const template = options.migrated && PG_TEMPLATE ? ` template ${PG_TEMPLATE}` : '';
     await adminQuery(`create database ${databaseName}${template}`);
     databaseUrl = withDatabase(TEST_PG_URL, databaseName);
+  } else if (options.migrated && SQLITE_TEMPLATE) {
+    copyFileSync(SQLITE_TEMPLATE, databaseUrl);
   }
   const config: WeftConfig = {
     ...loadConfig({}),

@@ -1,12 +1,14 @@
-// A migrated PostgreSQL database that the test run's in-process servers copy instead of migrating
-// a new database each (test/helpers/backends.ts, `migrated: true`). A migration run is about 130 ms
-// of PostgreSQL's CPU and 50 ms of the test's, and a run starts a hundred such servers; the copy
-// (CREATE DATABASE … TEMPLATE) costs what creating an empty database did. Tests that look at
-// migrations themselves, and `weft` child processes, which migrate at start, keep empty databases.
+// Migrated databases that the test run's servers copy instead of migrating a new database each
+// (test/helpers/backends.ts, `migrated: true`): one PostgreSQL database and one SQLite file. A
+// PostgreSQL migration run is about 130 ms of PostgreSQL's CPU and 50 ms of the test's, a SQLite
+// one about 40 ms, and a run starts a few hundred servers and `weft` children; the copy (CREATE
+// DATABASE … TEMPLATE, a file copy) costs what creating an empty database did. Tests that look at
+// migrations themselves keep empty databases.
 //
-// Named after the runner's process, so a run that died leaves a template the next run recognises
-// and drops. It is made from the package's build (dist/, rebuilt first when stale), so it holds
-// exactly the migrations the tests' code has.
+// The PostgreSQL template is named after the runner's process, so a run that died leaves a
+// template the next run recognises and drops. Both are made from the package's build (dist/,
+// rebuilt first when stale), so they hold exactly the migrations the tests' code has.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
@@ -53,4 +55,22 @@ export async function createTemplate(root, adminUrl) {
 /** Drops the template (at the end of the run). */
 export async function dropTemplate(adminUrl, name) {
   await withClient(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`));
+}
+
+/** Creates and migrates this run's SQLite template at `file`; returns `file`. */
+export async function createSqliteTemplate(root, file) {
+  const { loadConfig } = await import(pathToFileURL(path.join(root, 'dist', 'config.js')).href);
+  const { openStore } = await import(pathToFileURL(path.join(root, 'dist', 'store', 'store.js')).href);
+  const store = openStore({ ...loadConfig({}), databaseUrl: file }, (error) => {
+    console.error(`the test template's SQLite database failed: ${error.message}`);
+  });
+  try {
+    await store.migrate();
+  } finally {
+    // Closing the last connection checkpoints the write-ahead log into the file: the file alone
+    // is the whole database, and copying it is copying the database.
+    await store.close();
+  }
+  if (existsSync(`${file}-wal`)) throw new Error(`the SQLite template ${file} kept its write-ahead log`);
+  return file;
 }
