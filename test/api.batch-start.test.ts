@@ -29,7 +29,7 @@ for (const backend of testBackends()) {
       (await server.request('GET', `/workflows/${workflowId}/executions?limit=200`)).body.items.length as number;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       typed = (await server.request('POST', '/workflows', { body: typedDefinition('Typed') })).body.id;
       other = (await server.request('POST', '/workflows', { body: simpleDefinition('Other') })).body.id;
     });

@@ -50,7 +50,7 @@ for (const backend of testBackends()) {
     };
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       alpha = (await server.request('POST', '/workflows', { body: simpleDefinition('Alpha') })).body.id;
       beta = (await server.request('POST', '/workflows', { body: simpleDefinition('Beta') })).body.id;
       const start = async (workflowId: string, input: unknown) => {

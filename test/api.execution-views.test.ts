@@ -62,7 +62,7 @@ for (const backend of testBackends()) {
     let fixture: Awaited<ReturnType<typeof holdingServer>>;
     let upstream: FixtureServer;
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       fixture = await holdingServer();
       upstream = fixture.server;
     });

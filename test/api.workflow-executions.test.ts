@@ -24,7 +24,7 @@ for (const backend of testBackends()) {
     };
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       workflowId = (await server.request('POST', '/workflows', { body: simpleDefinition('Listed') })).body.id;
       otherWorkflowId = (await server.request('POST', '/workflows', { body: simpleDefinition('Other') })).body.id;
       started.push(await start(workflowId, { input: { value: 1 }, reference: 'order-1', labels: { tier: 'gold' } }));

@@ -18,7 +18,7 @@ for (const backend of testBackends()) {
     let otherProcess: Store;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       otherProcess = server.database.open();
     });
     after(async () => {

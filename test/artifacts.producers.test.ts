@@ -134,7 +134,7 @@ for (const backend of testBackends()) {
     before(async () => {
       server = await startTestServer(
         backend,
-        { pollIntervalMs: 50, artifactMaxBytes: ARTIFACT_MAX_BYTES, httpMaxResponseBytes: HTTP_MAX_RESPONSE_BYTES },
+        { pollIntervalMs: 250, artifactMaxBytes: ARTIFACT_MAX_BYTES, httpMaxResponseBytes: HTTP_MAX_RESPONSE_BYTES },
         [reportTask],
       );
       upstream = await startUpstream();

@@ -55,7 +55,7 @@ for (const backend of testBackends()) {
     let executionId: string;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50, artifactMaxBytes: 64 * 1024 });
+      server = await startTestServer(backend, { pollIntervalMs: 250, artifactMaxBytes: 64 * 1024 });
       executionId = await runAdhoc(server, { name: 'files', steps: [{ id: 'make', type: 'noop' }] });
       await waitForExecution(server, executionId, ['completed']);
     });

@@ -36,7 +36,7 @@ for (const backend of testBackends()) {
     let doubler: string;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50, maxWorkflowDepth: 3 });
+      server = await startTestServer(backend, { pollIntervalMs: 250, maxWorkflowDepth: 3 });
       doubler = await createWorkflow(server, {
         name: 'doubler',
         steps: [{ id: 'double', type: 'transform', input: { expression: '$ * 2', data: '{{ input.n }}' } }],

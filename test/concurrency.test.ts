@@ -73,7 +73,7 @@ for (const backend of testBackends()) {
     let upstream: HeldUpstream;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       upstream = await heldUpstream();
     });
     after(async () => {

@@ -81,7 +81,7 @@ for (const backend of testBackends()) {
 
     before(async () => {
       server = await startTestServer(backend, {
-        pollIntervalMs: 50,
+        pollIntervalMs: 250,
         egressPrivate: 'deny',
         egressAllow: ['127.0.0.2'],
       });
@@ -142,7 +142,7 @@ for (const backend of testBackends()) {
 
     before(async () => {
       server = await startTestServer(backend, {
-        pollIntervalMs: 50,
+        pollIntervalMs: 250,
         egressPrivate: 'deny',
         egressAllow: ['127.0.0.1', 'data:'],
       });
@@ -179,7 +179,7 @@ for (const backend of testBackends()) {
 
     before(async () => {
       server = await startTestServer(backend, {
-        pollIntervalMs: 50,
+        pollIntervalMs: 250,
         httpMaxResponseBytes: 10 * MiB,
         httpDefaultTimeoutMs: 300,
       });

@@ -94,7 +94,7 @@ for (const backend of testBackends()) {
       configured = await startChatEndpoint();
       other = await startChatEndpoint();
       server = await startTestServer(backend, {
-        pollIntervalMs: 50,
+        pollIntervalMs: 250,
         llmBaseUrl: `${configured.url}/v1`,
         llmApiKey: OPERATOR_KEY,
         llmModel: 'house-model',
@@ -161,7 +161,7 @@ for (const backend of testBackends()) {
     before(async () => {
       endpoint = await startChatEndpoint();
       server = await startTestServer(backend, {
-        pollIntervalMs: 50,
+        pollIntervalMs: 250,
         llmBaseUrl: endpoint.url,
         llmModel: 'any-model',
         llmApiKey: OPERATOR_KEY,
@@ -193,7 +193,7 @@ for (const backend of testBackends()) {
 
     before(async () => {
       endpoint = await startChatEndpoint();
-      server = await startTestServer(backend, { pollIntervalMs: 50, llmBaseUrl: endpoint.url });
+      server = await startTestServer(backend, { pollIntervalMs: 250, llmBaseUrl: endpoint.url });
     });
     after(async () => {
       await server.close();

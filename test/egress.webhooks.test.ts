@@ -18,7 +18,7 @@ for (const backend of testBackends()) {
 
     before(async () => {
       server = await startTestServer(backend, {
-        pollIntervalMs: 50,
+        pollIntervalMs: 250,
         egressPrivate: 'deny',
         // Retries, were there any, would come quickly and show in the log.
         webhookMaxAttempts: 3,

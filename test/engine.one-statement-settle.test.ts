@@ -169,7 +169,7 @@ for (const backend of testBackends()) {
     let server: TestServer;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 }, [gated.task]);
+      server = await startTestServer(backend, { pollIntervalMs: 250 }, [gated.task]);
     });
     after(async () => {
       gated.gate.open();

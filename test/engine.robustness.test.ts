@@ -50,7 +50,7 @@ for (const backend of testBackends()) {
   describe(`engine edge cases through the API (${backend})`, () => {
     let server: TestServer;
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
     });
     after(() => server.close());
 

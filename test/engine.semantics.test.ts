@@ -24,7 +24,7 @@ for (const backend of testBackends()) {
     let flaky = 0;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       fixture = await startFixtureServer(({ path, raw }) => {
         if (path === '/fail') return { status: 500, json: { error: 'broken' } };
         if (path === '/bad-request') return { status: 400, json: { error: 'no' } };

@@ -65,7 +65,7 @@ for (const backend of testBackends()) {
     let server: TestServer;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50, maxOutputBytes: 4096 });
+      server = await startTestServer(backend, { pollIntervalMs: 250, maxOutputBytes: 4096 });
     });
     after(async () => {
       await server.close();

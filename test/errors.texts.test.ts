@@ -45,7 +45,7 @@ for (const backend of testBackends()) {
     let upstream: FixtureServer;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       upstream = await startFixtureServer(({ path, raw }) => {
         const token = (raw.headers.authorization ?? '').replace('Bearer ', '');
         if (path === '/broken') return { status: 500, text: `${'a'.repeat(2047)}é${'b'.repeat(5 * KiB - 2049)}` };

@@ -75,7 +75,7 @@ for (const backend of testBackends()) {
     let times10: string;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       times10 = await createWorkflow(server, {
         name: 'times ten',
         steps: [

@@ -24,7 +24,7 @@ for (const backend of testBackends()) {
     const calls = new Map<string, number>();
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50, forEachMaxItems: MAX_ITEMS });
+      server = await startTestServer(backend, { pollIntervalMs: 250, forEachMaxItems: MAX_ITEMS });
       fixture = await startFixtureServer(async ({ path }) => {
         const url = new URL(path, 'http://fixture');
         const i = url.searchParams.get('i') ?? '';

@@ -61,7 +61,7 @@ for (const backend of testBackends()) {
     }
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50, artifactMaxBytes: MAX_BYTES });
+      server = await startTestServer(backend, { pollIntervalMs: 250, artifactMaxBytes: MAX_BYTES });
       workerKey = await createKey(server, 'worker');
       // With the /api/v1 suffix, which the client accepts: artifact URLs must not double it.
       member = createClient({ baseUrl: `${server.url}/api/v1`, apiKey: await createKey(server, 'member') });

@@ -28,7 +28,7 @@ for (const backend of testBackends()) {
     let server: TestServer;
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
     });
     after(() => server.close());
 

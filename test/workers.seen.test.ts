@@ -222,7 +222,7 @@ for (const backend of testBackends()) {
     };
 
     before(async () => {
-      server = await startTestServer(backend, { pollIntervalMs: 50 });
+      server = await startTestServer(backend, { pollIntervalMs: 250 });
       workerKey = await createKey(server, 'worker');
       workspaceB = (await server.request('POST', '/workspaces', { body: { slug: 'depth-b', name: 'B' } })).body.id;
       await server.request('PUT', '/task-types/q.work', { body: {} });
