@@ -27,6 +27,9 @@ for (const backend of testBackends()) {
     });
 
     it('applies every migration once, then none', async () => {
+      // The migrator orders names by code unit (store.ts): `NNNN-words`, numbered in order.
+      for (const name of MIGRATION_NAMES) assert.match(name, /^\d{4}-[a-z0-9-]+$/);
+      assert.deepEqual([...MIGRATION_NAMES].sort(), [...MIGRATION_NAMES]);
       assert.deepEqual(await store.migrate(), [...MIGRATION_NAMES]);
       assert.deepEqual(await store.migrate(), []);
       const second = database.open();

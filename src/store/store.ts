@@ -232,6 +232,9 @@ export class Store {
       }),
       migrationTableName: 'weft_migration',
       migrationLockTableName: 'weft_migration_lock',
+      // The names are `NNNN-words` in ASCII: code-unit order is theirs. Kysely's default,
+      // `localeCompare`, set up ICU's collator on every start, about 15 ms of its CPU.
+      nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
     });
     const { error, results } = await (until === undefined ? migrator.migrateToLatest() : migrator.migrateTo(until));
     // Statements prepared against the old schema are not used again (prepared-statements.ts).
