@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitUntil } from './helpers/http-fixtures.js';
-import { ROOT } from './helpers/processes.js';
+import { ROOT, runCli } from './helpers/processes.js';
 
 /**
  * The `weft` command starts from V8's code cache of an earlier start (bin/load-bundle.js,
@@ -67,26 +67,6 @@ describe('the code cache of the weft command', () => {
     }
   }
 
-  /** Runs a `weft` command from the copy. */
-  function runCopy(args: string[], env: Record<string, string>) {
-    const child = spawn(process.execPath, [path.join(copy, 'bin', 'weft.js'), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
-
   it('writes a cache after a start, starts from it (plugins included), and leaves it for a new build', async () => {
     assert.deepEqual(caches(), [], 'a new build has no cache');
     await serveUntil(() => caches().length === 1, 'the cache of the first start');
@@ -114,8 +94,9 @@ describe('the code cache of the weft command', () => {
       definition,
       JSON.stringify({ name: 'image', steps: [{ id: 'g', type: 'image.generate', input: { prompt: 'owl' } }] }),
     );
-    const validated = await runCopy(['validate', definition], {
-      WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/image-plugin.mjs'),
+    const validated = await runCli(['validate', definition], {
+      command: [path.join(copy, 'bin', 'weft.js')],
+      env: { WEFT_PLUGINS: path.join(ROOT, 'test/fixtures/image-plugin.mjs') },
     });
     assert.equal(validated.code, 0, validated.stderr);
     assert.match(validated.stdout, /valid \(1 steps in 1 layers\)/);

@@ -176,19 +176,28 @@ export interface RunningCli {
   done: Promise<FinishedCli>;
 }
 
+/** How startCli runs a command; `command` replaces the `weft` command line (another copy's `bin/weft.js`). */
+export interface CliOptions {
+  env?: Record<string, string>;
+  stdin?: string;
+  typescript?: boolean;
+  command?: readonly string[];
+}
+
 /**
  * Starts `weft <args>` with `env` added to the test's environment; `stdin` is written to it (its
  * stdin is closed either way, so a command reading it never waits). `typescript` when the child
  * loads TypeScript modules of its own (a plugin in `WEFT_PLUGINS`).
  */
-export function startCli(
-  args: readonly string[],
-  options: { env?: Record<string, string>; stdin?: string; typescript?: boolean } = {},
-): RunningCli {
-  const child = spawn(process.execPath, [...weftCli({ typescript: options.typescript }), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...options.env },
-  });
+export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
+  const child = spawn(
+    process.execPath,
+    [...(options.command ?? weftCli({ typescript: options.typescript })), ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+    },
+  );
   const output = { stdout: '', stderr: '' };
   child.stdout?.on('data', (chunk) => {
     output.stdout += chunk;
@@ -205,9 +214,6 @@ export function startCli(
 }
 
 /** Runs `weft <args>` to its end (see startCli). */
-export function runCli(
-  args: readonly string[],
-  options: { env?: Record<string, string>; stdin?: string; typescript?: boolean } = {},
-): Promise<FinishedCli> {
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<FinishedCli> {
   return startCli(args, options).done;
 }
