@@ -39,17 +39,24 @@ export async function createTemplate(root, adminUrl) {
   });
   const databaseUrl = new URL(adminUrl);
   databaseUrl.pathname = `/${name}`;
+  await migrateWithBuild(root, databaseUrl.toString());
+  return name;
+}
+
+/** Migrates the database at `databaseUrl` with the package's build, and closes it. */
+async function migrateWithBuild(root, databaseUrl) {
   const { loadConfig } = await import(pathToFileURL(path.join(root, 'dist', 'config.js')).href);
   const { openStore } = await import(pathToFileURL(path.join(root, 'dist', 'store', 'store.js')).href);
-  const store = openStore({ ...loadConfig({}), databaseUrl: databaseUrl.toString() }, (error) => {
+  const store = openStore({ ...loadConfig({}), databaseUrl }, (error) => {
     console.error(`the test template's database connection failed while idle: ${error.message}`);
   });
   try {
     await store.migrate();
   } finally {
+    // On SQLite, closing the last connection checkpoints the write-ahead log into the file: the
+    // file alone is then the whole database, and copying it is copying the database.
     await store.close();
   }
-  return name;
 }
 
 /** Drops the template (at the end of the run). */
@@ -59,18 +66,7 @@ export async function dropTemplate(adminUrl, name) {
 
 /** Creates and migrates this run's SQLite template at `file`; returns `file`. */
 export async function createSqliteTemplate(root, file) {
-  const { loadConfig } = await import(pathToFileURL(path.join(root, 'dist', 'config.js')).href);
-  const { openStore } = await import(pathToFileURL(path.join(root, 'dist', 'store', 'store.js')).href);
-  const store = openStore({ ...loadConfig({}), databaseUrl: file }, (error) => {
-    console.error(`the test template's SQLite database failed: ${error.message}`);
-  });
-  try {
-    await store.migrate();
-  } finally {
-    // Closing the last connection checkpoints the write-ahead log into the file: the file alone
-    // is the whole database, and copying it is copying the database.
-    await store.close();
-  }
+  await migrateWithBuild(root, file);
   if (existsSync(`${file}-wal`)) throw new Error(`the SQLite template ${file} kept its write-ahead log`);
   return file;
 }

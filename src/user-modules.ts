@@ -1,3 +1,6 @@
+/** Where bin/load-bundle.js registers its `import()` (a registry symbol: the loader is plain JavaScript). */
+export const IMPORT_HOOK = Symbol.for('weft.importUserModule');
+
 /**
  * Loads a module the user names (a plugin in WEFT_PLUGINS, a worker's handler module) by URL or
  * bare name.
@@ -13,6 +16,3 @@ export async function importUserModule(specifier: string): Promise<Record<string
     | undefined;
   return hook ? hook(specifier) : ((await import(specifier)) as Record<string, unknown>);
 }
-
-/** Where bin/load-bundle.js registers its `import()` (a registry symbol: the loader is plain JavaScript). */
-export const IMPORT_HOOK = Symbol.for('weft.importUserModule');
