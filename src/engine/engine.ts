@@ -355,11 +355,6 @@ export class Engine {
     }
   }
 
-  async #scheduleNextDue(): Promise<void> {
-    const next = await this.#store.steps.nextDueAt(this.#claims);
-    if (next !== undefined) this.#wakeAtTime(next);
-  }
-
   #wakeAtTime(at: number): void {
     if (this.#stopped || at >= this.#wakeAt) return;
     if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
@@ -481,17 +476,29 @@ export class Engine {
 
   #sweep(): void {
     if (this.#stopped) return;
-    // Items queued by other processes, recovered or due after a retry delay: claimed from here on.
-    this.#itemsMayBeDue();
-    sweepOnce(this.#store, Date.now(), (execution, tx) => this.workflowOf(execution, tx))
-      .then(({ recovered, timedOut, admitted }) => {
-        for (const aborted of timedOut) this.abortExecution(aborted);
-        if (recovered > 0 || timedOut.length > 0 || admitted > 0)
-          this.#options.logger.info({ recovered, timedOut, admitted }, 'recovered work');
-      })
-      .then(() => this.#scheduleNextDue())
-      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'sweeping leases and timeouts failed'))
-      .finally(() => {
+    const now = Date.now();
+    sweepOnce(this.#store, now, this.#claims.types, (execution, tx) => this.workflowOf(execution, tx))
+      .then(
+        ({ recovered, timedOut, admitted, stepsDueAt, itemsDueAt }) => {
+          for (const aborted of timedOut) this.abortExecution(aborted);
+          const repaired = recovered > 0 || timedOut.length > 0 || admitted > 0;
+          if (repaired) this.#options.logger.info({ recovered, timedOut, admitted }, 'recovered work');
+          // Items queued by other processes, recovered or due after a retry delay: claimed from here on.
+          const itemsDue = (itemsDueAt ?? Number.POSITIVE_INFINITY) <= now;
+          if (repaired || itemsDue) this.#itemsMayBeDue();
+          // Nothing due yet: no claim now (an idle poll stays one statement), a wake when it is.
+          if (repaired || itemsDue || (stepsDueAt ?? Number.POSITIVE_INFINITY) <= now) return true;
+          const next = Math.min(stepsDueAt ?? Number.POSITIVE_INFINITY, itemsDueAt ?? Number.POSITIVE_INFINITY);
+          if (next !== Number.POSITIVE_INFINITY) this.#wakeAtTime(next);
+          return false;
+        },
+        (error: unknown) => {
+          this.#options.logger.warn({ err: error }, 'sweeping leases and timeouts failed');
+          return true;
+        },
+      )
+      .then((claim) => {
+        if (!claim) return;
         this.#backlog = true;
         this.wake();
       });

@@ -58,9 +58,15 @@ export class Scheduler {
   async #tick(): Promise<void> {
     let wait = this.options.pollMs;
     try {
-      const fired = await this.fireDue(Date.now());
-      if (fired > 0) this.options.engine.wake();
-      const next = await this.options.store.triggers.nextDue();
+      // One read when nothing is due (every poll of an idle process); the locking transaction
+      // only when a fire is.
+      let next = await this.options.store.triggers.nextDue();
+      const now = Date.now();
+      if (next !== undefined && next <= now) {
+        const fired = await this.fireDue(now);
+        if (fired > 0) this.options.engine.wake();
+        next = await this.options.store.triggers.nextDue();
+      }
       if (next !== undefined) wait = Math.max(0, Math.min(wait, next - Date.now()));
     } catch (error) {
       this.options.logger.error({ err: error }, 'firing schedules failed; retrying at the next poll');

@@ -28,6 +28,7 @@ import { SecretRepository } from './repositories/secret-repository.js';
 import { SettleCounterRepository } from './repositories/settle-counter-repository.js';
 import { type StatsReads, StatsRepository } from './repositories/stats-repository.js';
 import { StepRepository } from './repositories/step-repository.js';
+import { SweepRepository } from './repositories/sweep-repository.js';
 import { TaskTypeRepository } from './repositories/task-type-repository.js';
 import { TriggerRepository } from './repositories/trigger-repository.js';
 import { WebhookDeliveryRepository } from './repositories/webhook-delivery-repository.js';
@@ -49,6 +50,8 @@ export class Store {
   readonly executions: ExecutionRepository;
   readonly steps: StepRepository;
   readonly leases: LeaseRepository;
+  /** What the engine's periodic sweep has to do, in one read. */
+  readonly sweep: SweepRepository;
   readonly executionLog: ExecutionLogRepository;
   readonly taskTypes: TaskTypeRepository;
   readonly webhooks: WebhookRepository;
@@ -108,6 +111,7 @@ export class Store {
         ? new OneStatementSettleRepository(db, (log) => this.logged(log))
         : undefined;
     this.leases = new LeaseRepository(db);
+    this.sweep = new SweepRepository(db);
     // PostgreSQL announces appended events itself (a trigger, at commit); SQLite through here.
     this.executionLog = new ExecutionLogRepository(
       db,
