@@ -64,8 +64,9 @@ export async function compileTests(root, testFiles) {
     plugins: [dirnamePlugin],
     banner: { js: banner },
     tsconfig: path.join(root, 'tsconfig.json'),
-    // Stack traces of failing tests name the TypeScript lines (the runner passes --enable-source-maps);
-    // the maps point at the sources on disk rather than carry them.
+    // Failing tests are reported at their TypeScript lines: the runner maps the positions it
+    // reports through these (scripts/test-source-positions.mjs); the maps point at the sources on
+    // disk rather than carry them.
     sourcemap: 'linked',
     sourcesContent: false,
     logLevel: 'warning',
