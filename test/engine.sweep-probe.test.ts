@@ -49,7 +49,7 @@ for (const backend of testBackends()) {
     it('finds leases and timeouts once they pass, queued executions, and when a delay is due', async () => {
       const started = Date.now();
       // A running step whose workflow times out in an hour; a for_each whose items run.
-      const hanging = await runAdhoc(server, {
+      await runAdhoc(server, {
         name: 'hanging',
         timeout_seconds: 3600,
         concurrency: { limit: 1, key: 'only-one' },
