@@ -14,6 +14,7 @@ import type { Store } from '../../src/store/store.js';
 import { BUILTIN_TASK_TYPES, TaskTypeRegistry } from '../../src/tasks/registry.js';
 import type { TaskTypeDescriptor } from '../../src/tasks/task-type.js';
 import { type Backend, createTestDatabase, type TestDatabase } from './backends.js';
+import { exchange } from './http-client.js';
 
 /** An HTTP response as a test sees it. */
 export interface ApiResponse {
@@ -112,7 +113,8 @@ export async function sendRequest(
   path: string,
   options: RequestOptions = {},
 ): Promise<ApiResponse> {
-  const headers: Record<string, string> = { ...options.headers };
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
   if (options.key) headers.authorization = `Bearer ${options.key}`;
   let body: string | undefined = options.rawBody;
   if (options.body !== undefined) {
@@ -120,8 +122,8 @@ export async function sendRequest(
     headers['content-type'] ??= 'application/json';
   }
   const target = path.startsWith('!') ? `${baseUrl}${path.slice(1)}` : `${baseUrl}/api/v1${path}`;
-  const response = await fetch(target, { method, headers, body });
-  const text = await response.text();
+  const response = await exchange(target, method, headers, body);
+  const text = response.text;
   let parsed: unknown = text;
   if ((response.headers.get('content-type') ?? '').includes('json') && text !== '') parsed = JSON.parse(text);
   return { status: response.status, headers: response.headers, body: parsed, text };
