@@ -234,7 +234,7 @@ export function requestsOf(operation: Operation, resolve: (schema: unknown) => S
       add(`header ${name}`, { headers: { ...json, [name]: value } });
   }
   if (!operation.body) {
-    // fetch cannot send a GET with a body.
+    // The tests' client, like fetch, sends no GET with a body (helpers/http-client.ts).
     if (operation.method !== 'GET') add('unexpected body', { headers: json, body: '{"unexpected":1}' });
     return requests;
   }
