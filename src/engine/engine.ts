@@ -25,7 +25,7 @@ import { SettleQueue } from './settle-queue.js';
 import { StartBatcher } from './start-batcher.js';
 import type { StartClaimRoom } from './start-claims.js';
 import { runClaimedStep } from './step-runner.js';
-import { sweepOnce } from './sweep.js';
+import { type AfterSweep, afterSweep, sweepOnce } from './sweep.js';
 import { WorkflowHeadCache } from './workflow-heads.js';
 import { WorkspaceSlots } from './workspace-slots.js';
 
@@ -477,27 +477,21 @@ export class Engine {
   #sweep(): void {
     if (this.#stopped) return;
     const now = Date.now();
-    sweepOnce(this.#store, now, this.#claims.types, (execution, tx) => this.workflowOf(execution, tx))
+    sweepOnce(this.#store, now, this.#claims.types, this.workflowOf.bind(this), this.#options.logger)
       .then(
-        ({ recovered, timedOut, admitted, stepsDueAt, itemsDueAt }) => {
-          for (const aborted of timedOut) this.abortExecution(aborted);
-          const repaired = recovered > 0 || timedOut.length > 0 || admitted > 0;
-          if (repaired) this.#options.logger.info({ recovered, timedOut, admitted }, 'recovered work');
-          // Items queued by other processes, recovered or due after a retry delay: claimed from here on.
-          const itemsDue = (itemsDueAt ?? Number.POSITIVE_INFINITY) <= now;
-          if (repaired || itemsDue) this.#itemsMayBeDue();
-          // Nothing due yet: no claim now (an idle poll stays one statement), a wake when it is.
-          if (repaired || itemsDue || (stepsDueAt ?? Number.POSITIVE_INFINITY) <= now) return true;
-          const next = Math.min(stepsDueAt ?? Number.POSITIVE_INFINITY, itemsDueAt ?? Number.POSITIVE_INFINITY);
-          if (next !== Number.POSITIVE_INFINITY) this.#wakeAtTime(next);
-          return false;
+        (result) => {
+          for (const aborted of result.timedOut) this.abortExecution(aborted);
+          return afterSweep(result, now);
         },
-        (error: unknown) => {
+        (error: unknown): AfterSweep => {
           this.#options.logger.warn({ err: error }, 'sweeping leases and timeouts failed');
-          return true;
+          return { claim: true, items: true, wakeAt: undefined };
         },
       )
-      .then((claim) => {
+      .then(({ claim, items, wakeAt }) => {
+        // Items queued by other processes, recovered or due after a retry delay: claimed from here on.
+        if (items) this.#itemsMayBeDue();
+        if (wakeAt !== undefined) this.#wakeAtTime(wakeAt);
         if (!claim) return;
         this.#backlog = true;
         this.wake();
