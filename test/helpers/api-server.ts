@@ -123,10 +123,10 @@ export async function sendRequest(
   }
   const target = path.startsWith('!') ? `${baseUrl}${path.slice(1)}` : `${baseUrl}/api/v1${path}`;
   const response = await exchange(target, method, headers, body);
-  const text = response.text;
+  const { text } = response;
   let parsed: unknown = text;
   if ((response.headers.get('content-type') ?? '').includes('json') && text !== '') parsed = JSON.parse(text);
-  return { status: response.status, headers: response.headers, body: parsed, text };
+  return { ...response, body: parsed };
 }
 
 /** Creates a key of `role` in the server's default workspace (or the one named by header). */
