@@ -28,6 +28,11 @@ async function startChatEndpoint() {
     req.on('end', () => {
       models.push((JSON.parse(body || '{}') as { model?: string }).model);
       const path = req.url ?? '/';
+      // Failures as a provider answers them: an overloaded server's long page, a refused key.
+      if (path.startsWith('/overloaded/')) return res.writeHead(503).end('o'.repeat(5000));
+      if (path.startsWith('/refused/')) {
+        return res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid api key"}');
+      }
       const content = path.startsWith('/big/') ? 'x'.repeat(20_000) : `answered ${path}`;
       res
         .writeHead(200, { 'content-type': 'application/json' })
@@ -143,6 +148,26 @@ for (const backend of testBackends()) {
       assert.equal((await chat(server, {})).status, 'completed');
       assert.equal((await chat(server, { model: 'step-model' })).status, 'completed');
       assert.deepEqual(configured.models, ['house-model', 'step-model']);
+    });
+
+    it('keeps a failed answer as an http step does: the status and the first 2 KiB in details, 5xx retried', async () => {
+      const overloaded = await chat(server, { base_url: `${other.url}/overloaded` });
+      assert.equal(overloaded.status, 'failed');
+      assert.equal(overloaded.attempts, 2, 'a 503 is retried');
+      assert.match(
+        overloaded.error.message,
+        /^llm\.chat: http:\/\/127\.0\.0\.1:\d+\/overloaded\/chat\/completions answered 503$/,
+      );
+      assert.equal(overloaded.error.retryable, true);
+      assert.deepEqual(overloaded.error.details, { status: 503, body: 'o'.repeat(2048), body_truncated: true });
+      const refused = await chat(server, { base_url: `${other.url}/refused` });
+      assert.equal(refused.attempts, 1, 'a 401 is not retried');
+      assert.equal(refused.error.retryable, false);
+      assert.deepEqual(refused.error.details, {
+        status: 401,
+        body: '{"error":"invalid api key"}',
+        body_truncated: false,
+      });
     });
 
     it('fails an answer over WEFT_HTTP_MAX_RESPONSE_BYTES without retry', async () => {

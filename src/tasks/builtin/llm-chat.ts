@@ -1,6 +1,8 @@
+import type { Response } from 'undici';
 import { egressClientFor, readBodyCapped } from '../../egress/egress-client.js';
 import { findEgressRefusal } from '../../egress/egress-errors.js';
-import { NonRetryableError } from '../task-outcomes.js';
+import { readBodyExcerpt } from '../../egress/response-excerpt.js';
+import { NonRetryableError, RetryableError } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
 import { DEFAULT_HTTP_MAX_RESPONSE_BYTES } from './http.js';
 
@@ -118,31 +120,43 @@ export const llmChatTask = defineTask({
     };
     const url = `${baseUrl.replace(/\/+$/, '')}/chat/completions`;
     const maxBytes = config.httpMaxResponseBytes ?? DEFAULT_HTTP_MAX_RESPONSE_BYTES;
-    let status: number;
-    let text: string;
+    // A refused or failed request, or a body over the cap, named with the endpoint.
+    const failure = (error: unknown): Error => {
+      const refusal = findEgressRefusal(error);
+      if (refusal || error instanceof NonRetryableError) {
+        const cause = refusal ?? (error as NonRetryableError);
+        return new NonRetryableError(`llm.chat: ${url}: ${cause.message}`, { cause, code: cause.code });
+      }
+      return new Error(
+        `llm.chat: ${url} failed: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`,
+      );
+    };
+    let response: Response;
     try {
-      const { response } = await egressClientFor(config.egress).fetch(url, {
+      ({ response } = await egressClientFor(config.egress).fetch(url, {
         method: 'POST',
         headers,
         body: JSON.stringify(body),
         signal,
-      });
-      status = response.status;
+      }));
+    } catch (error) {
+      throw failure(error);
+    }
+    const status = response.status;
+    if (status < 200 || status >= 300) {
+      // As an `http` step: the status and the body's first 2 KiB in the error's details (secrets in
+      // it are redacted with the rest of the error), 5xx and 429 retried.
+      const details = { status, ...(await readBodyExcerpt(response)) };
+      const message = `llm.chat: ${url} answered ${status}`;
+      throw status >= 500 || status === 429
+        ? new RetryableError(message, { details })
+        : new NonRetryableError(message, { details });
+    }
+    let text: string;
+    try {
       text = (await readBodyCapped(response, maxBytes, 'WEFT_HTTP_MAX_RESPONSE_BYTES')).toString('utf8');
     } catch (error) {
-      const refusal = findEgressRefusal(error);
-      if (refusal || error instanceof NonRetryableError) {
-        const cause = refusal ?? (error as NonRetryableError);
-        throw new NonRetryableError(`llm.chat: ${url}: ${cause.message}`, { cause, code: cause.code });
-      }
-      throw new Error(
-        `llm.chat: ${url} failed: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`,
-      );
-    }
-    if (status < 200 || status >= 300) {
-      const message = `llm.chat: ${url} answered ${status}: ${text.slice(0, 500)}`;
-      if (status >= 500 || status === 429) throw new Error(message);
-      throw new NonRetryableError(message);
+      throw failure(error);
     }
     let parsed: ChatResponse;
     try {
