@@ -1,4 +1,5 @@
 import type { Response } from 'undici';
+import { NonRetryableError, RetryableError } from '../tasks/task-outcomes.js';
 
 /**
  * The start of a response body kept in a step error, so a failed request says what the server
@@ -51,4 +52,19 @@ export async function readBodyExcerpt(response: Response, limit: number = ERROR_
   }
   const excerpt = excerptOf(Buffer.concat(chunks, total), limit);
   return broken ? { ...excerpt, body_truncated: true } : excerpt;
+}
+
+/**
+ * The error of a request answered with a failing `status` (an `http` step outside its expected
+ * statuses, an `llm.chat` endpoint outside 2xx): `message` as given, and what the server said in
+ * `details` as `{status, body, body_truncated}` (secrets in it are redacted with the rest of the
+ * error, src/secrets/secret-redaction.ts). 5xx and 429 may pass on a later attempt and are
+ * retried; other statuses will not.
+ */
+export async function answeredError(response: Response, message: string): Promise<Error> {
+  const status = response.status;
+  const details = { status, ...(await readBodyExcerpt(response)) };
+  return status >= 500 || status === 429
+    ? new RetryableError(message, { details })
+    : new NonRetryableError(message, { details });
 }

@@ -465,13 +465,7 @@ export class ItemRepository {
    */
   async nextDueAt(filter: { types: readonly string[]; workspaceId?: string }): Promise<number | undefined> {
     if (filter.types.length === 0) return undefined;
-    let query = this.db
-      .selectFrom('step_items')
-      .innerJoin('executions', 'executions.id', 'step_items.execution_id')
-      .select((eb) => eb.fn.min('step_items.run_at').as('next'))
-      .where('step_items.status', 'in', ['queued', 'waiting'])
-      .where('executions.status', '=', 'running')
-      .where('step_items.attempt_type', 'in', filter.types);
+    let query = earliestDueItem(this.db, filter.types);
     if (filter.workspaceId !== undefined) query = query.where('step_items.workspace_id', '=', filter.workspaceId);
     const row = await query.executeTakeFirst();
     return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
@@ -486,4 +480,19 @@ export class ItemRepository {
       .where('status', '=', 'running')
       .execute();
   }
+}
+
+/**
+ * The earliest `run_at` (as `next`) of a queued or waiting item of `types` in a running execution:
+ * `nextDueAt`, and a column of the sweep's one read (store/repositories/sweep-repository.ts).
+ * `types` is not empty.
+ */
+export function earliestDueItem(db: Kysely<Database>, types: readonly string[]) {
+  return db
+    .selectFrom('step_items')
+    .innerJoin('executions', 'executions.id', 'step_items.execution_id')
+    .select((eb) => eb.fn.min('step_items.run_at').as('next'))
+    .where('step_items.status', 'in', ['queued', 'waiting'])
+    .where('executions.status', '=', 'running')
+    .where('step_items.attempt_type', 'in', types);
 }

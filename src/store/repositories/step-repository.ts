@@ -421,13 +421,7 @@ export class StepRepository {
   /** The earliest `run_at` of a queued or waiting step of a running execution that `filter` claims. */
   async nextDueAt(filter: ClaimFilter): Promise<number | undefined> {
     if (filter.types.length === 0) return undefined;
-    let query = this.db
-      .selectFrom('execution_steps')
-      .innerJoin('executions', 'executions.id', 'execution_steps.execution_id')
-      .select((eb) => eb.fn.min('execution_steps.run_at').as('next'))
-      .where('execution_steps.status', 'in', ['queued', 'waiting'])
-      .where('executions.status', '=', 'running')
-      .where('execution_steps.attempt_type', 'in', filter.types);
+    let query = earliestDueStep(this.db, filter.types);
     if (filter.workspaceId !== undefined) query = query.where('execution_steps.workspace_id', '=', filter.workspaceId);
     const row = await query.executeTakeFirst();
     return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
@@ -493,4 +487,18 @@ export class StepRepository {
 export interface StepTally {
   counts: Record<string, number>;
   running: string[];
+}
+
+/**
+ * The earliest `run_at` (as `next`) of a queued or waiting step of `types` in a running execution:
+ * `nextDueAt`, and a column of the sweep's one read (sweep-repository.ts). `types` is not empty.
+ */
+export function earliestDueStep(db: Kysely<Database>, types: readonly string[]) {
+  return db
+    .selectFrom('execution_steps')
+    .innerJoin('executions', 'executions.id', 'execution_steps.execution_id')
+    .select((eb) => eb.fn.min('execution_steps.run_at').as('next'))
+    .where('execution_steps.status', 'in', ['queued', 'waiting'])
+    .where('executions.status', '=', 'running')
+    .where('execution_steps.attempt_type', 'in', types);
 }

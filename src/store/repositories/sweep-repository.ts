@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
+import { earliestDueItem } from '../../items/item-repository.js';
 import type { Database } from '../database-schema.js';
+import { earliestDueStep } from './step-repository.js';
 
 /** What the engine's periodic sweep has to do, as one read found it. */
 export interface SweepWork {
@@ -68,22 +70,8 @@ export class SweepRepository {
                 .where('concurrency_group', 'is not', null),
             )
             .as('queued'),
-          eb
-            .selectFrom('execution_steps')
-            .innerJoin('executions', 'executions.id', 'execution_steps.execution_id')
-            .select((inner) => inner.fn.min('execution_steps.run_at').as('next'))
-            .where('execution_steps.status', 'in', ['queued', 'waiting'])
-            .where('executions.status', '=', 'running')
-            .where('execution_steps.attempt_type', 'in', claims)
-            .as('steps_due_at'),
-          eb
-            .selectFrom('step_items')
-            .innerJoin('executions', 'executions.id', 'step_items.execution_id')
-            .select((inner) => inner.fn.min('step_items.run_at').as('next'))
-            .where('step_items.status', 'in', ['queued', 'waiting'])
-            .where('executions.status', '=', 'running')
-            .where('step_items.attempt_type', 'in', claims)
-            .as('items_due_at'),
+          earliestDueStep(this.db, claims).as('steps_due_at'),
+          earliestDueItem(this.db, claims).as('items_due_at'),
         ];
       })
       .executeTakeFirstOrThrow();

@@ -2,8 +2,8 @@ import type { Response } from 'undici';
 import { ARTIFACT_NAME_PATTERN, checkArtifactName } from '../../artifacts/artifacts.js';
 import { egressClientFor, readBodyCapped } from '../../egress/egress-client.js';
 import { findEgressRefusal } from '../../egress/egress-errors.js';
-import { readBodyExcerpt } from '../../egress/response-excerpt.js';
-import { NonRetryableError, RetryableError } from '../task-outcomes.js';
+import { answeredError } from '../../egress/response-excerpt.js';
+import { NonRetryableError } from '../task-outcomes.js';
 import { defineTask, type StoredArtifact, type TaskArtifacts } from '../task-type.js';
 
 interface HttpInput {
@@ -174,14 +174,8 @@ export const httpTask = defineTask({
     const expected = request.expect_status;
     const ok = expected ? expected.includes(status) : status >= 200 && status < 300;
     if (!ok) {
-      // What the server said (its first 2 KiB) goes into the error's details; secrets in it are
-      // redacted with the rest of the error (src/secrets/secret-redaction.ts).
-      const details = { status, ...(await readBodyExcerpt(response)) };
-      const message = `${where} answered ${status}`;
-      // 5xx and 429 may pass on a later attempt; other statuses will not.
-      throw status >= 500 || status === 429
-        ? new RetryableError(message, { details })
-        : new NonRetryableError(message, { details });
+      // What the server said (its first 2 KiB) goes into the error's details.
+      throw await answeredError(response, `${where} answered ${status}`);
     }
     if (typeof saveAs === 'string') {
       let artifact: StoredArtifact;

@@ -1,8 +1,8 @@
 import type { Response } from 'undici';
 import { egressClientFor, readBodyCapped } from '../../egress/egress-client.js';
 import { findEgressRefusal } from '../../egress/egress-errors.js';
-import { readBodyExcerpt } from '../../egress/response-excerpt.js';
-import { NonRetryableError, RetryableError } from '../task-outcomes.js';
+import { answeredError } from '../../egress/response-excerpt.js';
+import { NonRetryableError } from '../task-outcomes.js';
 import { defineTask } from '../task-type.js';
 import { DEFAULT_HTTP_MAX_RESPONSE_BYTES } from './http.js';
 
@@ -144,13 +144,8 @@ export const llmChatTask = defineTask({
     }
     const status = response.status;
     if (status < 200 || status >= 300) {
-      // As an `http` step: the status and the body's first 2 KiB in the error's details (secrets in
-      // it are redacted with the rest of the error), 5xx and 429 retried.
-      const details = { status, ...(await readBodyExcerpt(response)) };
-      const message = `llm.chat: ${url} answered ${status}`;
-      throw status >= 500 || status === 429
-        ? new RetryableError(message, { details })
-        : new NonRetryableError(message, { details });
+      // As an `http` step: the status and the body's first 2 KiB in the error's details.
+      throw await answeredError(response, `llm.chat: ${url} answered ${status}`);
     }
     let text: string;
     try {
